@@ -1,0 +1,592 @@
+/*
+ * corolink.h - stackful coroutines whose stacks stay visible to debuggers
+ * and profilers.
+ *
+ * This header is the whole public API and its manual. Every function is
+ * documented where it is declared.
+ *
+ * ----------------------------------------------------------------------------
+ * Overview
+ * ----------------------------------------------------------------------------
+ * A coroutine is a function (its "body") that runs on a stack of its own and
+ * can be paused and resumed. The body may pause (suspend) from any depth of
+ * its call stack; each suspension hands a value to whoever resumed it, and
+ * each resume hands a new value in:
+ *
+ *     static void *body(corolink_yielder *y, void *input, void *arg) {
+ *         for (intptr_t i = 0; i < 5; i++) {
+ *             input = corolink_suspend(y, (void *)i);   // yield i, get input
+ *         }
+ *         return NULL;                                  // finished
+ *     }
+ *
+ *     corolink *co;
+ *     if (corolink_create(&co, body, NULL, 0) != 0) abort();
+ *     void *out;
+ *     while (corolink_resume(co, (void *)100, &out) == COROLINK_YIELD)
+ *         printf("got %ld\n", (long)(intptr_t)out);
+ *     corolink_destroy(co);
+ *
+ * Values: the first corolink_resume() passes its `input` as the body's
+ * `input` parameter; every later resume's `input` is what the pending
+ * corolink_suspend() returns. corolink_suspend()'s `value` comes out of the
+ * resume as `*output` with COROLINK_YIELD; the body's return value comes
+ * out with COROLINK_RETURN, after which the coroutine is finished.
+ *
+ * Nesting: a coroutine may create and resume others. corolink_suspend()
+ * always returns control to whoever resumed the coroutine last.
+ *
+ * Backtraces: the root frame of every coroutine stack carries unwind
+ * information that leads unwinders (gdb, glibc backtrace(), libgcc
+ * _Unwind_Backtrace, libunwind, libdw) and frame-pointer walkers (perf
+ * --call-graph fp) from the coroutine into the frame that resumed it. In
+ * gdb the boundary shows as `<signal handler called>`: the root frame is
+ * described as a signal frame so that gdb accepts a caller that lives on
+ * another stack.
+ *
+ * ----------------------------------------------------------------------------
+ * Threads
+ * ----------------------------------------------------------------------------
+ * A coroutine may be resumed from any thread, including one other than the
+ * thread that created it, but never by two threads at once: the caller must
+ * serialise resumes of one coroutine (a mutex, a queue handoff, a join). A
+ * coroutine that suspends on thread A and is resumed on thread B continues
+ * its body on B.
+ *
+ * Thread-local variables: after such a migration, `__thread`/`thread_local`
+ * variables named in the body refer to thread B's copies - but compilers
+ * compute the address of a thread-local variable once per function and may
+ * reuse it across a call to corolink_suspend(), so a body that migrates can
+ * keep using thread A's copy. Bodies that migrate between threads must not
+ * hold pointers to thread-local data across a suspend, and should reach
+ * thread-local data through a non-inlined function called after the
+ * suspend. corolink's own per-thread state (corolink_current(), the stack
+ * pool) is re-read from the thread pointer on every switch and is always
+ * correct.
+ *
+ * Each thread has its own stack pool (see corolink_create()); a stack freed
+ * on another thread than the one that allocated it goes to the freeing
+ * thread's pool.
+ *
+ * ----------------------------------------------------------------------------
+ * Inline fast paths and the ABI they freeze
+ * ----------------------------------------------------------------------------
+ * corolink_resume() and corolink_suspend() are defined in this header as
+ * always-inline functions (GNU C `extern inline` semantics; the library
+ * also exports real functions of the same names). The switch is a few
+ * instructions of inline assembly in the caller, which declares every
+ * register except rsp and rbp clobbered: the compiler saves only what is
+ * live, and one `call` (resume) pairs with one `ret` (suspend) so that the
+ * return-stack predictor stays balanced.
+ *
+ * Inlining freezes two things into the caller's object code: the layout of
+ * `struct corolink__hot` below and the register protocol of the switch
+ * (documented in unwind-info/README.md). Both are versioned together as
+ * COROLINK_ABI_VERSION, which is also the major version of the shared
+ * library's SONAME (libcorolink.so.COROLINK_ABI_VERSION); a change to either
+ * bumps it.
+ *
+ * Define COROLINK_NO_INLINE before including this header to call the
+ * out-of-line functions instead (one more call per switch). Sanitizer builds
+ * (-fsanitize=address/thread) take the out-of-line path automatically.
+ */
+#ifndef COROLINK_H
+#define COROLINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Library version, and the ABI version frozen into code that inlines the
+ * switch (also the shared library's SONAME major number). */
+#define COROLINK_VERSION_MAJOR 1
+#define COROLINK_VERSION_MINOR 0
+#define COROLINK_VERSION_PATCH 0
+#define COROLINK_ABI_VERSION 1
+
+#if defined(__GNUC__)
+#define COROLINK_API __attribute__((visibility("default")))
+#else
+#define COROLINK_API
+#endif
+
+/* Calls into the library from the inline fast paths go through the GOT
+ * rather than the PLT (GCC only: clang has no `noplt` attribute). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define COROLINK__NOPLT __attribute__((noplt))
+#else
+#define COROLINK__NOPLT
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Status and error codes                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* Successful results of corolink_resume(). */
+#define COROLINK_YIELD 1  /* the body called corolink_suspend() */
+#define COROLINK_RETURN 2 /* the body returned; the coroutine is finished */
+
+/* Errors: every function that can fail returns 0 (or a status above) on
+ * success and one of these negative codes on failure. A failed call changes
+ * nothing. corolink_strerror() names them. */
+#define COROLINK_EINVAL (-1)   /* a required argument is NULL or invalid */
+#define COROLINK_ENOMEM (-2)   /* no memory (mmap or malloc failed) */
+#define COROLINK_EDONE (-3)    /* the coroutine has finished */
+#define COROLINK_ERUNNING (-4) /* the coroutine is running (resumed twice) */
+#define COROLINK_ESTACK (-5)   /* the stack is too small or malformed */
+#define COROLINK_ENOTSUP (-6)  /* not available in this build */
+
+/* Returns a static, human-readable description of a status or error code
+ * ("invalid argument", ...). Unknown codes give "unknown corolink error". */
+COROLINK_API const char *corolink_strerror(int code);
+
+/* ------------------------------------------------------------------------ */
+/* Types                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* A coroutine. Opaque: use the functions below. */
+typedef struct corolink corolink;
+
+/* Handed to the body; the body passes it to corolink_suspend() and
+ * corolink_on_parent_stack(). Valid only on the coroutine's own stack, while
+ * the coroutine runs. */
+typedef struct corolink_yielder corolink_yielder;
+
+/* A coroutine body. `input` is the first resume's input, `arg` the argument
+ * given at creation. The return value finishes the coroutine and comes out
+ * of the final corolink_resume() as `*output`. */
+typedef void *(*corolink_fn)(corolink_yielder *yielder, void *input,
+                             void *arg);
+
+/* A stack: usable memory is [limit, base), growing down from base. `guard`
+ * is the size of the inaccessible (PROT_NONE) region directly below
+ * `limit`, 0 if there is none. A stack made by corolink_stack_alloc() is one
+ * mapping [limit - guard, base). */
+typedef struct corolink_stack {
+    void *base;   /* highest address, exclusive; the stack grows down from it */
+    void *limit;  /* lowest usable address */
+    size_t guard; /* bytes of guard region below limit (0: no guard) */
+} corolink_stack;
+
+/* Default stack size of corolink_create(co, fn, arg, 0), and the smallest
+ * size corolink_create()/corolink_stack_alloc() accept (smaller requests
+ * are refused with COROLINK_ESTACK; sizes are rounded up to whole pages).
+ * The minimum leaves room for the coroutine's control block (stored at the
+ * top of its stack), a signal frame, and some calls. */
+#define COROLINK_STACK_DEFAULT_SIZE ((size_t)256 * 1024)
+#define COROLINK_STACK_MIN_SIZE ((size_t)16 * 1024)
+
+/* Bytes at the top of every coroutine stack taken by the coroutine's
+ * control block (the rest is the body's). corolink_create_on() needs at
+ * least this plus COROLINK_STACK_MIN_USABLE bytes. */
+#define COROLINK_CONTROL_SIZE ((size_t)512)
+#define COROLINK_STACK_MIN_USABLE ((size_t)4096)
+
+/* ------------------------------------------------------------------------ */
+/* Creating and destroying                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* Creates a coroutine running `fn(yielder, input, arg)` on a fresh stack of
+ * `stack_size` bytes (0: COROLINK_STACK_DEFAULT_SIZE; rounded up to pages),
+ * with an inaccessible guard page below it so that an overflow faults
+ * instead of corrupting memory. The body does not run until the first
+ * corolink_resume().
+ *
+ * Stacks come from a per-thread pool: corolink_destroy() returns the stack
+ * to the pool and the next create of the same size reuses it, so a
+ * create/destroy cycle costs no system call. See corolink_pool_trim().
+ *
+ * Returns 0 and stores the coroutine in *out, or COROLINK_EINVAL (out or fn
+ * NULL), COROLINK_ESTACK (stack_size below COROLINK_STACK_MIN_SIZE),
+ * COROLINK_ENOMEM, or COROLINK_ENOTSUP (built without default stacks). */
+COROLINK_API COROLINK__NOPLT int corolink_create(corolink **out,
+                                                 corolink_fn fn, void *arg,
+                                                 size_t stack_size);
+
+/* Creates a coroutine on a stack the caller provides. The coroutine's
+ * control block is placed at the top of the stack (COROLINK_CONTROL_SIZE
+ * bytes below stack->base); the body gets the rest. The stack must stay
+ * valid, and must not be used for anything else, until corolink_destroy();
+ * corolink_destroy() does not free it. `*stack` itself is copied.
+ *
+ * Returns 0, or COROLINK_EINVAL (a NULL argument, base <= limit) or
+ * COROLINK_ESTACK (fewer than COROLINK_CONTROL_SIZE +
+ * COROLINK_STACK_MIN_USABLE bytes). */
+COROLINK_API COROLINK__NOPLT int corolink_create_on(corolink **out,
+                                                    const corolink_stack *stack,
+                                                    corolink_fn fn, void *arg);
+
+/* Destroys a coroutine that is not running and releases its stack (to the
+ * pool, or nothing for a caller-provided stack). NULL is ignored.
+ *
+ * Destroying a suspended coroutine discards its stack without running
+ * anything on it: objects that live on that stack are not cleaned up.
+ * Destroying a running coroutine (from inside itself, or one that is
+ * resuming another) is a fatal error: the process prints a message naming
+ * the coroutine and aborts, since it cannot continue on a freed stack. */
+COROLINK_API COROLINK__NOPLT void corolink_destroy(corolink *co);
+
+/* Marks a created or suspended coroutine as finished without running or
+ * unwinding anything on its stack (whatever lives there is leaked), so that
+ * a later resume returns COROLINK_EDONE. Returns 0, COROLINK_EINVAL (NULL),
+ * or COROLINK_ERUNNING (the coroutine is running); a finished coroutine
+ * stays finished (0). */
+COROLINK_API int corolink_force_reset(corolink *co);
+
+/* ------------------------------------------------------------------------ */
+/* Stacks and the pool                                                      */
+/* ------------------------------------------------------------------------ */
+
+/* Maps a stack of `size` usable bytes (rounded up to whole pages; 0 means
+ * COROLINK_STACK_DEFAULT_SIZE) with one PROT_NONE guard page below it.
+ * Returns 0, COROLINK_EINVAL (out NULL), COROLINK_ESTACK (size below
+ * COROLINK_STACK_MIN_SIZE), COROLINK_ENOMEM, or COROLINK_ENOTSUP. */
+COROLINK_API int corolink_stack_alloc(corolink_stack *out, size_t size);
+
+/* Unmaps a stack made by corolink_stack_alloc(). NULL, or a stack whose
+ * base is NULL, is ignored; *stack is cleared. */
+COROLINK_API void corolink_stack_free(corolink_stack *stack);
+
+/* Frees every stack cached in the calling thread's pool. The pool keeps at
+ * most corolink_pool_limit() stacks; a thread's pool is freed when the
+ * thread exits. */
+COROLINK_API void corolink_pool_trim(void);
+
+/* Sets how many stacks the calling thread's pool may keep (default 64; 0
+ * disables pooling for the thread) and returns the previous limit. Stacks
+ * beyond a lowered limit are freed. */
+COROLINK_API size_t corolink_pool_limit(size_t max_stacks);
+
+/* ------------------------------------------------------------------------ */
+/* Running                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* Resumes `co`: starts its body with `input` the first time, or makes the
+ * pending corolink_suspend() return `input`. Runs until the body suspends
+ * (returns COROLINK_YIELD; the suspended value is stored in *output) or
+ * returns (COROLINK_RETURN; the return value in *output; the coroutine is
+ * then finished). `output` may be NULL to discard the value.
+ *
+ * Errors (nothing runs; *output is set to NULL): COROLINK_EINVAL (co NULL),
+ * COROLINK_EDONE (the coroutine has finished), COROLINK_ERUNNING (the
+ * coroutine is running: resuming itself or one of its resumers). */
+COROLINK_API COROLINK__NOPLT int corolink_resume(corolink *co, void *input,
+                                                 void **output);
+
+/* Suspends the calling coroutine: its resumer's corolink_resume() returns
+ * COROLINK_YIELD with `value`. Returns the input of the next resume. Must be
+ * called on the coroutine's own stack with the yielder its body received
+ * (anything else is undefined behaviour). */
+COROLINK_API COROLINK__NOPLT void *corolink_suspend(corolink_yielder *yielder,
+                                                    void *value);
+
+/* Calls fn(arg) on the stack of the coroutine's current resumer (below the
+ * resumer's frame, which is blocked in corolink_resume()) and returns its
+ * result. Use it for work that needs more stack than the coroutine has. fn
+ * must not suspend the coroutine. Backtraces taken inside fn lead back into
+ * the coroutine and on to the resumer. */
+COROLINK_API void *corolink_on_parent_stack(corolink_yielder *yielder,
+                                            void *(*fn)(void *), void *arg);
+
+/* Calls fn(arg) on `stack` (from its base down) and stores the result in
+ * *result (if result is not NULL). No coroutine is involved: it is a plain
+ * call on another stack; backtraces inside fn lead back to the caller.
+ * Returns 0, COROLINK_EINVAL (a NULL stack or fn, or base <= limit) or
+ * COROLINK_ESTACK (fewer than COROLINK_STACK_MIN_USABLE bytes). */
+COROLINK_API int corolink_on_stack(const corolink_stack *stack,
+                                   void *(*fn)(void *), void *arg,
+                                   void **result);
+
+/* ------------------------------------------------------------------------ */
+/* Inspecting                                                               */
+/* ------------------------------------------------------------------------ */
+
+/* True once the coroutine has been resumed for the first time. */
+COROLINK_API bool corolink_started(const corolink *co);
+
+/* True once the body has returned (or after corolink_force_reset()). */
+COROLINK_API bool corolink_done(const corolink *co);
+
+/* The coroutine's numeric id: unique in the process, never 0, assigned at
+ * creation in increasing order per thread. 0 for NULL. */
+COROLINK_API uint64_t corolink_id(const corolink *co);
+
+/* Names the coroutine (for debuggers, dumps and messages). The name is
+ * copied, truncated to COROLINK_NAME_MAX - 1 bytes; NULL clears it. Returns
+ * 0 or COROLINK_EINVAL (co NULL). */
+#define COROLINK_NAME_MAX 32
+COROLINK_API int corolink_set_name(corolink *co, const char *name);
+
+/* The coroutine's name ("" when none was set), valid until the next
+ * corolink_set_name() or corolink_destroy(). */
+COROLINK_API const char *corolink_name(const corolink *co);
+
+/* The coroutine running on the calling thread (the innermost one when
+ * coroutines nest), or NULL on a thread's own stack. */
+COROLINK_API corolink *corolink_current(void);
+
+/* The coroutine that a yielder belongs to. */
+COROLINK_API corolink *corolink_from_yielder(corolink_yielder *yielder);
+
+/* Describes the coroutine's stack: the body's usable part [limit, base)
+ * (the control block lies above base) and its guard. Returns 0 or
+ * COROLINK_EINVAL. */
+COROLINK_API int corolink_get_stack(const corolink *co, corolink_stack *out);
+
+/* Stack high-water mark: how many bytes of the body's usable stack (see
+ * corolink_get_stack()) have ever been written, counted from the top down
+ * to the deepest non-zero word. Fresh stacks start zeroed, so for a
+ * coroutine on a fresh stack this is its own peak usage. A pooled stack
+ * keeps its contents between coroutines: the figure is then the peak of
+ * every coroutine that used that stack since it was mapped, which is the
+ * number to size stacks by. A caller-provided stack must have been zeroed
+ * for the figure to mean anything. 0 for NULL. */
+COROLINK_API size_t corolink_stack_used(const corolink *co);
+
+/* ------------------------------------------------------------------------ */
+/* ABI v1: what the inline fast paths below read and write.                 */
+/* Not for use by applications; layout checked by the library at build time.*/
+/* ------------------------------------------------------------------------ */
+
+/* Coroutine states (struct corolink__hot.state). */
+#define COROLINK__CREATED 0u
+#define COROLINK__SUSPENDED 1u
+#define COROLINK__RUNNING 2u
+#define COROLINK__DONE 3u
+
+/* The first 0xb0 bytes of every coroutine's control block. The control
+ * block's address is also the stack pointer at which the body is called,
+ * and the `link_*` fields sit where a Linux x86-64 ucontext_t keeps rbp
+ * (0x78), rsp (0xa0) and rip (0xa8): see unwind-info/README.md. */
+struct corolink__hot {
+    void *pc;                  /* 0x00 where the next resume jumps */
+    void *sp;                  /* 0x08 the body's rsp while suspended */
+    void *fp;                  /* 0x10 the body's rbp while suspended */
+    struct corolink *parent;   /* 0x18 coroutine that resumed it (or NULL) */
+    uint32_t state;            /* 0x20 COROLINK__CREATED ... */
+    uint32_t flags;            /* 0x24 library-private */
+    corolink_fn fn;            /* 0x28 body */
+    void *arg;                 /* 0x30 body's argument */
+    uint64_t id;               /* 0x38 corolink_id() */
+    void *corolink__priv[7];   /* 0x40 library-private */
+    void *link_fp;             /* 0x78 resumer's rbp    } frame record for */
+    void *link_ra;             /* 0x80 resumer's return } frame-pointer walks */
+    void *corolink__priv2[3];  /* 0x88 library-private */
+    void *link_sp;             /* 0xa0 resumer's rsp after the resume returns */
+    void *link_ip;             /* 0xa8 resumer's return address */
+};
+
+/* The coroutine running on this thread; read and written by the switch. */
+#if defined(__GNUC__)
+extern __thread struct corolink *corolink__current
+    __attribute__((tls_model("initial-exec"), visibility("default")));
+#endif
+
+/* Out-of-line error path of the inline corolink_resume(). */
+COROLINK_API COROLINK__NOPLT int corolink__resume_fail(corolink *co);
+
+#if !defined(COROLINK_NO_INLINE) && !defined(COROLINK__BUILDING) &&         \
+    defined(__GNUC__) && defined(__x86_64__) && !defined(_WIN32) &&         \
+    !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define COROLINK__NO_INLINE_SANITIZER 1
+#endif
+#endif
+#if !defined(COROLINK__NO_INLINE_SANITIZER)
+#define COROLINK__INLINE 1
+#endif
+#endif
+
+#if defined(COROLINK__INLINE) || defined(COROLINK__BUILDING)
+#if defined(__x86_64__) && defined(__GNUC__)
+
+/* Registers the switch leaves undefined: everything but rsp and rbp (rdi,
+ * rsi and rdx carry values and are listed as operands). The compiler then
+ * saves exactly the registers that are live across the switch. */
+#if defined(__AVX512F__)
+#define COROLINK__CLOBBERS_AVX512                                              \
+    , "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", \
+        "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30",        \
+        "xmm31", "k1", "k2", "k3", "k4", "k5", "k6", "k7"
+#else
+#define COROLINK__CLOBBERS_AVX512
+#endif
+#define COROLINK__CLOBBERS                                                     \
+    "rax", "rbx", "rcx", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15",  \
+        "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",         \
+        "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15",   \
+        "st", "st(1)", "st(2)", "st(3)", "st(4)", "st(5)", "st(6)", "st(7)",    \
+        "cc", "memory" COROLINK__CLOBBERS_AVX512
+
+/* CFI inside the inline switch. Emitted only when the compiler itself
+ * describes frames with .cfi directives; each line says what the unwinder
+ * computes at the instructions that follow it. */
+#if defined(__GCC_HAVE_DWARF2_CFI_ASM)
+#define COROLINK__CFI(x) x "\n\t"
+#else
+#define COROLINK__CFI(x)
+#endif
+
+/* `rbp was saved at co->link_fp`: DW_CFA_expression(rbp,
+ * DW_OP_breg5(rdi) + 0x78), rdi holding the control block. Bytes: 0x10
+ * (DW_CFA_expression), 6 (rbp), 3 (length), 0x75 (DW_OP_breg5), 0xf8 0x00
+ * (SLEB128 120 = 0x78). */
+#define COROLINK__CFI_RBP_IN_LINK ".cfi_escape 0x10, 0x06, 0x03, 0x75, 0xf8, 0x00"
+
+/* The resume point is the target of an indirect call: mark it for
+ * indirect-branch tracking when the code is built for CET. */
+#if defined(__CET__) && (__CET__ & 1)
+#define COROLINK__ENDBR "endbr64\n\t"
+#else
+#define COROLINK__ENDBR
+#endif
+
+#if defined(COROLINK__BUILDING)
+#define COROLINK__INLINE_DEF static inline __attribute__((always_inline))
+#define COROLINK__INLINE_NAME(n) corolink__inline_##n
+#else
+#define COROLINK__INLINE_DEF                                                   \
+    extern inline __attribute__((gnu_inline, always_inline))
+#define COROLINK__INLINE_NAME(n) n
+#endif
+
+COROLINK__INLINE_DEF int COROLINK__INLINE_NAME(corolink_resume)(
+    corolink *co, void *input, void **output) {
+    struct corolink__hot *h = (struct corolink__hot *)co;
+    if (__builtin_expect(co == NULL, 0))
+        goto fail;
+    uint32_t state = h->state;
+    /* Hide the state from the optimiser so that the call to the slow path
+     * can never be proven dead: that call keeps every function containing a
+     * resume a non-leaf, so the compiler never keeps data in the red zone
+     * below rsp, where the switch's `call` pushes its return address. */
+    __asm__("" : "+r"(state));
+    if (__builtin_expect(state >= COROLINK__RUNNING, 0))
+        goto fail;
+    h->state = COROLINK__RUNNING;
+
+    register struct corolink__hot *rdi __asm__("rdi") = h;
+    register void *rsi __asm__("rsi") = input;
+    register uintptr_t rdx __asm__("rdx");
+    /* Resume: in rdi = control block, rsi = input. Out: rsi = value,
+     * edx = COROLINK_YIELD or COROLINK_RETURN. The unwind rows of the
+     * caller stay valid throughout: only rax/rcx change before the call,
+     * and the code at co->pc describes itself. */
+    __asm__ volatile(
+        /* co->parent = corolink__current; corolink__current = co. Read
+         * through the thread pointer each time: this code may run on
+         * another thread than the last time. */
+        "movq corolink__current@gottpoff(%%rip), %%rax\n\t"
+        "movq %%fs:(%%rax), %%rcx\n\t"
+        "movq %%rcx, 0x18(%%rdi)\n\t"
+        "movq %%rdi, %%fs:(%%rax)\n\t"
+        /* Enter the coroutine. The pushed return address is the resumer's
+         * link; it is popped by the `ret` of the suspend that comes back. */
+        "call *(%%rdi)\n\t"
+        : "+r"(rdi), "+r"(rsi), "=r"(rdx)
+        :
+        : COROLINK__CLOBBERS);
+    if (output)
+        *output = rsi;
+    return (int)rdx;
+fail:
+    if (output)
+        *output = NULL;
+    return corolink__resume_fail(co);
+}
+
+COROLINK__INLINE_DEF void *COROLINK__INLINE_NAME(corolink_suspend)(
+    corolink_yielder *yielder, void *value) {
+    struct corolink__hot *h = (struct corolink__hot *)yielder;
+    h->state = COROLINK__SUSPENDED;
+    register struct corolink__hot *rdi __asm__("rdi") = h;
+    register void *rsi __asm__("rsi") = value;
+    /* Suspend: in rdi = control block, rsi = value. Saves the body's
+     * rip/rsp/rbp in the control block and returns into the resumer; the
+     * next resume `call`s label 1 with rdi = control block, rsi = input. */
+    __asm__ volatile(
+        COROLINK__CFI(".cfi_remember_state")
+        /* Still the body's frame: the compiler's rows hold. */
+        "leaq 1f(%%rip), %%rax\n\t"
+        "movq %%rax, 0x00(%%rdi)\n\t"   /* co->pc = resume point */
+        "movq %%rsp, 0x08(%%rdi)\n\t"   /* co->sp */
+        "movq %%rbp, 0x10(%%rdi)\n\t"   /* co->fp */
+        "movq corolink__current@gottpoff(%%rip), %%rax\n\t"
+        "movq 0x18(%%rdi), %%rcx\n\t"
+        "movq %%rcx, %%fs:(%%rax)\n\t"  /* corolink__current = co->parent */
+        "movl $1, %%edx\n\t"            /* COROLINK_YIELD */
+        "movq 0xa0(%%rdi), %%rax\n\t"
+        "leaq -8(%%rax), %%rsp\n\t"     /* rsp = resumer's return address */
+        /* Now on the resumer's stack, at its return address: this is the
+         * resumer's callee. CFA = rsp + 8; rip at CFA - 8; the resumer's
+         * rbp is still in co->link_fp (addressed through rdi); the other
+         * callee-saved registers hold what the resumer may find (it
+         * declared them clobbered), so: same value. */
+        COROLINK__CFI(".cfi_def_cfa %%rsp, 8")
+        COROLINK__CFI(".cfi_offset %%rip, -8")
+        COROLINK__CFI(COROLINK__CFI_RBP_IN_LINK)
+        COROLINK__CFI(".cfi_same_value %%rbx")
+        COROLINK__CFI(".cfi_same_value %%r12")
+        COROLINK__CFI(".cfi_same_value %%r13")
+        COROLINK__CFI(".cfi_same_value %%r14")
+        COROLINK__CFI(".cfi_same_value %%r15")
+        "movq 0x78(%%rdi), %%rbp\n\t"   /* resumer's rbp */
+        /* rbp is the resumer's again. */
+        COROLINK__CFI(".cfi_same_value %%rbp")
+        "ret\n"                          /* into the resumer */
+        /* Resume point, entered by the resume's `call` on the resumer's
+         * stack: same rows as at the `ret` above (CFA = rsp + 8, everything
+         * else unchanged). Record the resumer in the link fields, then
+         * return to the body's stack. */
+        "1:\n\t"
+        COROLINK__ENDBR
+        "movq %%rbp, 0x78(%%rdi)\n\t"   /* link_fp: resumer's rbp */
+        "movq (%%rsp), %%rax\n\t"
+        "movq %%rax, 0x80(%%rdi)\n\t"   /* link_ra: resumer's return address */
+        "movq %%rax, 0xa8(%%rdi)\n\t"   /* link_ip: the same, ucontext slot */
+        "leaq 8(%%rsp), %%rax\n\t"
+        "movq %%rax, 0xa0(%%rdi)\n\t"   /* link_sp: resumer's rsp after return */
+        "movq 0x10(%%rdi), %%rbp\n\t"   /* the body's rbp */
+        /* rbp is the body's: the resumer's is found in co->link_fp. */
+        COROLINK__CFI(COROLINK__CFI_RBP_IN_LINK)
+        "movq 0x08(%%rdi), %%rsp\n\t"   /* the body's stack */
+        /* Back in the body's frame with its own rsp and rbp. */
+        COROLINK__CFI(".cfi_restore_state")
+        : "+r"(rdi), "+r"(rsi)
+        :
+        : "rdx", COROLINK__CLOBBERS);
+    return rsi;
+}
+
+#if defined(COROLINK__INLINE)
+COROLINK__INLINE_DEF bool corolink_started(const corolink *co) {
+    return co != NULL &&
+           ((const struct corolink__hot *)co)->state != COROLINK__CREATED;
+}
+COROLINK__INLINE_DEF bool corolink_done(const corolink *co) {
+    return co != NULL &&
+           ((const struct corolink__hot *)co)->state == COROLINK__DONE;
+}
+COROLINK__INLINE_DEF corolink *corolink_current(void) {
+    corolink *co;
+    /* Read through the thread pointer, never cached across a switch. */
+    __asm__ volatile("movq corolink__current@gottpoff(%%rip), %0\n\t"
+                     "movq %%fs:(%0), %0"
+                     : "=r"(co));
+    return co;
+}
+#endif
+
+#endif /* x86_64 GNU C */
+#endif /* COROLINK__INLINE || COROLINK__BUILDING */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* COROLINK_H */

@@ -1,0 +1,62 @@
+/* Private definitions shared by the library's sources. */
+#ifndef COROLINK_INTERNAL_H
+#define COROLINK_INTERNAL_H
+
+#define COROLINK__BUILDING 1
+#include "corolink.h"
+
+#include <stdalign.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CL_HIDDEN __attribute__((visibility("hidden")))
+
+/* How a coroutine's stack was obtained (struct corolink__hot.flags). */
+enum {
+    CL_STACK_USER = 0,   /* corolink_create_on(): the caller owns it */
+    CL_STACK_POOLED = 1, /* corolink_create(): a mapping of ours */
+};
+
+/* The control block: placed at the top of the coroutine's stack, 64-byte
+ * aligned; its address is the stack pointer the body starts from. */
+struct corolink {
+    struct corolink__hot hot;    /* 0x000: ABI v1, read by inline code */
+    char name[COROLINK_NAME_MAX];
+    void *stack_limit;           /* lowest usable address */
+    void *stack_top;             /* end of the stack region (exclusive) */
+    size_t guard;                /* bytes of guard below stack_limit */
+    size_t size_class;           /* pooled stacks: their rounded size */
+    struct corolink *pool_next;  /* pooled stacks: next in the free list */
+};
+
+_Static_assert(sizeof(struct corolink__hot) == 0xb0, "ABI v1 hot layout");
+_Static_assert(offsetof(struct corolink__hot, pc) == 0x00, "ABI v1");
+_Static_assert(offsetof(struct corolink__hot, sp) == 0x08, "ABI v1");
+_Static_assert(offsetof(struct corolink__hot, fp) == 0x10, "ABI v1");
+_Static_assert(offsetof(struct corolink__hot, parent) == 0x18, "ABI v1");
+_Static_assert(offsetof(struct corolink__hot, state) == 0x20, "ABI v1");
+_Static_assert(offsetof(struct corolink__hot, fn) == 0x28, "ABI v1");
+_Static_assert(offsetof(struct corolink__hot, arg) == 0x30, "ABI v1");
+_Static_assert(offsetof(struct corolink__hot, id) == 0x38, "ABI v1");
+_Static_assert(offsetof(struct corolink__hot, link_fp) == 0x78, "ABI v1");
+_Static_assert(offsetof(struct corolink__hot, link_ra) == 0x80, "ABI v1");
+_Static_assert(offsetof(struct corolink__hot, link_sp) == 0xa0, "ABI v1");
+_Static_assert(offsetof(struct corolink__hot, link_ip) == 0xa8, "ABI v1");
+_Static_assert(sizeof(struct corolink) + 64 <= COROLINK_CONTROL_SIZE,
+               "control block fits its reserved space");
+
+/* Places a control block at the top of [limit, top) and initialises the
+ * stack fields; NULL if the region is too small. */
+CL_HIDDEN struct corolink *cl_place(void *limit, void *top, size_t guard);
+
+/* Readies a placed control block to run fn(arg) (a fresh id, no name). */
+CL_HIDDEN void cl_init(struct corolink *co, corolink_fn fn, void *arg);
+
+/* Releases the stack of a destroyed coroutine made by corolink_create(). */
+CL_HIDDEN void cl_stack_release(struct corolink *co);
+
+/* The assembly in unwind-info/. */
+CL_HIDDEN extern char corolink__trampoline[];
+CL_HIDDEN void *corolink__call_on(void *arg, void *(*fn)(void *), void *top);
+
+#endif
