@@ -55,8 +55,11 @@ CL_HIDDEN void cl_init(struct corolink *co, corolink_fn fn, void *arg);
 /* Releases the stack of a destroyed coroutine made by corolink_create(). */
 CL_HIDDEN void cl_stack_release(struct corolink *co);
 
-/* The assembly in unwind-info/. */
-CL_HIDDEN extern char corolink__trampoline[];
-CL_HIDDEN void *corolink__call_on(void *arg, void *(*fn)(void *), void *top);
+/* The assembly in unwind-info/. Exported (though not API) so that
+ * backtrace_symbols(), perf and other symbolizers that read only the dynamic
+ * symbol table can name the root frame of a coroutine stack. */
+extern char corolink__trampoline[] __attribute__((visibility("default")));
+void *corolink__call_on(void *arg, void *(*fn)(void *), void *top)
+    __attribute__((visibility("default")));
 
 #endif

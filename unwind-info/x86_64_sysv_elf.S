@@ -79,7 +79,6 @@
  *    CFA, which is `co`: the link fields sit at exactly those offsets.
  */
         .globl  corolink__trampoline
-        .hidden corolink__trampoline
         .type   corolink__trampoline, @function
         .p2align 4
 corolink__trampoline:
@@ -142,7 +141,6 @@ corolink__trampoline:
  * unwinders use the ordinary rbp-based rows.
  */
         .globl  corolink__call_on
-        .hidden corolink__call_on
         .type   corolink__call_on, @function
         .p2align 4
 corolink__call_on:
