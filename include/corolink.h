@@ -386,8 +386,10 @@ extern __thread struct corolink *corolink__current
     __attribute__((tls_model("initial-exec"), visibility("default")));
 #endif
 
-/* Out-of-line error path of the inline corolink_resume(). */
-COROLINK_API COROLINK__NOPLT int corolink__resume_fail(corolink *co);
+/* Out-of-line error path of the inline corolink_resume(): sets *output
+ * (if not NULL) to NULL and returns the error for co's state. */
+COROLINK_API COROLINK__NOPLT int corolink__resume_fail(corolink *co,
+                                                       void **output);
 
 #if !defined(COROLINK_NO_INLINE) && !defined(COROLINK__BUILDING) &&         \
     defined(__GNUC__) && defined(__x86_64__) && !defined(_WIN32) &&         \
@@ -459,7 +461,7 @@ COROLINK__INLINE_DEF int COROLINK__INLINE_NAME(corolink_resume)(
     corolink *co, void *input, void **output) {
     struct corolink__hot *h = (struct corolink__hot *)co;
     if (__builtin_expect(co == NULL, 0))
-        goto fail;
+        return corolink__resume_fail(co, output);
     uint32_t state = h->state;
     /* Hide the state from the optimiser so that the call to the slow path
      * can never be proven dead: that call keeps every function containing a
@@ -467,7 +469,7 @@ COROLINK__INLINE_DEF int COROLINK__INLINE_NAME(corolink_resume)(
      * below rsp, where the switch's `call` pushes its return address. */
     __asm__("" : "+r"(state));
     if (__builtin_expect(state >= COROLINK__RUNNING, 0))
-        goto fail;
+        return corolink__resume_fail(co, output);
     h->state = COROLINK__RUNNING;
 
     register struct corolink__hot *rdi __asm__("rdi") = h;
@@ -494,10 +496,6 @@ COROLINK__INLINE_DEF int COROLINK__INLINE_NAME(corolink_resume)(
     if (output)
         *output = rsi;
     return (int)rdx;
-fail:
-    if (output)
-        *output = NULL;
-    return corolink__resume_fail(co);
 }
 
 COROLINK__INLINE_DEF void *COROLINK__INLINE_NAME(corolink_suspend)(

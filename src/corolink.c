@@ -110,7 +110,9 @@ int corolink_force_reset(corolink *co) {
 
 /* ---- running ---- */
 
-int corolink__resume_fail(corolink *co) {
+int corolink__resume_fail(corolink *co, void **output) {
+    if (output)
+        *output = NULL;
     if (co == NULL)
         return COROLINK_EINVAL;
     if (co->hot.state == COROLINK__DONE)

@@ -1,0 +1,738 @@
+// Reference behaviour of the core API: values in and out, states, nesting,
+// stacks and the pool, misuse errors, guard pages, threads.
+#include <corolink.h>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdint>
+#include <cstring>
+#include <set>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+void *as_ptr(intptr_t v) { return reinterpret_cast<void *>(v); }
+intptr_t as_int(void *p) { return reinterpret_cast<intptr_t>(p); }
+
+// ---- values in and out -------------------------------------------------
+
+struct GeneratorLog {
+    std::vector<std::string> lines;
+};
+
+void *generator_body(corolink_yielder *y, void *input, void *arg) {
+    auto *log = static_cast<GeneratorLog *>(arg);
+    log->lines.push_back("started " + std::to_string(as_int(input)));
+    for (intptr_t i = 0; i < 5; i++) {
+        log->lines.push_back("yield " + std::to_string(i));
+        input = corolink_suspend(y, as_ptr(i));
+        log->lines.push_back("got " + std::to_string(as_int(input)));
+    }
+    log->lines.push_back("exit");
+    return as_ptr(-7);
+}
+
+TEST(Core, GeneratorExchangesValuesInOrder) {
+    GeneratorLog log;
+    corolink *co = nullptr;
+    ASSERT_EQ(corolink_create(&co, generator_body, &log, 0), 0);
+    std::vector<intptr_t> got;
+    intptr_t input = 100;
+    void *out = nullptr;
+    int rc;
+    while ((rc = corolink_resume(co, as_ptr(input), &out)) == COROLINK_YIELD) {
+        log.lines.push_back("main got " + std::to_string(as_int(out)));
+        got.push_back(as_int(out));
+        input++;
+    }
+    EXPECT_EQ(rc, COROLINK_RETURN);
+    EXPECT_EQ(as_int(out), -7);
+    EXPECT_EQ(got, (std::vector<intptr_t>{0, 1, 2, 3, 4}));
+    std::vector<std::string> want = {"started 100"};
+    for (int i = 0; i < 5; i++) {
+        want.push_back("yield " + std::to_string(i));
+        want.push_back("main got " + std::to_string(i));
+        want.push_back("got " + std::to_string(101 + i));
+    }
+    want.push_back("exit");
+    EXPECT_EQ(log.lines, want);
+    corolink_destroy(co);
+}
+
+void *return_at_once(corolink_yielder *, void *input, void *) { return input; }
+
+TEST(Core, StartedAndDoneTransitions) {
+    corolink *co;
+    ASSERT_EQ(corolink_create(&co, generator_body, new GeneratorLog, 0), 0);
+    auto *log = static_cast<GeneratorLog *>(
+        reinterpret_cast<struct corolink__hot *>(co)->arg);
+    EXPECT_FALSE(corolink_started(co));
+    EXPECT_FALSE(corolink_done(co));
+    ASSERT_EQ(corolink_resume(co, nullptr, nullptr), COROLINK_YIELD);
+    EXPECT_TRUE(corolink_started(co));
+    EXPECT_FALSE(corolink_done(co));
+    int rc;
+    while ((rc = corolink_resume(co, nullptr, nullptr)) == COROLINK_YIELD) {
+    }
+    EXPECT_EQ(rc, COROLINK_RETURN);
+    EXPECT_TRUE(corolink_started(co));
+    EXPECT_TRUE(corolink_done(co));
+    EXPECT_FALSE(corolink_started(nullptr));
+    EXPECT_FALSE(corolink_done(nullptr));
+    corolink_destroy(co);
+    delete log;
+}
+
+TEST(Core, ReturnWithoutSuspendDeliversValue) {
+    corolink *co;
+    ASSERT_EQ(corolink_create(&co, return_at_once, nullptr, 0), 0);
+    void *out = nullptr;
+    EXPECT_EQ(corolink_resume(co, as_ptr(42), &out), COROLINK_RETURN);
+    EXPECT_EQ(as_int(out), 42);
+    EXPECT_TRUE(corolink_done(co));
+    corolink_destroy(co);
+}
+
+// ---- depth ---------------------------------------------------------------
+
+__attribute__((noinline)) intptr_t deep_suspend(corolink_yielder *y, int depth,
+                                                intptr_t acc) {
+    if (depth == 0)
+        return as_int(corolink_suspend(y, as_ptr(acc)));
+    volatile intptr_t local = depth; // a real frame at every level
+    intptr_t r = deep_suspend(y, depth - 1, acc + local);
+    return r + local;
+}
+
+void *deep_body(corolink_yielder *y, void *, void *) {
+    intptr_t r = deep_suspend(y, 20, 0);
+    return as_ptr(r);
+}
+
+TEST(Core, SuspendFromTwentyFramesDeep) {
+    corolink *co;
+    ASSERT_EQ(corolink_create(&co, deep_body, nullptr, 0), 0);
+    void *out;
+    ASSERT_EQ(corolink_resume(co, nullptr, &out), COROLINK_YIELD);
+    EXPECT_EQ(as_int(out), 20 * 21 / 2); // sum of the depths on the way down
+    ASSERT_EQ(corolink_resume(co, as_ptr(1000), &out), COROLINK_RETURN);
+    EXPECT_EQ(as_int(out), 1000 + 20 * 21 / 2); // and on the way up
+    corolink_destroy(co);
+}
+
+// ---- registers survive the switch ----------------------------------------
+
+__attribute__((noinline)) double mix(double a, long double b, int64_t c) {
+    return a * 1.5 + static_cast<double>(b) - static_cast<double>(c);
+}
+
+void *register_body(corolink_yielder *y, void *, void *) {
+    // Many values live across each suspend, in integer, SSE and x87
+    // registers; the resumer clobbers all of them in between.
+    double d0 = 1.25, d1 = 2.5, d2 = 3.75, d3 = 5.0;
+    long double ld = 7.125L;
+    int64_t a = 11, b = 13, c = 17, e = 19, f = 23, g = 29;
+    for (int i = 0; i < 3; i++) {
+        corolink_suspend(y, as_ptr(i));
+        d0 += 1; d1 *= 2; d2 -= 1; d3 /= 2;
+        ld += 0.5L;
+        a += 1; b += 2; c += 3; e += 4; f += 5; g += 6;
+    }
+    double r = mix(d0 + d1 + d2 + d3, ld, a + b + c + e + f + g);
+    return as_ptr(static_cast<intptr_t>(r * 1000));
+}
+
+TEST(Core, LiveRegistersSurviveBothSides) {
+    corolink *co;
+    ASSERT_EQ(corolink_create(&co, register_body, nullptr, 0), 0);
+    double x0 = 0.5, x1 = 0.25;
+    long double lx = 3.5L;
+    int64_t k0 = 3, k1 = 5, k2 = 7, k3 = 9, k4 = 11;
+    void *out = nullptr;
+    int rc, n = 0;
+    while ((rc = corolink_resume(co, nullptr, &out)) == COROLINK_YIELD) {
+        EXPECT_EQ(as_int(out), n);
+        x0 *= 3; x1 += 1; lx *= 2;
+        k0 += 1; k1 += 1; k2 += 1; k3 += 1; k4 += 1;
+        n++;
+    }
+    ASSERT_EQ(rc, COROLINK_RETURN);
+    EXPECT_EQ(n, 3);
+    // Resumer side: 0.5*27, 0.25+3, 3.5*8, k's +3 each.
+    EXPECT_DOUBLE_EQ(x0, 13.5);
+    EXPECT_DOUBLE_EQ(x1, 3.25);
+    EXPECT_EQ(static_cast<double>(lx), 28.0);
+    EXPECT_EQ(k0 + k1 + k2 + k3 + k4, 3 + 5 + 7 + 9 + 11 + 15);
+    // Body side: d = 4.25 + 20 + 0.75 + 0.625 = 25.625; ld = 8.625;
+    // ints = 112 + 63 = 175; mix = 25.625*1.5 + 8.625 - 175 = -127.9375.
+    EXPECT_EQ(as_int(out), static_cast<intptr_t>(-127.9375 * 1000));
+    corolink_destroy(co);
+}
+
+// ---- alignment -------------------------------------------------------------
+
+struct AlignSeen {
+    uintptr_t frame = 1, aligned16 = 1, aligned64 = 1;
+};
+
+__attribute__((noinline)) void record_alignment(AlignSeen *s) {
+    alignas(16) volatile char buf16[16];
+    alignas(64) volatile char buf64[64];
+    buf16[0] = 1;
+    buf64[0] = 1;
+    s->aligned16 = reinterpret_cast<uintptr_t>(&buf16[0]) % 16;
+    s->aligned64 = reinterpret_cast<uintptr_t>(&buf64[0]) % 64;
+}
+
+void *align_body(corolink_yielder *, void *arg, void *) {
+    auto *s = static_cast<AlignSeen *>(arg);
+    // At entry rsp + 8 is 16-byte aligned: the return address was pushed by
+    // a call made with an aligned rsp.
+    s->frame = (reinterpret_cast<uintptr_t>(__builtin_frame_address(0)) + 16) % 16;
+    record_alignment(s);
+    return nullptr;
+}
+
+TEST(Core, StackIsAbiAlignedAtBodyEntry) {
+    AlignSeen seen;
+    corolink *co;
+    ASSERT_EQ(corolink_create(&co, align_body, nullptr, 0), 0);
+    ASSERT_EQ(corolink_resume(co, &seen, nullptr), COROLINK_RETURN);
+    EXPECT_EQ(seen.frame, 0u);
+    EXPECT_EQ(seen.aligned16, 0u);
+    EXPECT_EQ(seen.aligned64, 0u);
+    corolink_destroy(co);
+}
+
+// ---- nesting and corolink_current ----------------------------------------
+
+struct NestState {
+    corolink *outer = nullptr, *inner = nullptr;
+    std::vector<std::string> trace;
+};
+
+void *inner_body(corolink_yielder *y, void *, void *arg) {
+    auto *s = static_cast<NestState *>(arg);
+    s->trace.push_back(corolink_current() == s->inner ? "inner:current ok"
+                                                       : "inner:current BAD");
+    corolink_suspend(y, as_ptr(1));
+    s->trace.push_back(corolink_current() == s->inner ? "inner:current ok"
+                                                       : "inner:current BAD");
+    return as_ptr(2);
+}
+
+void *outer_body(corolink_yielder *y, void *, void *arg) {
+    auto *s = static_cast<NestState *>(arg);
+    void *out;
+    int rc = corolink_resume(s->inner, nullptr, &out);
+    s->trace.push_back("outer got " + std::to_string(rc) + "/" +
+                       std::to_string(as_int(out)));
+    s->trace.push_back(corolink_current() == s->outer ? "outer:current ok"
+                                                       : "outer:current BAD");
+    corolink_suspend(y, as_ptr(10));
+    return as_ptr(20);
+}
+
+TEST(Core, NestedCoroutinesSuspendToTheirLastResumer) {
+    NestState s;
+    ASSERT_EQ(corolink_create(&s.outer, outer_body, &s, 0), 0);
+    ASSERT_EQ(corolink_create(&s.inner, inner_body, &s, 0), 0);
+    EXPECT_EQ(corolink_current(), nullptr);
+    void *out;
+    // main -> outer -> inner; inner suspends to outer, outer to main.
+    ASSERT_EQ(corolink_resume(s.outer, nullptr, &out), COROLINK_YIELD);
+    EXPECT_EQ(as_int(out), 10);
+    EXPECT_EQ(corolink_current(), nullptr);
+    // The inner coroutine was last resumed by outer; now main resumes it,
+    // so its next suspend/return comes back to main.
+    ASSERT_EQ(corolink_resume(s.inner, nullptr, &out), COROLINK_RETURN);
+    EXPECT_EQ(as_int(out), 2);
+    ASSERT_EQ(corolink_resume(s.outer, nullptr, &out), COROLINK_RETURN);
+    EXPECT_EQ(as_int(out), 20);
+    EXPECT_EQ(s.trace, (std::vector<std::string>{"inner:current ok",
+                                                 "outer got 1/1",
+                                                 "outer:current ok",
+                                                 "inner:current ok"}));
+    EXPECT_EQ(corolink_current(), nullptr);
+    corolink_destroy(s.inner);
+    corolink_destroy(s.outer);
+}
+
+// ---- running on other stacks ----------------------------------------------
+
+struct StackProbe {
+    uintptr_t local = 0;
+};
+
+void *probe_local(void *arg) {
+    volatile int here = 0;
+    static_cast<StackProbe *>(arg)->local = reinterpret_cast<uintptr_t>(&here);
+    return as_ptr(77);
+}
+
+void *parent_stack_body(corolink_yielder *y, void *, void *arg) {
+    auto *probe = static_cast<StackProbe *>(arg);
+    void *r = corolink_on_parent_stack(y, probe_local, probe);
+    // Still the coroutine afterwards, and still able to suspend.
+    corolink_suspend(y, r);
+    return nullptr;
+}
+
+TEST(Core, OnParentStackRunsOnTheResumersStack) {
+    StackProbe probe;
+    corolink *co;
+    ASSERT_EQ(corolink_create(&co, parent_stack_body, &probe, 0), 0);
+    volatile int resumer_local = 0;
+    void *out;
+    ASSERT_EQ(corolink_resume(co, nullptr, &out), COROLINK_YIELD);
+    EXPECT_EQ(as_int(out), 77);
+    corolink_stack st;
+    ASSERT_EQ(corolink_get_stack(co, &st), 0);
+    // fn's local is not on the coroutine stack but just below the resumer's
+    // frame on the resumer's stack.
+    EXPECT_FALSE(probe.local >= reinterpret_cast<uintptr_t>(st.limit) &&
+                 probe.local < reinterpret_cast<uintptr_t>(st.base));
+    uintptr_t mine = reinterpret_cast<uintptr_t>(&resumer_local);
+    EXPECT_LT(probe.local, mine);
+    EXPECT_GT(probe.local, mine - 64 * 1024);
+    ASSERT_EQ(corolink_resume(co, nullptr, nullptr), COROLINK_RETURN);
+    corolink_destroy(co);
+}
+
+TEST(Core, OnStackRunsOnTheGivenStack) {
+    corolink_stack st;
+    ASSERT_EQ(corolink_stack_alloc(&st, 64 * 1024), 0);
+    StackProbe probe;
+    void *result = nullptr;
+    ASSERT_EQ(corolink_on_stack(&st, probe_local, &probe, &result), 0);
+    EXPECT_EQ(as_int(result), 77);
+    EXPECT_GE(probe.local, reinterpret_cast<uintptr_t>(st.limit));
+    EXPECT_LT(probe.local, reinterpret_cast<uintptr_t>(st.base));
+    EXPECT_EQ(corolink_on_stack(nullptr, probe_local, &probe, &result),
+              COROLINK_EINVAL);
+    EXPECT_EQ(corolink_on_stack(&st, nullptr, &probe, &result), COROLINK_EINVAL);
+    corolink_stack tiny = {static_cast<char *>(st.base), static_cast<char *>(st.base) - 256, 0};
+    EXPECT_EQ(corolink_on_stack(&tiny, probe_local, &probe, &result),
+              COROLINK_ESTACK);
+    corolink_stack_free(&st);
+    EXPECT_EQ(st.base, nullptr);
+}
+
+// ---- many coroutines, stacks, pool -----------------------------------------
+
+void *count_body(corolink_yielder *y, void *input, void *) {
+    intptr_t n = as_int(input);
+    while (true)
+        n += as_int(corolink_suspend(y, as_ptr(n)));
+}
+
+TEST(Core, TenThousandLiveCoroutines) {
+    constexpr int kCount = 10000;
+    std::vector<corolink *> cos(kCount);
+    std::set<uint64_t> ids;
+    for (int i = 0; i < kCount; i++) {
+        ASSERT_EQ(corolink_create(&cos[i], count_body, nullptr, 16 * 1024), 0)
+            << "coroutine " << i;
+        ids.insert(corolink_id(cos[i]));
+        void *out;
+        ASSERT_EQ(corolink_resume(cos[i], as_ptr(i), &out), COROLINK_YIELD);
+        ASSERT_EQ(as_int(out), i);
+    }
+    EXPECT_EQ(ids.size(), static_cast<size_t>(kCount));
+    EXPECT_EQ(ids.count(0), 0u);
+    for (int round = 1; round <= 2; round++)
+        for (int i = 0; i < kCount; i++) {
+            void *out;
+            ASSERT_EQ(corolink_resume(cos[i], as_ptr(1), &out), COROLINK_YIELD);
+            ASSERT_EQ(as_int(out), i + round);
+        }
+    for (corolink *co : cos)
+        corolink_destroy(co);
+    corolink_pool_trim();
+}
+
+TEST(Core, PoolReusesStacks) {
+    corolink_pool_trim();
+    corolink *a;
+    ASSERT_EQ(corolink_create(&a, return_at_once, nullptr, 0), 0);
+    corolink_stack sa;
+    ASSERT_EQ(corolink_get_stack(a, &sa), 0);
+    ASSERT_EQ(corolink_resume(a, nullptr, nullptr), COROLINK_RETURN);
+    uint64_t id_a = corolink_id(a);
+    corolink_destroy(a);
+    corolink *b;
+    ASSERT_EQ(corolink_create(&b, return_at_once, nullptr, 0), 0);
+    corolink_stack sb;
+    ASSERT_EQ(corolink_get_stack(b, &sb), 0);
+    EXPECT_EQ(sa.base, sb.base); // the same stack, from the pool
+    EXPECT_EQ(sa.limit, sb.limit);
+    EXPECT_NE(id_a, corolink_id(b)); // but a new coroutine
+    EXPECT_FALSE(corolink_started(b));
+    ASSERT_EQ(corolink_resume(b, as_ptr(5), nullptr), COROLINK_RETURN);
+    // A different size is not served from the default-size stack.
+    corolink *c;
+    ASSERT_EQ(corolink_create(&c, return_at_once, nullptr, 64 * 1024), 0);
+    corolink_stack sc;
+    ASSERT_EQ(corolink_get_stack(c, &sc), 0);
+    EXPECT_NE(sc.base, sb.base);
+    EXPECT_GE(static_cast<char *>(sc.base) - static_cast<char *>(sc.limit),
+              64 * 1024 - static_cast<long>(COROLINK_CONTROL_SIZE));
+    corolink_destroy(c);
+    corolink_destroy(b);
+    // With pooling off, a destroyed stack is not reused.
+    size_t old = corolink_pool_limit(0);
+    EXPECT_EQ(old, 64u);
+    corolink *d, *e;
+    ASSERT_EQ(corolink_create(&d, return_at_once, nullptr, 0), 0);
+    corolink_stack sd;
+    ASSERT_EQ(corolink_get_stack(d, &sd), 0);
+    corolink_destroy(d);
+    ASSERT_EQ(corolink_create(&e, return_at_once, nullptr, 32 * 1024), 0);
+    corolink_destroy(e);
+    EXPECT_EQ(corolink_pool_limit(old), 0u);
+}
+
+TEST(Core, StackSizesAreRoundedAndGuarded) {
+    corolink_stack st;
+    ASSERT_EQ(corolink_stack_alloc(&st, COROLINK_STACK_MIN_SIZE + 1), 0);
+    size_t usable = static_cast<char *>(st.base) - static_cast<char *>(st.limit);
+    EXPECT_EQ(usable % 4096, 0u);
+    EXPECT_GE(usable, COROLINK_STACK_MIN_SIZE + 1);
+    EXPECT_GE(st.guard, 4096u);
+    corolink_stack_free(&st);
+    EXPECT_EQ(corolink_stack_alloc(&st, COROLINK_STACK_MIN_SIZE - 1),
+              COROLINK_ESTACK);
+    EXPECT_EQ(corolink_stack_alloc(nullptr, 0), COROLINK_EINVAL);
+}
+
+// ---- caller-provided stacks ------------------------------------------------
+
+TEST(Core, CreateOnCallerStack) {
+    std::vector<unsigned char> mem(32 * 1024, 0);
+    corolink_stack st = {mem.data() + mem.size(), mem.data(), 0};
+    GeneratorLog log;
+    corolink *co;
+    ASSERT_EQ(corolink_create_on(&co, &st, generator_body, &log), 0);
+    // The control block lies at the top of the given memory.
+    EXPECT_GE(reinterpret_cast<unsigned char *>(co), mem.data());
+    EXPECT_LT(reinterpret_cast<unsigned char *>(co), mem.data() + mem.size());
+    int rc, n = 0;
+    while ((rc = corolink_resume(co, as_ptr(n), nullptr)) == COROLINK_YIELD)
+        n++;
+    EXPECT_EQ(rc, COROLINK_RETURN);
+    EXPECT_EQ(n, 5);
+    size_t used = corolink_stack_used(co);
+    EXPECT_GT(used, 64u);
+    EXPECT_LT(used, mem.size());
+    corolink_destroy(co); // does not free the caller's memory
+    // The same memory can carry another coroutine.
+    ASSERT_EQ(corolink_create_on(&co, &st, return_at_once, nullptr), 0);
+    EXPECT_EQ(corolink_resume(co, nullptr, nullptr), COROLINK_RETURN);
+    corolink_destroy(co);
+}
+
+TEST(Core, CreateOnRejectsBadStacks) {
+    std::vector<unsigned char> mem(64 * 1024);
+    corolink *co = nullptr;
+    corolink_stack small = {mem.data() + COROLINK_CONTROL_SIZE + 100, mem.data(), 0};
+    EXPECT_EQ(corolink_create_on(&co, &small, return_at_once, nullptr),
+              COROLINK_ESTACK);
+    corolink_stack inverted = {mem.data(), mem.data() + mem.size(), 0};
+    EXPECT_EQ(corolink_create_on(&co, &inverted, return_at_once, nullptr),
+              COROLINK_EINVAL);
+    corolink_stack ok = {mem.data() + mem.size(), mem.data(), 0};
+    EXPECT_EQ(corolink_create_on(nullptr, &ok, return_at_once, nullptr),
+              COROLINK_EINVAL);
+    EXPECT_EQ(corolink_create_on(&co, nullptr, return_at_once, nullptr),
+              COROLINK_EINVAL);
+    EXPECT_EQ(corolink_create_on(&co, &ok, nullptr, nullptr), COROLINK_EINVAL);
+    EXPECT_EQ(co, nullptr); // failed calls leave *out alone
+}
+
+// ---- stack usage -------------------------------------------------------------
+
+__attribute__((noinline)) int burn_stack(int depth) {
+    volatile char pad[1024];
+    pad[0] = static_cast<char>(depth);
+    pad[1023] = static_cast<char>(depth);
+    return depth == 0 ? pad[0] : burn_stack(depth - 1) + pad[1023];
+}
+
+void *usage_body(corolink_yielder *y, void *input, void *) {
+    corolink_suspend(y, nullptr);
+    return as_ptr(burn_stack(static_cast<int>(as_int(input))));
+}
+
+TEST(Core, StackUsageHighWaterMark) {
+    corolink_stack st;
+    ASSERT_EQ(corolink_stack_alloc(&st, 256 * 1024), 0);
+    corolink *co;
+    ASSERT_EQ(corolink_create_on(&co, &st, usage_body, nullptr), 0);
+    EXPECT_EQ(corolink_stack_used(co), 0u); // fresh mapping, nothing written
+    ASSERT_EQ(corolink_resume(co, as_ptr(40), nullptr), COROLINK_YIELD);
+    size_t shallow = corolink_stack_used(co);
+    EXPECT_GT(shallow, 0u);
+    EXPECT_LT(shallow, 8u * 1024);
+    ASSERT_EQ(corolink_resume(co, nullptr, nullptr), COROLINK_RETURN);
+    size_t deep = corolink_stack_used(co);
+    EXPECT_GE(deep, 40u * 1024); // 40 frames of > 1 KiB
+    EXPECT_LT(deep, 200u * 1024);
+    corolink_destroy(co);
+    corolink_stack_free(&st);
+}
+
+// ---- ids and names -------------------------------------------------------------
+
+TEST(Core, IdsAndNames) {
+    corolink *a, *b;
+    ASSERT_EQ(corolink_create(&a, return_at_once, nullptr, 0), 0);
+    ASSERT_EQ(corolink_create(&b, return_at_once, nullptr, 0), 0);
+    EXPECT_NE(corolink_id(a), 0u);
+    EXPECT_GT(corolink_id(b), corolink_id(a));
+    EXPECT_EQ(corolink_id(nullptr), 0u);
+    EXPECT_STREQ(corolink_name(a), "");
+    EXPECT_EQ(corolink_set_name(a, "worker-1"), 0);
+    EXPECT_STREQ(corolink_name(a), "worker-1");
+    std::string longname(100, 'x');
+    EXPECT_EQ(corolink_set_name(b, longname.c_str()), 0);
+    EXPECT_EQ(std::string(corolink_name(b)),
+              std::string(COROLINK_NAME_MAX - 1, 'x'));
+    EXPECT_EQ(corolink_set_name(a, nullptr), 0);
+    EXPECT_STREQ(corolink_name(a), "");
+    EXPECT_EQ(corolink_set_name(nullptr, "x"), COROLINK_EINVAL);
+    corolink_destroy(a);
+    corolink_destroy(b);
+}
+
+// ---- misuse ------------------------------------------------------------------------
+
+void *resume_self(corolink_yielder *y, void *, void *) {
+    corolink *self = corolink_from_yielder(y);
+    void *out = as_ptr(1);
+    int rc = corolink_resume(self, nullptr, &out);
+    return as_ptr(rc * 10 + (out == nullptr ? 0 : 1));
+}
+
+void *resume_resumer(corolink_yielder *, void *input, void *) {
+    void *out = nullptr;
+    return as_ptr(corolink_resume(static_cast<corolink *>(input), nullptr, &out));
+}
+
+void *call_inner(corolink_yielder *, void *input, void *arg) {
+    void *out = nullptr;
+    int rc = corolink_resume(static_cast<corolink *>(arg), input, &out);
+    return rc == COROLINK_RETURN ? out : as_ptr(-1000);
+}
+
+TEST(Core, MisuseReturnsNamedErrors) {
+    void *out = as_ptr(5);
+    EXPECT_EQ(corolink_resume(nullptr, nullptr, &out), COROLINK_EINVAL);
+    EXPECT_EQ(out, nullptr);
+    corolink *co;
+    EXPECT_EQ(corolink_create(nullptr, return_at_once, nullptr, 0), COROLINK_EINVAL);
+    EXPECT_EQ(corolink_create(&co, nullptr, nullptr, 0), COROLINK_EINVAL);
+    EXPECT_EQ(corolink_create(&co, return_at_once, nullptr, 1024), COROLINK_ESTACK);
+
+    // Resuming a finished coroutine.
+    ASSERT_EQ(corolink_create(&co, return_at_once, nullptr, 0), 0);
+    ASSERT_EQ(corolink_resume(co, nullptr, nullptr), COROLINK_RETURN);
+    out = as_ptr(5);
+    EXPECT_EQ(corolink_resume(co, nullptr, &out), COROLINK_EDONE);
+    EXPECT_EQ(out, nullptr);
+    EXPECT_EQ(corolink_resume(co, nullptr, nullptr), COROLINK_EDONE);
+    corolink_destroy(co);
+
+    // A coroutine resuming itself.
+    ASSERT_EQ(corolink_create(&co, resume_self, nullptr, 0), 0);
+    ASSERT_EQ(corolink_resume(co, nullptr, &out), COROLINK_RETURN);
+    EXPECT_EQ(as_int(out), COROLINK_ERUNNING * 10);
+    corolink_destroy(co);
+
+    // A coroutine resuming the coroutine that resumed it.
+    corolink *outer, *inner;
+    ASSERT_EQ(corolink_create(&inner, resume_resumer, nullptr, 0), 0);
+    ASSERT_EQ(corolink_create(&outer, call_inner, inner, 0), 0);
+    ASSERT_EQ(corolink_resume(outer, outer, &out), COROLINK_RETURN);
+    EXPECT_EQ(as_int(out), COROLINK_ERUNNING);
+    corolink_destroy(outer);
+    corolink_destroy(inner);
+
+    EXPECT_STREQ(corolink_strerror(COROLINK_EDONE), "coroutine has finished");
+    EXPECT_STREQ(corolink_strerror(COROLINK_ERUNNING), "coroutine is running");
+    EXPECT_STREQ(corolink_strerror(12345), "unknown corolink error");
+}
+
+TEST(Core, ForceResetFinishesASuspendedCoroutine) {
+    corolink *co;
+    ASSERT_EQ(corolink_create(&co, count_body, nullptr, 0), 0);
+    ASSERT_EQ(corolink_resume(co, nullptr, nullptr), COROLINK_YIELD);
+    EXPECT_EQ(corolink_force_reset(co), 0);
+    EXPECT_TRUE(corolink_done(co));
+    EXPECT_EQ(corolink_resume(co, nullptr, nullptr), COROLINK_EDONE);
+    EXPECT_EQ(corolink_force_reset(nullptr), COROLINK_EINVAL);
+    corolink_destroy(co);
+}
+
+void *force_reset_self(corolink_yielder *y, void *, void *) {
+    return as_ptr(corolink_force_reset(corolink_from_yielder(y)));
+}
+
+TEST(Core, ForceResetRefusesARunningCoroutine) {
+    corolink *co;
+    ASSERT_EQ(corolink_create(&co, force_reset_self, nullptr, 0), 0);
+    void *out;
+    ASSERT_EQ(corolink_resume(co, nullptr, &out), COROLINK_RETURN);
+    EXPECT_EQ(as_int(out), COROLINK_ERUNNING);
+    corolink_destroy(co);
+}
+
+TEST(Core, DestroyingSuspendedAndUnstartedCoroutines) {
+    corolink *co;
+    ASSERT_EQ(corolink_create(&co, count_body, nullptr, 0), 0);
+    corolink_destroy(co); // never started
+    ASSERT_EQ(corolink_create(&co, count_body, nullptr, 0), 0);
+    ASSERT_EQ(corolink_resume(co, nullptr, nullptr), COROLINK_YIELD);
+    corolink_destroy(co); // suspended: its stack is discarded
+    corolink_destroy(nullptr);
+}
+
+// ---- death tests ------------------------------------------------------------------
+
+volatile int recursion_limit = 1 << 30; // never reached: the guard is
+
+__attribute__((noinline)) int recurse_forever(int n) {
+    volatile char pad[256];
+    pad[0] = static_cast<char>(n);
+    if (n >= recursion_limit)
+        return 0;
+    return recurse_forever(n + 1) + pad[0];
+}
+
+void *overflow_body(corolink_yielder *, void *, void *) {
+    return as_ptr(recurse_forever(0));
+}
+
+TEST(CoreDeathTest, StackOverflowHitsTheGuardPage) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_EXIT(
+        {
+            corolink *co;
+            if (corolink_create(&co, overflow_body, nullptr, 64 * 1024) != 0)
+                _exit(3);
+            corolink_resume(co, nullptr, nullptr);
+            _exit(4); // not reached: the overflow must fault
+        },
+        testing::KilledBySignal(SIGSEGV), "");
+}
+
+void *destroy_self(corolink_yielder *y, void *, void *) {
+    corolink_set_name(corolink_from_yielder(y), "selfish");
+    corolink_destroy(corolink_from_yielder(y));
+    return nullptr;
+}
+
+TEST(CoreDeathTest, DestroyingARunningCoroutineAborts) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_DEATH(
+        {
+            corolink *co;
+            if (corolink_create(&co, destroy_self, nullptr, 0) == 0)
+                corolink_resume(co, nullptr, nullptr);
+        },
+        "corolink: fatal: corolink_destroy\\(\\) called on coroutine [0-9]+ "
+        "\"selfish\" while it is running");
+}
+
+// ---- threads ------------------------------------------------------------------------
+
+// The kernel's id of the calling thread. A real system call each time:
+// pthread_self() (and so std::this_thread::get_id()) is declared `const`,
+// and the compiler may reuse its value across a suspend, which is wrong
+// once the coroutine migrates (see "Threads" in corolink.h).
+__attribute__((noinline)) long current_tid() { return syscall(SYS_gettid); }
+
+struct ThreadTrip {
+    std::vector<long> seen;
+    std::vector<bool> current_ok;
+};
+
+void *thread_body(corolink_yielder *y, void *input, void *arg) {
+    auto *t = static_cast<ThreadTrip *>(arg);
+    intptr_t sum = as_int(input);
+    for (int i = 0; i < 6; i++) {
+        t->seen.push_back(current_tid());
+        t->current_ok.push_back(corolink_current() == corolink_from_yielder(y));
+        sum += as_int(corolink_suspend(y, as_ptr(sum)));
+    }
+    return as_ptr(sum);
+}
+
+TEST(Core, ResumedAlternatelyFromTwoThreads) {
+    ThreadTrip trip;
+    corolink *co;
+    ASSERT_EQ(corolink_create(&co, thread_body, &trip, 0), 0);
+    std::vector<long> resumers;
+    std::vector<intptr_t> outs;
+    int last = 0;
+    // Each thread resumes in turn; join() orders the resumes (no overlap).
+    for (int i = 0; i < 7; i++) {
+        std::thread t([&, i] {
+            void *out = nullptr;
+            last = corolink_resume(co, as_ptr(i + 1), &out);
+            outs.push_back(as_int(out));
+            resumers.push_back(current_tid());
+            // Back on this thread's own stack.
+            if (corolink_current() != nullptr)
+                last = -100;
+        });
+        t.join();
+    }
+    EXPECT_EQ(last, COROLINK_RETURN);
+    EXPECT_EQ(outs, (std::vector<intptr_t>{1, 3, 6, 10, 15, 21, 28}));
+    ASSERT_EQ(trip.seen.size(), 6u);
+    for (size_t i = 0; i < trip.seen.size(); i++) {
+        EXPECT_EQ(trip.seen[i], resumers[i]) << "step " << i;
+        EXPECT_TRUE(trip.current_ok[i]) << "step " << i;
+    }
+    EXPECT_EQ(corolink_current(), nullptr);
+    corolink_destroy(co); // created on this thread, last run on another
+}
+
+TEST(Core, TwoThreadsPingPongOneCoroutine) {
+    // Two long-lived threads hand one coroutine back and forth through an
+    // atomic turn counter: thread A resumes on even turns, B on odd ones.
+    ThreadTrip trip;
+    corolink *co;
+    ASSERT_EQ(corolink_create(&co, thread_body, &trip, 0), 0);
+    std::atomic<int> turn{0};
+    std::vector<intptr_t> outs(7);
+    std::vector<int> rcs(7);
+    auto player = [&](int parity) {
+        for (int t = parity; t < 7; t += 2) {
+            while (turn.load(std::memory_order_acquire) != t)
+                std::this_thread::yield();
+            void *out = nullptr;
+            rcs[t] = corolink_resume(co, as_ptr(1), &out);
+            outs[t] = as_int(out);
+            turn.store(t + 1, std::memory_order_release);
+        }
+    };
+    std::thread a(player, 0), b(player, 1);
+    a.join();
+    b.join();
+    EXPECT_EQ(outs, (std::vector<intptr_t>{1, 2, 3, 4, 5, 6, 7}));
+    EXPECT_EQ(rcs[6], COROLINK_RETURN);
+    for (int t = 0; t < 6; t++)
+        EXPECT_EQ(rcs[t], COROLINK_YIELD);
+    for (size_t i = 1; i < trip.seen.size(); i++)
+        EXPECT_NE(trip.seen[i], trip.seen[i - 1]) << "step " << i;
+    corolink_destroy(co);
+}
+
+} // namespace
