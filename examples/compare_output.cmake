@@ -1,0 +1,9 @@
+# Runs PROG and compares its standard output with the file EXPECTED.
+execute_process(COMMAND ${PROG} OUTPUT_VARIABLE out RESULT_VARIABLE rc)
+file(READ ${EXPECTED} want)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "${PROG} exited with ${rc}")
+endif()
+if(NOT out STREQUAL want)
+  message(FATAL_ERROR "output differs.\n--- expected\n${want}--- got\n${out}")
+endif()
