@@ -1,0 +1,44 @@
+# Installs the build tree into a scratch prefix, then builds and runs a
+# consumer with find_package(corolink) and with pkg-config.
+# In: BUILD_DIR, SOURCE_DIR, WORK_DIR, C_COMPILER.
+function(run)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "failed (${rc}): ${ARGN}\n${out}\n${err}")
+  endif()
+  set(last_output "${out}" PARENT_SCOPE)
+endfunction()
+
+set(prefix ${WORK_DIR}/prefix)
+file(REMOVE_RECURSE ${WORK_DIR})
+run(${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${prefix})
+foreach(f include/corolink.h lib/libcorolink.a lib/pkgconfig/corolink.pc
+          lib/cmake/corolink/corolinkConfig.cmake)
+  if(NOT EXISTS ${prefix}/${f})
+    message(FATAL_ERROR "not installed: ${f}")
+  endif()
+endforeach()
+file(GLOB sonames ${prefix}/lib/libcorolink.so.1)
+if(NOT sonames)
+  message(FATAL_ERROR "libcorolink.so.1 (SONAME) not installed")
+endif()
+
+# CMake package.
+run(${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/install/consumer -B ${WORK_DIR}/cm
+    -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_C_COMPILER=${C_COMPILER}
+    -DCMAKE_BUILD_RPATH=${prefix}/lib)
+run(${CMAKE_COMMAND} --build ${WORK_DIR}/cm)
+run(${WORK_DIR}/cm/consumer)
+message(STATUS "find_package, shared: ${last_output}")
+run(${WORK_DIR}/cm/consumer_static)
+message(STATUS "find_package, static: ${last_output}")
+
+# pkg-config.
+set(ENV{PKG_CONFIG_PATH} ${prefix}/lib/pkgconfig)
+run(pkg-config --cflags --libs corolink)
+string(STRIP "${last_output}" flags)
+separate_arguments(flags UNIX_COMMAND "${flags}")
+run(${C_COMPILER} ${SOURCE_DIR}/tests/install/consumer/consumer.c ${flags}
+    -Wl,-rpath,${prefix}/lib -o ${WORK_DIR}/pc_consumer)
+run(${WORK_DIR}/pc_consumer)
+message(STATUS "pkg-config: ${last_output}")
