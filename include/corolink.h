@@ -448,6 +448,13 @@ COROLINK_API COROLINK__NOPLT int corolink__resume_fail(corolink *co,
 #define COROLINK__ENDBR
 #endif
 
+/* The templates are AT&T syntax; code built with -masm=intel switches the
+ * assembler to AT&T for the switch and back (GNU asm dialect alternatives:
+ * {AT&T text|Intel text}). No operand is substituted inside them, so the
+ * dialect the compiler prints operands in does not matter. */
+#define COROLINK__ATT_BEGIN "{|.att_syntax prefix\n\t}"
+#define COROLINK__ATT_END "{|\n\t.intel_syntax noprefix}"
+
 #if defined(COROLINK__BUILDING)
 #define COROLINK__INLINE_DEF static inline __attribute__((always_inline))
 #define COROLINK__INLINE_NAME(n) corolink__inline_##n
@@ -480,6 +487,7 @@ COROLINK__INLINE_DEF int COROLINK__INLINE_NAME(corolink_resume)(
      * caller stay valid throughout: only rax/rcx change before the call,
      * and the code at co->pc describes itself. */
     __asm__ volatile(
+        COROLINK__ATT_BEGIN
         /* co->parent = corolink__current; corolink__current = co. Read
          * through the thread pointer each time: this code may run on
          * another thread than the last time. */
@@ -490,6 +498,7 @@ COROLINK__INLINE_DEF int COROLINK__INLINE_NAME(corolink_resume)(
         /* Enter the coroutine. The pushed return address is the resumer's
          * link; it is popped by the `ret` of the suspend that comes back. */
         "call *(%%rdi)\n\t"
+        COROLINK__ATT_END
         : "+r"(rdi), "+r"(rsi), "=r"(rdx)
         :
         : COROLINK__CLOBBERS);
@@ -504,10 +513,14 @@ COROLINK__INLINE_DEF void *COROLINK__INLINE_NAME(corolink_suspend)(
     h->state = COROLINK__SUSPENDED;
     register struct corolink__hot *rdi __asm__("rdi") = h;
     register void *rsi __asm__("rsi") = value;
-    /* Suspend: in rdi = control block, rsi = value. Saves the body's
-     * rip/rsp/rbp in the control block and returns into the resumer; the
+    /* The resumer's status, COROLINK_YIELD; loaded by the compiler so that
+     * the template holds no immediate. */
+    register uintptr_t rdx __asm__("rdx") = COROLINK_YIELD;
+    /* Suspend: in rdi = control block, rsi = value, edx = status. Saves the
+     * body's rip/rsp/rbp in the control block and returns into the resumer; the
      * next resume `call`s label 1 with rdi = control block, rsi = input. */
     __asm__ volatile(
+        COROLINK__ATT_BEGIN
         COROLINK__CFI(".cfi_remember_state")
         /* Still the body's frame: the compiler's rows hold. */
         "leaq 1f(%%rip), %%rax\n\t"
@@ -517,7 +530,6 @@ COROLINK__INLINE_DEF void *COROLINK__INLINE_NAME(corolink_suspend)(
         "movq corolink__current@gottpoff(%%rip), %%rax\n\t"
         "movq 0x18(%%rdi), %%rcx\n\t"
         "movq %%rcx, %%fs:(%%rax)\n\t"  /* corolink__current = co->parent */
-        "movl $1, %%edx\n\t"            /* COROLINK_YIELD */
         "movq 0xa0(%%rdi), %%rax\n\t"
         "leaq -8(%%rax), %%rsp\n\t"     /* rsp = resumer's return address */
         /* Now on the resumer's stack, at its return address: this is the
@@ -555,9 +567,10 @@ COROLINK__INLINE_DEF void *COROLINK__INLINE_NAME(corolink_suspend)(
         "movq 0x08(%%rdi), %%rsp\n\t"   /* the body's stack */
         /* Back in the body's frame with its own rsp and rbp. */
         COROLINK__CFI(".cfi_restore_state")
-        : "+r"(rdi), "+r"(rsi)
+        COROLINK__ATT_END
+        : "+r"(rdi), "+r"(rsi), "+r"(rdx)
         :
-        : "rdx", COROLINK__CLOBBERS);
+        : COROLINK__CLOBBERS);
     return rsi;
 }
 
@@ -573,9 +586,11 @@ COROLINK__INLINE_DEF bool corolink_done(const corolink *co) {
 COROLINK__INLINE_DEF corolink *corolink_current(void) {
     corolink *co;
     /* Read through the thread pointer, never cached across a switch. */
-    __asm__ volatile("movq corolink__current@gottpoff(%%rip), %0\n\t"
-                     "movq %%fs:(%0), %0"
-                     : "=r"(co));
+    __asm__ volatile(COROLINK__ATT_BEGIN
+                     "movq corolink__current@gottpoff(%%rip), %%rax\n\t"
+                     "movq %%fs:(%%rax), %%rax\n\t"
+                     COROLINK__ATT_END
+                     : "=a"(co));
     return co;
 }
 #endif

@@ -1,13 +1,16 @@
 /* The API used from C: compiled twice, once with the inline switch and
- * once with -DCOROLINK_NO_INLINE (every call goes to the library), both
+ * once with -DCOROLINK_NO_INLINE (every call goes to the library), and once
+ * with -masm=intel (the inline switch must assemble in either dialect), all
  * with -std=c11 -pedantic -Wall -Wextra -Werror so that the header stays
  * clean for C users. */
 #include <corolink.h>
 
 #include <stdint.h>
 
-#ifdef COROLINK_NO_INLINE
+#if defined(COROLINK_NO_INLINE)
 #define C_API(name) name##_outofline
+#elif defined(C_API_INTEL)
+#define C_API(name) name##_intel
 #else
 #define C_API(name) name##_inline
 #endif

@@ -6,6 +6,7 @@
 
 extern "C" int64_t c_api_digest_inline(void);
 extern "C" int64_t c_api_digest_outofline(void);
+extern "C" int64_t c_api_digest_intel(void);
 
 namespace {
 
@@ -18,6 +19,10 @@ int64_t expected_digest() {
 }
 
 TEST(CApi, InlineSwitch) { EXPECT_EQ(c_api_digest_inline(), expected_digest()); }
+
+TEST(CApi, InlineSwitchBuiltWithIntelSyntax) {
+    EXPECT_EQ(c_api_digest_intel(), expected_digest());
+}
 
 TEST(CApi, OutOfLineFunctions) {
     EXPECT_EQ(c_api_digest_outofline(), expected_digest());

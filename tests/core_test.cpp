@@ -7,6 +7,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <set>
 #include <sys/syscall.h>
@@ -396,6 +397,38 @@ TEST(Core, PoolReusesStacks) {
     ASSERT_EQ(corolink_create(&e, return_at_once, nullptr, 32 * 1024), 0);
     corolink_destroy(e);
     EXPECT_EQ(corolink_pool_limit(old), 0u);
+}
+
+// Mappings of this process, one per line of /proc/self/maps.
+size_t count_mappings() {
+    FILE *f = std::fopen("/proc/self/maps", "r");
+    size_t n = 0;
+    for (int c; (c = std::fgetc(f)) != EOF;)
+        n += c == '\n';
+    std::fclose(f);
+    return n;
+}
+
+void create_and_pool(int n, size_t size) {
+    std::vector<corolink *> cos(n);
+    for (auto &co : cos)
+        ASSERT_EQ(corolink_create(&co, return_at_once, nullptr, size), 0);
+    for (auto *co : cos)
+        corolink_destroy(co); // into this thread's pool
+}
+
+TEST(Core, PoolIsFreedByTrimAndAtThreadExit) {
+    corolink_pool_trim();
+    size_t before = count_mappings();
+    // A thread fills its own pool and exits: its stacks are unmapped.
+    std::thread t([] { create_and_pool(10, 48 * 1024); });
+    t.join();
+    EXPECT_EQ(count_mappings(), before);
+    // This thread's pool keeps stacks until trimmed.
+    create_and_pool(10, 48 * 1024);
+    EXPECT_GE(count_mappings(), before + 10);
+    corolink_pool_trim();
+    EXPECT_EQ(count_mappings(), before);
 }
 
 TEST(Core, StackSizesAreRoundedAndGuarded) {
