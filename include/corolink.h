@@ -464,11 +464,21 @@ COROLINK_API COROLINK__NOPLT int corolink__resume_fail(corolink *co,
 #define COROLINK__INLINE_NAME(n) n
 #endif
 
+/* The error path as a real call, never a tail call (`jmp`): a function
+ * whose only call is a tail call is a leaf to the compiler, which may then
+ * keep data in the red zone below rsp, where the switch's `call` writes. */
+#define corolink__resume_error(co, output)                                    \
+    __extension__({                                                            \
+        int corolink__r = corolink__resume_fail((co), (output));               \
+        __asm__("" : "+r"(corolink__r));                                       \
+        corolink__r;                                                           \
+    })
+
 COROLINK__INLINE_DEF int COROLINK__INLINE_NAME(corolink_resume)(
     corolink *co, void *input, void **output) {
     struct corolink__hot *h = (struct corolink__hot *)co;
     if (__builtin_expect(co == NULL, 0))
-        return corolink__resume_fail(co, output);
+        return corolink__resume_error(co, output);
     uint32_t state = h->state;
     /* Hide the state from the optimiser so that the call to the slow path
      * can never be proven dead: that call keeps every function containing a
@@ -476,7 +486,7 @@ COROLINK__INLINE_DEF int COROLINK__INLINE_NAME(corolink_resume)(
      * below rsp, where the switch's `call` pushes its return address. */
     __asm__("" : "+r"(state));
     if (__builtin_expect(state >= COROLINK__RUNNING, 0))
-        return corolink__resume_fail(co, output);
+        return corolink__resume_error(co, output);
     h->state = COROLINK__RUNNING;
 
     register struct corolink__hot *rdi __asm__("rdi") = h;

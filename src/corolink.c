@@ -136,8 +136,10 @@ void *corolink_on_parent_stack(corolink_yielder *yielder, void *(*fn)(void *),
                                void *arg) {
     struct corolink *co = (struct corolink *)yielder;
     /* Below the resumer's return address (the word under link_sp), which the
-     * suspend that returns to the resumer still needs. */
-    return corolink__call_on(arg, fn, (char *)co->hot.link_sp - 8);
+     * suspend that returns to the resumer still needs, and below the
+     * resumer's 128-byte red zone (never in use across a resume, but the
+     * margin costs nothing). */
+    return corolink__call_on(arg, fn, (char *)co->hot.link_sp - 8 - 128);
 }
 
 int corolink_on_stack(const corolink_stack *stack, void *(*fn)(void *),
