@@ -139,7 +139,12 @@ void *corolink_on_parent_stack(corolink_yielder *yielder, void *(*fn)(void *),
      * suspend that returns to the resumer still needs, and below the
      * resumer's 128-byte red zone (never in use across a resume, but the
      * margin costs nothing). */
-    return corolink__call_on(arg, fn, (char *)co->hot.link_sp - 8 - 128);
+    void *r = corolink__call_on(arg, fn, (char *)co->hot.link_sp - 8 - 128);
+    /* Not a tail call: corolink__call_on is a signal frame, and a `jmp` to
+     * it leaves debuggers (gdb at -O2, with call-site info) a synthetic
+     * tail-call frame that they look up past the end of this function. */
+    __asm__ volatile("" ::: "memory");
+    return r;
 }
 
 int corolink_on_stack(const corolink_stack *stack, void *(*fn)(void *),
