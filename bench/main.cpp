@@ -32,7 +32,7 @@ namespace {
 // spreads over all implementations instead of skewing one of them; the
 // median then discards the outliers.
 const char *const kDefaultFlags[] = {
-    "--benchmark_repetitions=9",
+    "--benchmark_repetitions=15",
     "--benchmark_min_time=0.2",
     "--benchmark_enable_random_interleaving=true",
     "--benchmark_display_aggregates_only=true",
