@@ -389,7 +389,13 @@ extern __thread struct corolink *corolink__current
 /* Out-of-line error path of the inline corolink_resume(): sets *output
  * (if not NULL) to NULL and returns the error for co's state. */
 COROLINK_API COROLINK__NOPLT int corolink__resume_fail(corolink *co,
-                                                       void **output);
+                                                       void **output)
+#if defined(__GNUC__)
+    /* Never inlined, not even into the library's own resume or by LTO: the
+     * call is what keeps a resumer from being a leaf (see below). */
+    __attribute__((noinline, cold))
+#endif
+    ;
 
 #if !defined(COROLINK_NO_INLINE) && !defined(COROLINK__BUILDING) &&         \
     defined(__GNUC__) && defined(__x86_64__) && !defined(_WIN32) &&         \

@@ -29,25 +29,14 @@ const char *corolink_strerror(int code) {
 
 #define ID_BLOCK 1024
 static _Atomic uint64_t next_id_block = 1;
-static __thread uint64_t id_next __attribute__((tls_model("initial-exec")));
-static __thread uint64_t id_end __attribute__((tls_model("initial-exec")));
+__thread uint64_t cl_id_next __attribute__((tls_model("initial-exec")));
+__thread uint64_t cl_id_end __attribute__((tls_model("initial-exec")));
 
-static __attribute__((noinline)) uint64_t id_refill(void) {
-    id_next = atomic_fetch_add_explicit(&next_id_block, ID_BLOCK,
-                                        memory_order_relaxed);
-    id_end = id_next + ID_BLOCK;
-    return id_next++;
-}
-
-void cl_init(struct corolink *co, corolink_fn fn, void *arg) {
-    co->hot.pc = corolink__trampoline;
-    co->hot.parent = NULL;
-    co->hot.state = COROLINK__CREATED;
-    co->hot.fn = fn;
-    co->hot.arg = arg;
-    co->hot.id = __builtin_expect(id_next != id_end, 1) ? id_next++
-                                                        : id_refill();
-    co->name[0] = '\0';
+uint64_t cl_id_refill(void) {
+    cl_id_next = atomic_fetch_add_explicit(&next_id_block, ID_BLOCK,
+                                           memory_order_relaxed);
+    cl_id_end = cl_id_next + ID_BLOCK;
+    return cl_id_next++;
 }
 
 struct corolink *cl_place(void *limit, void *top, size_t guard) {
@@ -59,11 +48,14 @@ struct corolink *cl_place(void *limit, void *top, size_t guard) {
     uintptr_t at = (hi - COROLINK_CONTROL_SIZE) & ~(uintptr_t)63;
     if (at - lo < COROLINK_STACK_MIN_USABLE)
         return NULL;
+    /* Every field is set here or by cl_init(); the rest of the hot block
+     * (the link fields) is written by the first resume. */
     struct corolink *co = (struct corolink *)at;
-    memset(co, 0, sizeof *co);
     co->stack_limit = limit;
     co->stack_top = top;
     co->guard = guard;
+    co->size_class = 0;
+    co->pool_next = NULL;
     co->hot.flags = CL_STACK_USER;
     return co;
 }
@@ -81,22 +73,11 @@ int corolink_create_on(corolink **out, const corolink_stack *stack,
     return 0;
 }
 
-static __attribute__((noinline, noreturn, cold)) void
-fatal_running(const struct corolink *co, const char *what) {
+void cl_fatal_running(const struct corolink *co, const char *what) {
     fprintf(stderr,
             "corolink: fatal: %s coroutine %llu \"%s\" while it is running\n",
             what, (unsigned long long)co->hot.id, co->name);
     abort();
-}
-
-void corolink_destroy(corolink *co) {
-    if (co == NULL)
-        return;
-    if (__builtin_expect(co->hot.state == COROLINK__RUNNING, 0))
-        fatal_running(co, "corolink_destroy() called on");
-    co->hot.state = COROLINK__DONE;
-    if (co->hot.flags == CL_STACK_POOLED)
-        cl_stack_release(co);
 }
 
 int corolink_force_reset(corolink *co) {

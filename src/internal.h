@@ -45,21 +45,41 @@ _Static_assert(offsetof(struct corolink__hot, link_ip) == 0xa8, "ABI v1");
 _Static_assert(sizeof(struct corolink) + 64 <= COROLINK_CONTROL_SIZE,
                "control block fits its reserved space");
 
-/* Places a control block at the top of [limit, top) and initialises the
- * stack fields; NULL if the region is too small. */
-CL_HIDDEN struct corolink *cl_place(void *limit, void *top, size_t guard);
-
-/* Readies a placed control block to run fn(arg) (a fresh id, no name). */
-CL_HIDDEN void cl_init(struct corolink *co, corolink_fn fn, void *arg);
-
-/* Releases the stack of a destroyed coroutine made by corolink_create(). */
-CL_HIDDEN void cl_stack_release(struct corolink *co);
-
 /* The assembly in unwind-info/. Exported (though not API) so that
  * backtrace_symbols(), perf and other symbolizers that read only the dynamic
  * symbol table can name the root frame of a coroutine stack. */
 extern char corolink__trampoline[] __attribute__((visibility("default")));
 void *corolink__call_on(void *arg, void *(*fn)(void *), void *top)
     __attribute__((visibility("default")));
+
+/* Places a control block at the top of [limit, top) and initialises the
+ * stack fields; NULL if the region is too small. */
+CL_HIDDEN struct corolink *cl_place(void *limit, void *top, size_t guard);
+
+/* Ids: each thread takes blocks of ids from a global counter. */
+extern __thread uint64_t cl_id_next CL_HIDDEN
+    __attribute__((tls_model("initial-exec")));
+extern __thread uint64_t cl_id_end CL_HIDDEN
+    __attribute__((tls_model("initial-exec")));
+CL_HIDDEN uint64_t cl_id_refill(void);
+
+/* Readies a placed control block to run fn(arg) (a fresh id, no name). On
+ * the create path, hence inline. */
+static inline void cl_init(struct corolink *co, corolink_fn fn, void *arg) {
+    co->hot.pc = corolink__trampoline;
+    co->hot.parent = NULL;
+    co->hot.state = COROLINK__CREATED;
+    co->hot.fn = fn;
+    co->hot.arg = arg;
+    co->hot.id = __builtin_expect(cl_id_next != cl_id_end, 1) ? cl_id_next++
+                                                              : cl_id_refill();
+    co->name[0] = '\0';
+}
+
+/* Prints "corolink: fatal: <what> coroutine <id> "<name>" while it is
+ * running" and aborts. */
+CL_HIDDEN __attribute__((noreturn, cold)) void
+cl_fatal_running(const struct corolink *co, const char *what);
+
 
 #endif

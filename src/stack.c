@@ -152,7 +152,7 @@ int corolink_create(corolink **out, corolink_fn fn, void *arg,
     return create_slow(out, fn, arg, size);
 }
 
-void cl_stack_release(struct corolink *co) {
+static void stack_release(struct corolink *co) {
     if (__builtin_expect(pool.count < pool_limit_now(), 1)) {
         if (__builtin_expect(!pool.exit_hook, 0)) {
             pthread_once(&exit_once, make_exit_key);
@@ -165,6 +165,16 @@ void cl_stack_release(struct corolink *co) {
         return;
     }
     unmap_control(co);
+}
+
+void corolink_destroy(corolink *co) {
+    if (co == NULL)
+        return;
+    if (__builtin_expect(co->hot.state == COROLINK__RUNNING, 0))
+        cl_fatal_running(co, "corolink_destroy() called on");
+    co->hot.state = COROLINK__DONE;
+    if (co->hot.flags == CL_STACK_POOLED)
+        stack_release(co);
 }
 
 void corolink_pool_trim(void) { pool_drain(&pool, 0); }
@@ -189,7 +199,13 @@ int corolink_stack_alloc(corolink_stack *out, size_t size) {
     return COROLINK_ENOTSUP;
 }
 void corolink_stack_free(corolink_stack *stack) { (void)stack; }
-void cl_stack_release(struct corolink *co) { (void)co; }
+void corolink_destroy(corolink *co) {
+    if (co == NULL)
+        return;
+    if (co->hot.state == COROLINK__RUNNING)
+        cl_fatal_running(co, "corolink_destroy() called on");
+    co->hot.state = COROLINK__DONE; /* caller-provided stacks only */
+}
 void corolink_pool_trim(void) {}
 size_t corolink_pool_limit(size_t max_stacks) {
     (void)max_stacks;
