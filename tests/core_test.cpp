@@ -498,7 +498,11 @@ __attribute__((noinline)) int burn_stack(int depth) {
     volatile char pad[1024];
     pad[0] = static_cast<char>(depth);
     pad[1023] = static_cast<char>(depth);
-    return depth == 0 ? pad[0] : burn_stack(depth - 1) + pad[1023];
+    int r = depth == 0 ? pad[0] : burn_stack(depth - 1);
+    // pad stays live across the recursive call: every level keeps its frame
+    // (no compiler may turn the recursion into a loop).
+    __asm__ volatile("" : : "r"(pad) : "memory");
+    return r + pad[1023];
 }
 
 void *usage_body(corolink_yielder *y, void *input, void *) {
