@@ -57,12 +57,13 @@
  * variables named in the body refer to thread B's copies - but compilers
  * compute the address of a thread-local variable once per function and may
  * reuse it across a call to corolink_suspend(), so a body that migrates can
- * keep using thread A's copy. Bodies that migrate between threads must not
+ * keep using thread A's copy. The same holds for functions the compiler
+ * treats as constant within a function, such as pthread_self() (and so
+ * std::this_thread::get_id()). Bodies that migrate between threads must not
  * hold pointers to thread-local data across a suspend, and should reach
  * thread-local data through a non-inlined function called after the
- * suspend. corolink's own per-thread state (corolink_current(), the stack
- * pool) is re-read from the thread pointer on every switch and is always
- * correct.
+ * suspend. The switch itself keeps no per-thread state, so corolink is
+ * unaffected.
  *
  * Each thread has its own stack pool (see corolink_create()); a stack freed
  * on another thread than the one that allocated it goes to the freeing
@@ -326,7 +327,17 @@ COROLINK_API int corolink_set_name(corolink *co, const char *name);
 COROLINK_API const char *corolink_name(const corolink *co);
 
 /* The coroutine running on the calling thread (the innermost one when
- * coroutines nest), or NULL on a thread's own stack. */
+ * coroutines nest; inside fn of corolink_on_parent_stack(), the coroutine
+ * that called it), or NULL outside any coroutine.
+ *
+ * The switch keeps no per-thread record of the running coroutine (that
+ * bookkeeping would cost a third of a switch), so this function finds the
+ * coroutine's root frame by unwinding the calling thread's stack: about a
+ * microsecond, more with deep call stacks, and O(1) on a thread's own stack.
+ * A body that needs its coroutine often should keep
+ * corolink_from_yielder(yielder). Not async-signal-safe on the first call in
+ * a thread. Builds with COROLINK_UNWIND=OFF have no unwinder: there it
+ * returns NULL. */
 COROLINK_API corolink *corolink_current(void);
 
 /* The coroutine that a yielder belongs to. */
@@ -352,11 +363,14 @@ COROLINK_API size_t corolink_stack_used(const corolink *co);
 /* Not for use by applications; layout checked by the library at build time.*/
 /* ------------------------------------------------------------------------ */
 
-/* Coroutine states (struct corolink__hot.state). */
-#define COROLINK__CREATED 0u
-#define COROLINK__SUSPENDED 1u
-#define COROLINK__RUNNING 2u
-#define COROLINK__DONE 3u
+/* A coroutine's state is encoded in two fields, so that a round trip
+ * writes one word for it:
+ *   finished                        -> finished
+ *   pc == corolink__trampoline      -> created, not started
+ *   pc == NULL                      -> running
+ *   otherwise                       -> suspended at pc
+ * corolink_resume() clears pc before it enters the coroutine; the suspend
+ * stores its resume point there. */
 
 /* The first 0xb0 bytes of every coroutine's control block. The control
  * block's address is also the stack pointer at which the body is called,
@@ -366,8 +380,8 @@ struct corolink__hot {
     void *pc;                  /* 0x00 where the next resume jumps */
     void *sp;                  /* 0x08 the body's rsp while suspended */
     void *fp;                  /* 0x10 the body's rbp while suspended */
-    struct corolink *parent;   /* 0x18 coroutine that resumed it (or NULL) */
-    uint32_t state;            /* 0x20 COROLINK__CREATED ... */
+    void *corolink__priv0;     /* 0x18 library-private */
+    uint32_t finished;         /* 0x20 nonzero once the body returned */
     uint32_t flags;            /* 0x24 library-private */
     corolink_fn fn;            /* 0x28 body */
     void *arg;                 /* 0x30 body's argument */
@@ -377,14 +391,8 @@ struct corolink__hot {
     void *link_ra;             /* 0x80 resumer's return } frame-pointer walks */
     void *corolink__priv2[3];  /* 0x88 library-private */
     void *link_sp;             /* 0xa0 resumer's rsp after the resume returns */
-    void *link_ip;             /* 0xa8 resumer's return address */
+    void *link_ip;             /* 0xa8 0 (ucontext rip slot, see unwind-info) */
 };
-
-/* The coroutine running on this thread; read and written by the switch. */
-#if defined(__GNUC__)
-extern __thread struct corolink *corolink__current
-    __attribute__((tls_model("initial-exec"), visibility("default")));
-#endif
 
 /* Out-of-line error path of the inline corolink_resume(): sets *output
  * (if not NULL) to NULL and returns the error for co's state. */
@@ -413,8 +421,8 @@ COROLINK_API COROLINK__NOPLT int corolink__resume_fail(corolink *co,
 #if defined(COROLINK__INLINE) || defined(COROLINK__BUILDING)
 #if defined(__x86_64__) && defined(__GNUC__)
 
-/* Registers the switch leaves undefined: everything but rsp and rbp (rdi,
- * rsi and rdx carry values and are listed as operands). The compiler then
+/* Registers the switch leaves undefined: everything but rsp and rbp (rax,
+ * rdi, rsi and rdx carry values: operands, or listed where they are not). The compiler then
  * saves exactly the registers that are live across the switch. */
 #if defined(__AVX512F__)
 #define COROLINK__CLOBBERS_AVX512                                              \
@@ -425,7 +433,7 @@ COROLINK_API COROLINK__NOPLT int corolink__resume_fail(corolink *co,
 #define COROLINK__CLOBBERS_AVX512
 #endif
 #define COROLINK__CLOBBERS                                                     \
-    "rax", "rbx", "rcx", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15",  \
+    "rbx", "rcx", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15",  \
         "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",         \
         "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15",   \
         "st", "st(1)", "st(2)", "st(3)", "st(4)", "st(5)", "st(6)", "st(7)",    \
@@ -485,37 +493,32 @@ COROLINK__INLINE_DEF int COROLINK__INLINE_NAME(corolink_resume)(
     struct corolink__hot *h = (struct corolink__hot *)co;
     if (__builtin_expect(co == NULL, 0))
         return corolink__resume_error(co, output);
-    uint32_t state = h->state;
-    /* Hide the state from the optimiser so that the call to the slow path
-     * can never be proven dead: that call keeps every function containing a
-     * resume a non-leaf, so the compiler never keeps data in the red zone
-     * below rsp, where the switch's `call` pushes its return address. */
-    __asm__("" : "+r"(state));
-    if (__builtin_expect(state >= COROLINK__RUNNING, 0))
+    void *pc = h->pc;
+    /* Hide pc from the optimiser so that the call to the slow path can never
+     * be proven dead: that call keeps every function containing a resume a
+     * non-leaf, so the compiler never keeps data in the red zone below rsp,
+     * where the switch's `call` pushes its return address. */
+    __asm__("" : "+r"(pc));
+    if (__builtin_expect(pc == NULL, 0)) /* running or finished */
         return corolink__resume_error(co, output);
-    h->state = COROLINK__RUNNING;
+    h->pc = NULL; /* running */
 
+    register void *rax __asm__("rax") = pc;
     register struct corolink__hot *rdi __asm__("rdi") = h;
     register void *rsi __asm__("rsi") = input;
     register uintptr_t rdx __asm__("rdx");
-    /* Resume: in rdi = control block, rsi = input. Out: rsi = value,
-     * edx = COROLINK_YIELD or COROLINK_RETURN. The unwind rows of the
-     * caller stay valid throughout: only rax/rcx change before the call,
-     * and the code at co->pc describes itself. */
+    /* Resume: in rdi = control block, rax = where to enter it (its old
+     * co->pc), rsi = input. Out: rsi = value,
+     * edx = COROLINK_YIELD or COROLINK_RETURN. The caller's unwind rows stay
+     * valid: the only instruction is the call, and the code at co->pc
+     * describes itself. */
     __asm__ volatile(
         COROLINK__ATT_BEGIN
-        /* co->parent = corolink__current; corolink__current = co. Read
-         * through the thread pointer each time: this code may run on
-         * another thread than the last time. */
-        "movq corolink__current@gottpoff(%%rip), %%rax\n\t"
-        "movq %%fs:(%%rax), %%rcx\n\t"
-        "movq %%rcx, 0x18(%%rdi)\n\t"
-        "movq %%rdi, %%fs:(%%rax)\n\t"
         /* Enter the coroutine. The pushed return address is the resumer's
          * link; it is popped by the `ret` of the suspend that comes back. */
-        "call *(%%rdi)\n\t"
+        "call *%%rax\n\t"
         COROLINK__ATT_END
-        : "+r"(rdi), "+r"(rsi), "=r"(rdx)
+        : "+r"(rax), "+r"(rdi), "+r"(rsi), "=r"(rdx)
         :
         : COROLINK__CLOBBERS);
     if (output)
@@ -526,7 +529,6 @@ COROLINK__INLINE_DEF int COROLINK__INLINE_NAME(corolink_resume)(
 COROLINK__INLINE_DEF void *COROLINK__INLINE_NAME(corolink_suspend)(
     corolink_yielder *yielder, void *value) {
     struct corolink__hot *h = (struct corolink__hot *)yielder;
-    h->state = COROLINK__SUSPENDED;
     register struct corolink__hot *rdi __asm__("rdi") = h;
     register void *rsi __asm__("rsi") = value;
     /* The resumer's status, COROLINK_YIELD; loaded by the compiler so that
@@ -540,12 +542,9 @@ COROLINK__INLINE_DEF void *COROLINK__INLINE_NAME(corolink_suspend)(
         COROLINK__CFI(".cfi_remember_state")
         /* Still the body's frame: the compiler's rows hold. */
         "leaq 1f(%%rip), %%rax\n\t"
-        "movq %%rax, 0x00(%%rdi)\n\t"   /* co->pc = resume point */
+        "movq %%rax, 0x00(%%rdi)\n\t"   /* co->pc = resume point: suspended */
         "movq %%rsp, 0x08(%%rdi)\n\t"   /* co->sp */
         "movq %%rbp, 0x10(%%rdi)\n\t"   /* co->fp */
-        "movq corolink__current@gottpoff(%%rip), %%rax\n\t"
-        "movq 0x18(%%rdi), %%rcx\n\t"
-        "movq %%rcx, %%fs:(%%rax)\n\t"  /* corolink__current = co->parent */
         "movq 0xa0(%%rdi), %%rax\n\t"
         "leaq -8(%%rax), %%rsp\n\t"     /* rsp = resumer's return address */
         /* Now on the resumer's stack, at its return address: this is the
@@ -574,7 +573,6 @@ COROLINK__INLINE_DEF void *COROLINK__INLINE_NAME(corolink_suspend)(
         "movq %%rbp, 0x78(%%rdi)\n\t"   /* link_fp: resumer's rbp */
         "movq (%%rsp), %%rax\n\t"
         "movq %%rax, 0x80(%%rdi)\n\t"   /* link_ra: resumer's return address */
-        "movq %%rax, 0xa8(%%rdi)\n\t"   /* link_ip: the same, ucontext slot */
         "leaq 8(%%rsp), %%rax\n\t"
         "movq %%rax, 0xa0(%%rdi)\n\t"   /* link_sp: resumer's rsp after return */
         "movq 0x10(%%rdi), %%rbp\n\t"   /* the body's rbp */
@@ -586,30 +584,10 @@ COROLINK__INLINE_DEF void *COROLINK__INLINE_NAME(corolink_suspend)(
         COROLINK__ATT_END
         : "+r"(rdi), "+r"(rsi), "+r"(rdx)
         :
-        : COROLINK__CLOBBERS);
+        : "rax", COROLINK__CLOBBERS);
     return rsi;
 }
 
-#if defined(COROLINK__INLINE)
-COROLINK__INLINE_DEF bool corolink_started(const corolink *co) {
-    return co != NULL &&
-           ((const struct corolink__hot *)co)->state != COROLINK__CREATED;
-}
-COROLINK__INLINE_DEF bool corolink_done(const corolink *co) {
-    return co != NULL &&
-           ((const struct corolink__hot *)co)->state == COROLINK__DONE;
-}
-COROLINK__INLINE_DEF corolink *corolink_current(void) {
-    corolink *co;
-    /* Read through the thread pointer, never cached across a switch. */
-    __asm__ volatile(COROLINK__ATT_BEGIN
-                     "movq corolink__current@gottpoff(%%rip), %%rax\n\t"
-                     "movq %%fs:(%%rax), %%rax\n\t"
-                     COROLINK__ATT_END
-                     : "=a"(co));
-    return co;
-}
-#endif
 
 #endif /* x86_64 GNU C */
 #endif /* COROLINK__INLINE || COROLINK__BUILDING */

@@ -2,13 +2,11 @@
  * suspending (out-of-line copies of the inline switch), inspection. */
 #include "internal.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-__thread struct corolink *corolink__current
-    __attribute__((tls_model("initial-exec")));
 
 const char *corolink_strerror(int code) {
     switch (code) {
@@ -56,6 +54,10 @@ struct corolink *cl_place(void *limit, void *top, size_t guard) {
     co->guard = guard;
     co->size_class = 0;
     co->pool_next = NULL;
+    /* libunwind before 1.6 reads the caller of a coroutine's root frame
+     * from here (the rip slot of a ucontext_t): 0 ends its fast trace
+     * cleanly. Later versions, and every other unwinder, use the CFI. */
+    co->hot.link_ip = NULL;
     co->hot.flags = CL_STACK_USER;
     return co;
 }
@@ -83,9 +85,10 @@ void cl_fatal_running(const struct corolink *co, const char *what) {
 int corolink_force_reset(corolink *co) {
     if (co == NULL)
         return COROLINK_EINVAL;
-    if (co->hot.state == COROLINK__RUNNING)
+    if (cl_running(co))
         return COROLINK_ERUNNING;
-    co->hot.state = COROLINK__DONE;
+    co->hot.finished = 1;
+    co->hot.pc = NULL;
     return 0;
 }
 
@@ -96,9 +99,9 @@ int corolink__resume_fail(corolink *co, void **output) {
         *output = NULL;
     if (co == NULL)
         return COROLINK_EINVAL;
-    if (co->hot.state == COROLINK__DONE)
+    if (co->hot.finished)
         return COROLINK_EDONE;
-    if (co->hot.state == COROLINK__RUNNING)
+    if (co->hot.pc == NULL)
         return COROLINK_ERUNNING;
     /* Only reached for the states above; anything else is a corrupted
      * control block. */
@@ -113,18 +116,27 @@ void *corolink_suspend(corolink_yielder *yielder, void *value) {
     return corolink__inline_corolink_suspend(yielder, value);
 }
 
+/* Calls of corolink_on_parent_stack() under way on this thread: their fn
+ * runs on a resumer's stack, possibly the thread's own, on behalf of a
+ * coroutine (see corolink_current()). fn cannot suspend, so the count is
+ * always taken and given back on the same thread. */
+static __thread unsigned on_parent_depth
+    __attribute__((tls_model("initial-exec")));
+
 void *corolink_on_parent_stack(corolink_yielder *yielder, void *(*fn)(void *),
                                void *arg) {
     struct corolink *co = (struct corolink *)yielder;
+    on_parent_depth++;
     /* Below the resumer's return address (the word under link_sp), which the
      * suspend that returns to the resumer still needs, and below the
      * resumer's 128-byte red zone (never in use across a resume, but the
      * margin costs nothing). */
     void *r = corolink__call_on(arg, fn, (char *)co->hot.link_sp - 8 - 128);
-    /* Not a tail call: corolink__call_on is a signal frame, and a `jmp` to
-     * it leaves debuggers (gdb at -O2, with call-site info) a synthetic
-     * tail-call frame that they look up past the end of this function. */
-    __asm__ volatile("" ::: "memory");
+    /* Never a tail call (this decrement sees to it): corolink__call_on is a
+     * signal frame, and a `jmp` to it leaves debuggers (gdb at -O2, with
+     * call-site info) a synthetic tail-call frame that they look up past
+     * the end of this function. */
+    on_parent_depth--;
     return r;
 }
 
@@ -145,11 +157,12 @@ int corolink_on_stack(const corolink_stack *stack, void *(*fn)(void *),
 /* ---- inspecting ---- */
 
 bool corolink_started(const corolink *co) {
-    return co != NULL && co->hot.state != COROLINK__CREATED;
+    return co != NULL &&
+           (co->hot.finished || co->hot.pc != (void *)corolink__trampoline);
 }
 
 bool corolink_done(const corolink *co) {
-    return co != NULL && co->hot.state == COROLINK__DONE;
+    return co != NULL && co->hot.finished;
 }
 
 uint64_t corolink_id(const corolink *co) { return co ? co->hot.id : 0; }
@@ -165,11 +178,58 @@ int corolink_set_name(corolink *co, const char *name) {
 
 const char *corolink_name(const corolink *co) { return co ? co->name : ""; }
 
+/* corolink_current(): the switch records nothing per thread, so find the
+ * innermost coroutine root frame on the calling thread's stack. */
+
+/* The calling thread's own stack, looked up once per thread. */
+static __thread uintptr_t thread_stack_lo
+    __attribute__((tls_model("initial-exec")));
+static __thread uintptr_t thread_stack_hi
+    __attribute__((tls_model("initial-exec")));
+
+static bool on_thread_stack(uintptr_t sp) {
+    if (thread_stack_hi == 0) {
+        pthread_attr_t attr;
+        void *addr;
+        size_t size;
+        thread_stack_hi = 1; /* looked up (even if the lookup fails) */
+        if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+            if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
+                thread_stack_lo = (uintptr_t)addr;
+                thread_stack_hi = (uintptr_t)addr + size;
+            }
+            pthread_attr_destroy(&attr);
+        }
+    }
+    return sp >= thread_stack_lo && sp < thread_stack_hi;
+}
+
+#if COROLINK_UNWIND
+#include <unwind.h>
+
+static _Unwind_Reason_Code find_root(struct _Unwind_Context *ctx, void *arg) {
+    /* The root frame of a coroutine stack is the trampoline, stopped at the
+     * return address of its call of the body, with rbp = &co->link_fp. */
+    if (_Unwind_GetIP(ctx) == (_Unwind_Ptr)corolink__trampoline_ret) {
+        *(struct corolink **)arg =
+            (struct corolink *)(_Unwind_GetGR(ctx, 6) -
+                                offsetof(struct corolink__hot, link_fp));
+        return _URC_END_OF_STACK;
+    }
+    return _URC_NO_REASON;
+}
+#endif
+
 corolink *corolink_current(void) {
-    corolink *co;
-    __asm__ volatile("movq corolink__current@gottpoff(%%rip), %0\n\t"
-                     "movq %%fs:(%0), %0"
-                     : "=r"(co));
+    /* On the thread's own stack no coroutine runs, unless this is fn of a
+     * corolink_on_parent_stack() call: then unwind into the coroutine. */
+    if (on_parent_depth == 0 &&
+        on_thread_stack((uintptr_t)__builtin_frame_address(0)))
+        return NULL;
+    struct corolink *co = NULL;
+#if COROLINK_UNWIND
+    _Unwind_Backtrace(find_root, &co);
+#endif
     return co;
 }
 

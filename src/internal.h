@@ -6,6 +6,7 @@
 #include "corolink.h"
 
 #include <stdalign.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,8 +34,7 @@ _Static_assert(sizeof(struct corolink__hot) == 0xb0, "ABI v1 hot layout");
 _Static_assert(offsetof(struct corolink__hot, pc) == 0x00, "ABI v1");
 _Static_assert(offsetof(struct corolink__hot, sp) == 0x08, "ABI v1");
 _Static_assert(offsetof(struct corolink__hot, fp) == 0x10, "ABI v1");
-_Static_assert(offsetof(struct corolink__hot, parent) == 0x18, "ABI v1");
-_Static_assert(offsetof(struct corolink__hot, state) == 0x20, "ABI v1");
+_Static_assert(offsetof(struct corolink__hot, finished) == 0x20, "ABI v1");
 _Static_assert(offsetof(struct corolink__hot, fn) == 0x28, "ABI v1");
 _Static_assert(offsetof(struct corolink__hot, arg) == 0x30, "ABI v1");
 _Static_assert(offsetof(struct corolink__hot, id) == 0x38, "ABI v1");
@@ -51,6 +51,8 @@ _Static_assert(sizeof(struct corolink) + 64 <= COROLINK_CONTROL_SIZE,
 extern char corolink__trampoline[] __attribute__((visibility("default")));
 void *corolink__call_on(void *arg, void *(*fn)(void *), void *top)
     __attribute__((visibility("default")));
+/* The body's return address in the trampoline. */
+CL_HIDDEN extern char corolink__trampoline_ret[];
 
 /* Places a control block at the top of [limit, top) and initialises the
  * stack fields; NULL if the region is too small. */
@@ -67,13 +69,17 @@ CL_HIDDEN uint64_t cl_id_refill(void);
  * the create path, hence inline. */
 static inline void cl_init(struct corolink *co, corolink_fn fn, void *arg) {
     co->hot.pc = corolink__trampoline;
-    co->hot.parent = NULL;
-    co->hot.state = COROLINK__CREATED;
+    co->hot.finished = 0;
     co->hot.fn = fn;
     co->hot.arg = arg;
     co->hot.id = __builtin_expect(cl_id_next != cl_id_end, 1) ? cl_id_next++
                                                               : cl_id_refill();
     co->name[0] = '\0';
+}
+
+/* The coroutine is running: resumed and neither suspended nor finished. */
+static inline bool cl_running(const struct corolink *co) {
+    return co->hot.pc == NULL && !co->hot.finished;
 }
 
 /* Prints "corolink: fatal: <what> coroutine <id> "<name>" while it is

@@ -170,9 +170,8 @@ static void stack_release(struct corolink *co) {
 void corolink_destroy(corolink *co) {
     if (co == NULL)
         return;
-    if (__builtin_expect(co->hot.state == COROLINK__RUNNING, 0))
+    if (__builtin_expect(cl_running(co), 0))
         cl_fatal_running(co, "corolink_destroy() called on");
-    co->hot.state = COROLINK__DONE;
     if (co->hot.flags == CL_STACK_POOLED)
         stack_release(co);
 }
@@ -202,9 +201,9 @@ void corolink_stack_free(corolink_stack *stack) { (void)stack; }
 void corolink_destroy(corolink *co) {
     if (co == NULL)
         return;
-    if (co->hot.state == COROLINK__RUNNING)
+    if (cl_running(co))
         cl_fatal_running(co, "corolink_destroy() called on");
-    co->hot.state = COROLINK__DONE; /* caller-provided stacks only */
+    /* caller-provided stacks only: nothing to release */
 }
 void corolink_pool_trim(void) {}
 size_t corolink_pool_limit(size_t max_stacks) {

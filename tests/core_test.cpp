@@ -265,6 +265,59 @@ TEST(Core, NestedCoroutinesSuspendToTheirLastResumer) {
     corolink_destroy(s.outer);
 }
 
+// ---- corolink_current() off the coroutine's own stack ----------------------
+
+void *current_of(void *) { return corolink_current(); }
+
+__attribute__((noinline)) corolink *current_deep(int depth) {
+    if (depth == 0)
+        return corolink_current();
+    corolink *r = current_deep(depth - 1);
+    __asm__ volatile("" ::: "memory"); // no tail call: keep every frame
+    return r;
+}
+
+struct CurrentSeen {
+    corolink *self = nullptr, *deep = nullptr, *on_parent = nullptr,
+             *on_stack = nullptr;
+    corolink_stack stack{};
+};
+
+void *current_body(corolink_yielder *y, void *, void *arg) {
+    auto *s = static_cast<CurrentSeen *>(arg);
+    s->self = corolink_from_yielder(y);
+    s->deep = current_deep(30);
+    s->on_parent = static_cast<corolink *>(
+        corolink_on_parent_stack(y, current_of, nullptr));
+    void *r = nullptr;
+    if (corolink_on_stack(&s->stack, current_of, nullptr, &r) == 0)
+        s->on_stack = static_cast<corolink *>(r);
+    return nullptr;
+}
+
+TEST(Core, CurrentFromDeepCallsAndOtherStacks) {
+    CurrentSeen seen;
+    ASSERT_EQ(corolink_stack_alloc(&seen.stack, 64 * 1024), 0);
+    corolink *co;
+    ASSERT_EQ(corolink_create(&co, current_body, &seen, 0), 0);
+    ASSERT_EQ(corolink_resume(co, nullptr, nullptr), COROLINK_RETURN);
+    EXPECT_EQ(seen.self, co);
+    EXPECT_EQ(seen.deep, co);      // 30 frames below the body
+    EXPECT_EQ(seen.on_parent, co); // fn runs on the resumer's stack for co
+    EXPECT_EQ(seen.on_stack, co);  // fn runs on another stack, called by co
+    // Outside any coroutine: on the thread's stack, and on another stack.
+    EXPECT_EQ(current_deep(5), nullptr);
+    void *r = reinterpret_cast<void *>(1);
+    ASSERT_EQ(corolink_on_stack(&seen.stack, current_of, nullptr, &r), 0);
+    EXPECT_EQ(r, nullptr);
+    corolink *in_thread = reinterpret_cast<corolink *>(1);
+    std::thread t([&] { in_thread = corolink_current(); });
+    t.join();
+    EXPECT_EQ(in_thread, nullptr);
+    corolink_destroy(co);
+    corolink_stack_free(&seen.stack);
+}
+
 // ---- running on other stacks ----------------------------------------------
 
 struct StackProbe {

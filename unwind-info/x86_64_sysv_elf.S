@@ -6,27 +6,25 @@
  * include/corolink.h; the register protocol both follow and the layout of
  * the control block are described in unwind-info/README.md. In short:
  *
- *   resume:  rdi = control block `co`, rsi = input; `call *co->pc`.
- *            Comes back with rsi = value, edx = COROLINK_YIELD/RETURN.
+ *   resume:  rdi = control block `co`, rax = co->pc, rsi = input; clears
+ *            co->pc (running) and `call *%rax`. Comes back with rsi = value,
+ *            edx = COROLINK_YIELD/RETURN.
  *   co->pc:  entered on the resumer's stack, [rsp] = return address into the
  *            resumer, rbp = resumer's rbp. Records the resumer in
- *            co->link_fp (rbp), link_ra and link_ip (return address) and
- *            link_sp (rsp after the return), then runs on the coroutine stack.
+ *            co->link_fp (rbp), link_ra (return address) and link_sp (rsp
+ *            after the return), then runs on the coroutine stack.
  *
  * Control block offsets used here (struct corolink__hot):
  */
 #define CO_PC      0x00
-#define CO_PARENT  0x18
-#define CO_STATE   0x20
+#define CO_FINISHED 0x20
 #define CO_FN      0x28
 #define CO_ARG     0x30
 #define CO_LINK_FP 0x78   /* ucontext_t uc_mcontext.gregs[REG_RBP] */
 #define CO_LINK_RA 0x80
 #define CO_LINK_SP 0xa0   /* ucontext_t uc_mcontext.gregs[REG_RSP] */
-#define CO_LINK_IP 0xa8   /* ucontext_t uc_mcontext.gregs[REG_RIP] */
 #define FAKE_UC_SIZE 0xb0 /* bytes of ucontext_t that libunwind reads */
 
-#define STATE_DONE 3
 #define STATUS_RETURN 2
 
 /*
@@ -63,8 +61,9 @@
  *   rbp = resumer's rbp.
  * Calls co->fn(yielder = co, input, co->arg) on the coroutine stack, whose
  * top is the control block itself (rsp = co, 64-byte aligned), and when the
- * body returns, marks the coroutine done and returns into its last resumer
- * with rsi = return value, edx = COROLINK_RETURN.
+ * body returns, marks the coroutine finished (co->pc is already NULL) and
+ * returns into its last resumer with rsi = return value,
+ * edx = COROLINK_RETURN.
  *
  * While the body runs this is the root frame of the coroutine stack; its
  * unwind rows lead to the resumer through co->link_*, which every resume
@@ -74,9 +73,12 @@
  *  - unwinders look up the caller's rows at the exact return address, not
  *    at return address - 1 (the return address always follows a call here,
  *    so both rows are the same);
- *  - libunwind's fast tracer (unw_backtrace) treats the frame as a kernel
- *    signal frame and reads rbp/rsp/rip from a ucontext_t at the callee's
- *    CFA, which is `co`: the link fields sit at exactly those offsets.
+ *  - libunwind's fast tracer (unw_backtrace), from version 1.6, recognises
+ *    these rows as its "realigned stack" pattern (CFA = *(rbp + k), rbp
+ *    saved at rbp + 0) and reads the return address at CFA - 8; older
+ *    versions take any signal frame for a kernel one and read a ucontext_t
+ *    at the callee's CFA (= co): link_fp and link_sp sit at its rbp and rsp
+ *    offsets, and its rip slot holds 0, which ends their trace cleanly.
  */
         .globl  corolink__trampoline
         .type   corolink__trampoline, @function
@@ -90,7 +92,6 @@ corolink__trampoline:
         movq    %rbp, CO_LINK_FP(%rdi)          /* resumer's rbp */
         movq    (%rsp), %rax
         movq    %rax, CO_LINK_RA(%rdi)          /* resumer's return address */
-        movq    %rax, CO_LINK_IP(%rdi)          /* same, ucontext rip slot */
         leaq    8(%rsp), %rax
         movq    %rax, CO_LINK_SP(%rdi)          /* resumer's rsp after return */
         leaq    CO_LINK_FP(%rdi), %rbp          /* rbp = &co->link_fp */
@@ -105,13 +106,15 @@ corolink__trampoline:
         movq    %rdi, %rsp                      /* onto the coroutine stack */
         movq    CO_ARG(%rdi), %rdx              /* fn(co, input, arg) */
         call    *CO_FN(%rdi)
+        /* The body's return address: corolink_current() recognises the root
+         * frame of a coroutine stack by it (rbp = &co->link_fp there). */
+        .globl  corolink__trampoline_ret
+        .hidden corolink__trampoline_ret
+corolink__trampoline_ret:
         /* The body returned: rax = return value, rbp = &co->link_fp. Rows
          * are unchanged (CFA via the link). */
         leaq    -CO_LINK_FP(%rbp), %rdi         /* rdi = co */
-        movl    $STATE_DONE, CO_STATE(%rdi)
-        movq    corolink__current@gottpoff(%rip), %rcx
-        movq    CO_PARENT(%rdi), %rdx
-        movq    %rdx, %fs:(%rcx)                /* current = co->parent */
+        movl    $1, CO_FINISHED(%rdi)           /* pc stays NULL: finished */
         movq    %rax, %rsi                      /* value */
         movl    $STATUS_RETURN, %edx
         movq    CO_LINK_SP(%rdi), %rax
@@ -128,6 +131,10 @@ corolink__trampoline:
         int3
         .cfi_endproc
         .size   corolink__trampoline, .-corolink__trampoline
+        /* End of the trampoline's code, for corolink_current(). */
+        .globl  corolink__trampoline_end
+        .hidden corolink__trampoline_end
+corolink__trampoline_end:
 
 /*
  * void *corolink__call_on(void *arg, void *(*fn)(void *), void *top)
