@@ -26,15 +26,17 @@ const char *corolink_strerror(int code) {
 /* ---- ids: blocks of ids per thread, one atomic add per 1024 creates ---- */
 
 #define ID_BLOCK 1024
+#define POOL_DEFAULT_LIMIT 64
 static _Atomic uint64_t next_id_block = 1;
-__thread uint64_t cl_id_next __attribute__((tls_model("initial-exec")));
-__thread uint64_t cl_id_end __attribute__((tls_model("initial-exec")));
+__thread struct cl_thread cl_thread __attribute__((tls_model("initial-exec"))) =
+    {.pool_limit = POOL_DEFAULT_LIMIT};
 
 uint64_t cl_id_refill(void) {
-    cl_id_next = atomic_fetch_add_explicit(&next_id_block, ID_BLOCK,
+    struct cl_thread *t = &cl_thread;
+    t->id_next = atomic_fetch_add_explicit(&next_id_block, ID_BLOCK,
                                            memory_order_relaxed);
-    cl_id_end = cl_id_next + ID_BLOCK;
-    return cl_id_next++;
+    t->id_end = t->id_next + ID_BLOCK;
+    return t->id_next++;
 }
 
 struct corolink *cl_place(void *limit, void *top, size_t guard) {

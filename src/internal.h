@@ -58,10 +58,16 @@ CL_HIDDEN extern char corolink__trampoline_ret[];
  * stack fields; NULL if the region is too small. */
 CL_HIDDEN struct corolink *cl_place(void *limit, void *top, size_t guard);
 
-/* Ids: each thread takes blocks of ids from a global counter. */
-extern __thread uint64_t cl_id_next CL_HIDDEN
-    __attribute__((tls_model("initial-exec")));
-extern __thread uint64_t cl_id_end CL_HIDDEN
+/* The library's per-thread state, one block (one GOT entry to reach it). */
+struct cl_thread {
+    struct corolink *pool_head; /* pooled control blocks, each atop its stack */
+    size_t pool_room;   /* stacks the pool may still take (0: not armed yet) */
+    size_t pool_limit;  /* corolink_pool_limit() */
+    bool pool_armed;    /* thread-exit hook in place, pool_room maintained */
+    uint64_t id_next;   /* ids: blocks taken from a global counter */
+    uint64_t id_end;
+};
+extern __thread struct cl_thread cl_thread CL_HIDDEN
     __attribute__((tls_model("initial-exec")));
 CL_HIDDEN uint64_t cl_id_refill(void);
 
@@ -72,8 +78,9 @@ static inline void cl_init(struct corolink *co, corolink_fn fn, void *arg) {
     co->hot.finished = 0;
     co->hot.fn = fn;
     co->hot.arg = arg;
-    co->hot.id = __builtin_expect(cl_id_next != cl_id_end, 1) ? cl_id_next++
-                                                              : cl_id_refill();
+    co->hot.id = __builtin_expect(cl_thread.id_next != cl_thread.id_end, 1)
+                     ? cl_thread.id_next++
+                     : cl_id_refill();
     co->name[0] = '\0';
 }
 

@@ -10,18 +10,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define POOL_DEFAULT_LIMIT 64
-
-struct pool {
-    struct corolink *head; /* free control blocks, each atop its stack */
-    size_t count;
-    size_t limit;          /* valid once limit_set */
-    bool limit_set;
-    bool exit_hook;        /* thread-exit destructor armed */
-};
-
-static __thread struct pool pool __attribute__((tls_model("initial-exec")));
-
 static size_t page_size(void) {
     static size_t cached;
     size_t p = __atomic_load_n(&cached, __ATOMIC_RELAXED);
@@ -85,23 +73,38 @@ static void unmap_control(struct corolink *co) {
     munmap(lo, (size_t)((char *)co->stack_top - lo));
 }
 
-static size_t pool_limit_now(void) {
-    return pool.limit_set ? pool.limit : POOL_DEFAULT_LIMIT;
+/* The pool: a list of free control blocks (each atop its mapped stack) in
+ * cl_thread. Once armed (first release on the thread), pool_room is the
+ * number of stacks the pool may still take, pool_limit minus the list's
+ * length, so that a release tests one word. */
+
+static size_t pool_length(const struct cl_thread *t) {
+    size_t n = 0;
+    for (const struct corolink *co = t->pool_head; co; co = co->pool_next)
+        n++;
+    return n;
 }
 
-static void pool_drain(struct pool *p, size_t keep) {
-    while (p->count > keep) {
-        struct corolink *co = p->head;
-        p->head = co->pool_next;
-        p->count--;
+/* Frees pooled stacks beyond the first `keep`. */
+static void pool_drain(struct cl_thread *t, size_t keep) {
+    struct corolink **pp = &t->pool_head;
+    for (size_t i = 0; *pp && i < keep; i++)
+        pp = &(*pp)->pool_next;
+    while (*pp) {
+        struct corolink *co = *pp;
+        *pp = co->pool_next;
         unmap_control(co);
+    }
+    if (t->pool_armed) {
+        size_t n = pool_length(t);
+        t->pool_room = t->pool_limit > n ? t->pool_limit - n : 0;
     }
 }
 
 /* Thread exit: free what the exiting thread's pool holds. */
 static pthread_key_t exit_key;
 static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
-static void on_thread_exit(void *p) { pool_drain(p, 0); }
+static void on_thread_exit(void *t) { pool_drain(t, 0); }
 static void make_exit_key(void) { pthread_key_create(&exit_key, on_thread_exit); }
 
 static __attribute__((noinline)) int create_slow(corolink **out, corolink_fn fn,
@@ -111,12 +114,14 @@ static __attribute__((noinline)) int create_slow(corolink **out, corolink_fn fn,
     size_t rounded = round_size(size);
     if (rounded == 0)
         return COROLINK_ENOMEM;
+    struct cl_thread *t = &cl_thread;
     /* A pooled stack of this size further down the list? */
-    for (struct corolink **pp = &pool.head; *pp; pp = &(*pp)->pool_next) {
+    for (struct corolink **pp = &t->pool_head; *pp; pp = &(*pp)->pool_next) {
         if ((*pp)->size_class == rounded) {
             struct corolink *co = *pp;
             *pp = co->pool_next;
-            pool.count--;
+            if (t->pool_armed)
+                t->pool_room++;
             cl_init(co, fn, arg);
             *out = co;
             return 0;
@@ -139,12 +144,14 @@ int corolink_create(corolink **out, corolink_fn fn, void *arg,
     if (__builtin_expect(out == NULL || fn == NULL, 0))
         return COROLINK_EINVAL;
     size_t size = stack_size ? stack_size : COROLINK_STACK_DEFAULT_SIZE;
-    struct corolink *co = pool.head;
+    struct cl_thread *t = &cl_thread;
+    struct corolink *co = t->pool_head;
     /* Fast path: the pool's head has the requested size (the default size
-     * is a whole number of pages, so no rounding is needed for it). */
+     * is a whole number of pages, so no rounding is needed for it). Only
+     * an armed pool has stacks. */
     if (__builtin_expect(co != NULL && co->size_class == size, 1)) {
-        pool.head = co->pool_next;
-        pool.count--;
+        t->pool_head = co->pool_next;
+        t->pool_room++;
         cl_init(co, fn, arg);
         *out = co;
         return 0;
@@ -152,19 +159,22 @@ int corolink_create(corolink **out, corolink_fn fn, void *arg,
     return create_slow(out, fn, arg, size);
 }
 
-static void stack_release(struct corolink *co) {
-    if (__builtin_expect(pool.count < pool_limit_now(), 1)) {
-        if (__builtin_expect(!pool.exit_hook, 0)) {
-            pthread_once(&exit_once, make_exit_key);
-            pthread_setspecific(exit_key, &pool);
-            pool.exit_hook = true;
-        }
-        co->pool_next = pool.head;
-        pool.head = co;
-        pool.count++;
+static __attribute__((noinline)) void release_slow(struct cl_thread *t,
+                                                   struct corolink *co) {
+    if (!t->pool_armed) {
+        pthread_once(&exit_once, make_exit_key);
+        pthread_setspecific(exit_key, t);
+        t->pool_armed = true;
+        size_t n = pool_length(t);
+        t->pool_room = t->pool_limit > n ? t->pool_limit - n : 0;
+    }
+    if (t->pool_room == 0) {
+        unmap_control(co);
         return;
     }
-    unmap_control(co);
+    t->pool_room--;
+    co->pool_next = t->pool_head;
+    t->pool_head = co;
 }
 
 void corolink_destroy(corolink *co) {
@@ -172,17 +182,25 @@ void corolink_destroy(corolink *co) {
         return;
     if (__builtin_expect(cl_running(co), 0))
         cl_fatal_running(co, "corolink_destroy() called on");
-    if (co->hot.flags == CL_STACK_POOLED)
-        stack_release(co);
+    if (co->hot.flags != CL_STACK_POOLED)
+        return; /* a caller-provided stack: nothing to release */
+    struct cl_thread *t = &cl_thread;
+    if (__builtin_expect(t->pool_room != 0, 1)) {
+        t->pool_room--;
+        co->pool_next = t->pool_head;
+        t->pool_head = co;
+        return;
+    }
+    release_slow(t, co);
 }
 
-void corolink_pool_trim(void) { pool_drain(&pool, 0); }
+void corolink_pool_trim(void) { pool_drain(&cl_thread, 0); }
 
 size_t corolink_pool_limit(size_t max_stacks) {
-    size_t old = pool_limit_now();
-    pool.limit = max_stacks;
-    pool.limit_set = true;
-    pool_drain(&pool, max_stacks);
+    struct cl_thread *t = &cl_thread;
+    size_t old = t->pool_limit;
+    t->pool_limit = max_stacks;
+    pool_drain(t, max_stacks);
     return old;
 }
 
