@@ -39,16 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#if defined(__has_attribute)
-#if __has_attribute(noipa)
-#define CFI_NOIPA noipa,
-#endif
-#endif
-#ifndef CFI_NOIPA
-#define CFI_NOIPA
-#endif
-#define CFI_FN __attribute__((CFI_NOIPA noinline, used))
-#define CFI_EXPORT __attribute__((visibility("default")))
+#include "cfi_target.h"
 
 /* ---- window markers: exported, distinct bodies ---- */
 

@@ -12,16 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#if defined(__has_attribute)
-#if __has_attribute(noipa)
-#define CFI_NOIPA noipa,
-#endif
-#endif
-#ifndef CFI_NOIPA
-#define CFI_NOIPA
-#endif
-#define CFI_FN __attribute__((CFI_NOIPA noinline, used))
-#define CFI_EXPORT __attribute__((visibility("default")))
+#include "cfi_target.h"
 
 void *bad_stack_switch(void *(*fn)(void *), void *arg, void *top);
 

@@ -197,9 +197,12 @@ static Dwfl *report_modules(void) {
     return dwfl;
 }
 
+/* A defined symbol with a given name, looked up in every module. */
 struct sym_search {
     const char *name;
-    uint64_t addr;
+    uint64_t addr, size;
+    unsigned char type; /* of the symbol found */
+    Dwfl_Module *mod;   /* NULL: not found */
 };
 
 static int find_sym_cb(Dwfl_Module *mod, void **ud, const char *mname,
@@ -214,19 +217,27 @@ static int find_sym_cb(Dwfl_Module *mod, void **ud, const char *mname,
         GElf_Addr addr;
         const char *name =
             dwfl_module_getsym_info(mod, i, &sym, &addr, NULL, NULL, NULL);
-        if (name != NULL && GELF_ST_TYPE(sym.st_info) == STT_FUNC &&
-            sym.st_shndx != SHN_UNDEF && strcmp(name, s->name) == 0) {
+        if (name != NULL && sym.st_shndx != SHN_UNDEF &&
+            strcmp(name, s->name) == 0) {
             s->addr = addr;
+            s->size = sym.st_size;
+            s->type = GELF_ST_TYPE(sym.st_info);
+            s->mod = mod;
             return DWARF_CB_ABORT;
         }
     }
     return DWARF_CB_OK;
 }
 
-static uint64_t find_function(Dwfl *dwfl, const char *name) {
-    struct sym_search s = {name, 0};
+static struct sym_search find_symbol(Dwfl *dwfl, const char *name) {
+    struct sym_search s = {.name = name};
     dwfl_getmodules(dwfl, find_sym_cb, &s, 0);
-    return s.addr;
+    return s;
+}
+
+static uint64_t find_function(Dwfl *dwfl, const char *name) {
+    struct sym_search s = find_symbol(dwfl, name);
+    return s.mod != NULL && s.type == STT_FUNC ? s.addr : 0;
 }
 
 /* A symbol for addr: function name (+offset), or the section's name in
@@ -755,42 +766,12 @@ static void fnstat_add(struct fnstat *f, uint64_t addr) {
 /* coverage of whole functions (--cover)                                    */
 /* ------------------------------------------------------------------------ */
 
-struct cover_search {
-    const char *name;
-    uint64_t addr, size;
-    Dwfl_Module *mod;
-};
-
-static int cover_sym_cb(Dwfl_Module *mod, void **ud, const char *mname,
-                        Dwarf_Addr base, void *arg) {
-    (void)ud;
-    (void)mname;
-    (void)base;
-    struct cover_search *c = arg;
-    int n = dwfl_module_getsymtab(mod);
-    for (int i = 0; i < n; i++) {
-        GElf_Sym sym;
-        GElf_Addr addr;
-        const char *name =
-            dwfl_module_getsym_info(mod, i, &sym, &addr, NULL, NULL, NULL);
-        if (name != NULL && sym.st_shndx != SHN_UNDEF && sym.st_size > 0 &&
-            strcmp(name, c->name) == 0) {
-            c->addr = addr;
-            c->size = sym.st_size;
-            c->mod = mod;
-            return DWARF_CB_ABORT;
-        }
-    }
-    return DWARF_CB_OK;
-}
-
 /* Every instruction of function `name` (by objdump, `int3` excluded: it only
  * guards against returns past the end) must have been stepped. Returns
  * false and says which were not. */
 static bool check_cover(Dwfl *dwfl, const char *name) {
-    struct cover_search c = {name, 0, 0, NULL};
-    dwfl_getmodules(dwfl, cover_sym_cb, &c, 0);
-    if (c.mod == NULL) {
+    struct sym_search c = find_symbol(dwfl, name);
+    if (c.mod == NULL || c.size == 0) {
         printf("coverage %s: no such function\n", name);
         return false;
     }
