@@ -70,6 +70,17 @@
  * thread's pool.
  *
  * ----------------------------------------------------------------------------
+ * What a switch carries over
+ * ----------------------------------------------------------------------------
+ * A switch preserves, for both sides, what the System V ABI makes
+ * callee-saved for integer code: rsp, rbp, rbx, r12-r15 (the compiler saves
+ * the live ones around the inline switch). It does not switch the
+ * floating-point control state (the MXCSR rounding mode and exception
+ * masks, the x87 control word): like a function call that changes them, a
+ * coroutine that changes them changes them for its resumer too. Restore
+ * them before suspending if you change them.
+ *
+ * ----------------------------------------------------------------------------
  * Inline fast paths and the ABI they freeze
  * ----------------------------------------------------------------------------
  * corolink_resume() and corolink_suspend() are defined in this header as
