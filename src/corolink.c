@@ -23,7 +23,8 @@ const char *corolink_strerror(int code) {
     }
 }
 
-/* ---- ids: blocks of ids per thread, one atomic add per 1024 creates ---- */
+/* ---- per-thread state: the stack pool (stack.c) and ids, which each
+ * thread takes in blocks: one atomic add per 1024 creates ---- */
 
 #define ID_BLOCK 1024
 #define POOL_DEFAULT_LIMIT 64

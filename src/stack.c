@@ -101,10 +101,15 @@ static void pool_drain(struct cl_thread *t, size_t keep) {
     }
 }
 
-/* Thread exit: free what the exiting thread's pool holds. */
+/* Thread exit: free what the exiting thread's pool holds, and pool nothing
+ * more (coroutines destroyed by later thread-exit handlers are unmapped). */
 static pthread_key_t exit_key;
 static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
-static void on_thread_exit(void *t) { pool_drain(t, 0); }
+static void on_thread_exit(void *arg) {
+    struct cl_thread *t = arg;
+    t->pool_limit = 0;
+    pool_drain(t, 0);
+}
 static void make_exit_key(void) { pthread_key_create(&exit_key, on_thread_exit); }
 
 static __attribute__((noinline)) int create_slow(corolink **out, corolink_fn fn,
@@ -120,8 +125,7 @@ static __attribute__((noinline)) int create_slow(corolink **out, corolink_fn fn,
         if ((*pp)->size_class == rounded) {
             struct corolink *co = *pp;
             *pp = co->pool_next;
-            if (t->pool_armed)
-                t->pool_room++;
+            t->pool_room++; /* a pool with stacks is armed */
             cl_init(co, fn, arg);
             *out = co;
             return 0;
