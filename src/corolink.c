@@ -111,13 +111,7 @@ int corolink__resume_fail(corolink *co, void **output) {
     return COROLINK_EINVAL;
 }
 
-int corolink_resume(corolink *co, void *input, void **output) {
-    return corolink__inline_corolink_resume(co, input, output);
-}
-
-void *corolink_suspend(corolink_yielder *yielder, void *value) {
-    return corolink__inline_corolink_suspend(yielder, value);
-}
+/* corolink_resume() and corolink_suspend() are in unwind-info/ (assembly). */
 
 /* Calls of corolink_on_parent_stack() under way on this thread: their fn
  * runs on a resumer's stack, possibly the thread's own, on behalf of a

@@ -17,6 +17,8 @@
  * Control block offsets used here (struct corolink__hot):
  */
 #define CO_PC      0x00
+#define CO_SP      0x08
+#define CO_FP      0x10
 #define CO_FINISHED 0x20
 #define CO_FN      0x28
 #define CO_ARG     0x30
@@ -25,6 +27,7 @@
 #define CO_LINK_SP 0xa0   /* ucontext_t uc_mcontext.gregs[REG_RSP] */
 #define FAKE_UC_SIZE 0xb0 /* bytes of ucontext_t that libunwind reads */
 
+#define STATUS_YIELD 1
 #define STATUS_RETURN 2
 
 /*
@@ -180,5 +183,190 @@ corolink__call_on:
         int3
         .cfi_endproc
         .size   corolink__call_on, .-corolink__call_on
+
+/*
+ * The out-of-line switch: int corolink_resume(corolink *co, void *input,
+ * void **output) and void *corolink_suspend(corolink_yielder *y, void *v),
+ * for code built with COROLINK_NO_INLINE (or for sanitizers, or callers
+ * from other languages). They speak the protocol of the inline switch, so
+ * either side may be inline and the other out of line.
+ *
+ * Unlike the inline switch they are ordinary C functions: they save and
+ * restore the callee-saved registers the switch destroys. And they transfer
+ * control with jumps where the inline switch uses `ret`: an out-of-line
+ * suspend is itself called, so a `ret` that switched to the resumer would
+ * pop the body's call from the return-stack predictor instead of the
+ * resumer's, and mispredict twice per round trip (28 ns instead of ~7 ns
+ * here). Jumps leave the predictor's stack alone.
+ */
+
+/* `rbp was saved at co->link_fp`: DW_CFA_expression(rbp, DW_OP_breg5(rdi)
+ * + 0x78), rdi holding the control block (same bytes as in corolink.h). */
+#define RBP_IN_LINK .cfi_escape 0x10, 0x06, 0x03, 0x75, 0xf8, 0x00
+
+        .globl  corolink_resume
+        .type   corolink_resume, @function
+        .p2align 4
+corolink_resume:
+        .cfi_startproc
+        /* CFA = rsp + 8, return address at CFA - 8. */
+        endbr64
+        pushq   %rbp
+        .cfi_def_cfa_offset 16
+        .cfi_offset %rbp, -16
+        movq    %rsp, %rbp
+        /* CFA = rbp + 16 from here to the epilogue. */
+        .cfi_def_cfa_register %rbp
+        pushq   %rbx
+        .cfi_offset %rbx, -24
+        pushq   %r12
+        .cfi_offset %r12, -32
+        pushq   %r13
+        .cfi_offset %r13, -40
+        pushq   %r14
+        .cfi_offset %r14, -48
+        pushq   %r15
+        .cfi_offset %r15, -56
+        pushq   %rdx                            /* output, at rbp - 48 */
+        testq   %rdi, %rdi
+        jz      .Lresume_fail
+        movq    CO_PC(%rdi), %rax
+        testq   %rax, %rax
+        jz      .Lresume_fail                   /* running or finished */
+        movq    $0, CO_PC(%rdi)                 /* running */
+        call    *%rax                           /* the switch: see corolink.h */
+        /* Back: rsi = value, edx = status. The rows above hold again (the
+         * suspend restored rsp and rbp). */
+        movq    -48(%rbp), %rcx
+        testq   %rcx, %rcx
+        jz      1f
+        movq    %rsi, (%rcx)
+1:      movl    %edx, %eax
+.Lresume_out:
+        movq    -8(%rbp), %rbx
+        movq    -16(%rbp), %r12
+        movq    -24(%rbp), %r13
+        movq    -32(%rbp), %r14
+        movq    -40(%rbp), %r15
+        /* The registers hold their saved values again. */
+        .cfi_same_value %rbx
+        .cfi_same_value %r12
+        .cfi_same_value %r13
+        .cfi_same_value %r14
+        .cfi_same_value %r15
+        movq    %rbp, %rsp
+        popq    %rbp
+        /* CFA = rsp + 8, rbp restored. */
+        .cfi_def_cfa %rsp, 8
+        .cfi_same_value %rbp
+        popq    %rcx
+        /* CFA = rsp: the return address is still at CFA - 8 (in the red
+         * zone, which signal delivery skips). */
+        .cfi_def_cfa_offset 0
+        jmp     *%rcx
+.Lresume_fail:
+        /* CFA = rbp + 16, registers saved as above. */
+        .cfi_def_cfa %rbp, 16
+        .cfi_offset %rbp, -16
+        .cfi_offset %rbx, -24
+        .cfi_offset %r12, -32
+        .cfi_offset %r13, -40
+        .cfi_offset %r14, -48
+        .cfi_offset %r15, -56
+        movq    %rdx, %rsi
+        call    corolink__resume_fail@PLT       /* (co, output): the error */
+        jmp     .Lresume_out
+        int3
+        .cfi_endproc
+        .size   corolink_resume, .-corolink_resume
+
+        .globl  corolink_suspend
+        .type   corolink_suspend, @function
+        .p2align 4
+corolink_suspend:
+        .cfi_startproc
+        /* CFA = rsp + 8: the body's frame called us. */
+        endbr64
+        pushq   %rbp
+        .cfi_def_cfa_offset 16
+        .cfi_offset %rbp, -16
+        movq    %rsp, %rbp
+        /* CFA = rbp + 16, valid on every stack while rbp is ours. */
+        .cfi_def_cfa_register %rbp
+        pushq   %rbx
+        .cfi_offset %rbx, -24
+        pushq   %r12
+        .cfi_offset %r12, -32
+        pushq   %r13
+        .cfi_offset %r13, -40
+        pushq   %r14
+        .cfi_offset %r14, -48
+        pushq   %r15
+        .cfi_offset %r15, -56
+        leaq    .Lsuspend_resumed(%rip), %rax
+        movq    %rax, CO_PC(%rdi)               /* suspended; resume here */
+        movq    %rsp, CO_SP(%rdi)
+        movq    %rbp, CO_FP(%rdi)
+        movl    $STATUS_YIELD, %edx
+        .cfi_remember_state
+        /* As in the inline suspend, the 16 bytes before the resume point
+         * run with the body's rsp and rbp still in place until the switch:
+         * a tool unwinding the suspended coroutine may use pc = co->pc - 16
+         * with co->sp and co->fp. */
+        nop
+        movq    CO_LINK_SP(%rdi), %rsp          /* resumer's rsp after return */
+        /* Now the resumer's callee that has returned: CFA = rsp, the
+         * return address still at CFA - 8 (in the red zone), the resumer's
+         * rbp in co->link_fp, the other registers what the resumer may
+         * find (it declared them clobbered). */
+        .cfi_def_cfa %rsp, 0
+        .cfi_offset %rip, -8
+        RBP_IN_LINK
+        .cfi_same_value %rbx
+        .cfi_same_value %r12
+        .cfi_same_value %r13
+        .cfi_same_value %r14
+        .cfi_same_value %r15
+        movq    CO_LINK_FP(%rdi), %rbp
+        .cfi_same_value %rbp
+        jmp     *-8(%rsp)                       /* into the resumer */
+.Lsuspend_resumed:
+        /* Entered by a resume's `call` on the resumer's stack: [rsp] =
+         * return address, rbp = the resumer's. CFA = rsp + 8. */
+        .cfi_def_cfa %rsp, 8
+        endbr64
+        movq    %rbp, CO_LINK_FP(%rdi)
+        movq    (%rsp), %rax
+        movq    %rax, CO_LINK_RA(%rdi)
+        leaq    8(%rsp), %rax
+        movq    %rax, CO_LINK_SP(%rdi)
+        movq    CO_FP(%rdi), %rbp               /* our frame pointer */
+        /* The resumer's rbp is in co->link_fp now. */
+        RBP_IN_LINK
+        movq    CO_SP(%rdi), %rsp               /* back on the body's stack */
+        /* Our own frame again: CFA = rbp + 16, registers saved below it. */
+        .cfi_restore_state
+        popq    %r15
+        .cfi_same_value %r15
+        popq    %r14
+        .cfi_same_value %r14
+        popq    %r13
+        .cfi_same_value %r13
+        popq    %r12
+        .cfi_same_value %r12
+        popq    %rbx
+        .cfi_same_value %rbx
+        popq    %rbp
+        /* CFA = rsp + 8, rbp restored. */
+        .cfi_def_cfa %rsp, 8
+        .cfi_same_value %rbp
+        movq    %rsi, %rax                      /* returns the input */
+        popq    %rcx
+        /* CFA = rsp: return address still at CFA - 8. */
+        .cfi_def_cfa_offset 0
+        jmp     *%rcx                           /* into the body */
+        int3
+        .cfi_endproc
+        .size   corolink_suspend, .-corolink_suspend
 
         .section .note.GNU-stack,"",@progbits

@@ -38,10 +38,14 @@
  *   - a `call` pushes a record {slot = new rsp, return address = [new rsp]};
  *   - a `ret` pops the top record (its slot must be the old rsp, and the new
  *     pc its return address, or the model stops with an error);
+ *   - any other instruction after which the pc is the top record's return
+ *     address and rsp is just above its slot is a return made with a jump
+ *     (the out-of-line switch): it pops the record too;
  *   - an instruction that moves rsp by more than 64 KiB is a stack switch:
- *       * if the new rsp is the slot of a pending record (a suspend, or the
- *         trampoline's return into the resumer), the records above it belong
- *         to the stack being left: they are parked under the old rsp;
+ *       * if the new rsp is the slot of a pending record, or just above it
+ *         (a suspend, or the trampoline's return into the resumer), the
+ *         records above it belong to the stack being left: they are parked
+ *         under the old rsp;
  *       * if the new rsp is where records were parked (the resume point
  *         going back to the body's stack), they are pushed back on top;
  *       * otherwise (the trampoline's first switch, corolink__call_on) the
@@ -511,6 +515,14 @@ static void model_update(enum insn_kind kind, const struct user_regs_struct *old
         nchain--;
         return;
     }
+    /* A return made with a jump (the out-of-line switch returns with
+     * `jmp`, keeping the return-stack predictor balanced): the pc lands on
+     * the innermost record's return address with rsp just above its slot. */
+    if (nchain > 0 && now->rip == chain[nchain - 1].ra &&
+        now->rsp == chain[nchain - 1].slot + 8) {
+        nchain--;
+        return;
+    }
     uint64_t d = now->rsp > old->rsp ? now->rsp - old->rsp : old->rsp - now->rsp;
     if (d < SWITCH_DISTANCE)
         return;
@@ -527,7 +539,10 @@ static void model_update(enum insn_kind kind, const struct user_regs_struct *old
         }
     }
     for (int i = nchain - 1; i >= 0; i--) {
-        if (chain[i].slot == now->rsp) { /* onto a pending return address */
+        /* Onto a pending return address (inline suspend: rsp = the slot, to
+         * `ret`), or just above one (out-of-line suspend: rsp = the slot + 8,
+         * to jump to the return address). */
+        if (chain[i].slot == now->rsp || chain[i].slot + 8 == now->rsp) {
             int above = nchain - 1 - i;
             if (above > 0) {
                 if (nstashes == MAX_STASH)
