@@ -318,6 +318,49 @@ TEST(Core, CurrentFromDeepCallsAndOtherStacks) {
     corolink_stack_free(&seen.stack);
 }
 
+// ---- ABI v1: where a suspended coroutine unwinds from ----------------------
+
+void *suspend_inline_body(corolink_yielder *y, void *, void *) {
+    corolink_suspend(y, nullptr);
+    return nullptr;
+}
+
+void *suspend_outofline_body(corolink_yielder *y, void *, void *) {
+    // The library's out-of-line function: a pointer the compiler cannot see
+    // through (it would inline the header's definition).
+    void *(*volatile suspend)(corolink_yielder *, void *) = corolink_suspend;
+    suspend(y, nullptr);
+    return nullptr;
+}
+
+// The 16 bytes before a suspended coroutine's co->pc are its switch-out,
+// whose first instruction runs on the body's stack with co->sp and co->fp
+// in rsp and rbp (unwind-info/README.md, "Suspended coroutines").
+std::vector<uint8_t> switch_out_bytes(corolink_fn body) {
+    corolink *co;
+    EXPECT_EQ(corolink_create(&co, body, nullptr, 0), 0);
+    EXPECT_EQ(corolink_resume(co, nullptr, nullptr), COROLINK_YIELD);
+    const auto *pc = static_cast<const uint8_t *>(
+        reinterpret_cast<struct corolink__hot *>(co)->pc);
+    std::vector<uint8_t> bytes(pc - 16, pc);
+    EXPECT_EQ(corolink_resume(co, nullptr, nullptr), COROLINK_RETURN);
+    corolink_destroy(co);
+    return bytes;
+}
+
+TEST(Core, SuspendedCoroutineUnwindsFromPcMinus16) {
+    // mov 0xa0(%rdi),%rax; lea -8(%rax),%rsp; mov 0x78(%rdi),%rbp; ret
+    EXPECT_EQ(switch_out_bytes(suspend_inline_body),
+              (std::vector<uint8_t>{0x48, 0x8b, 0x87, 0xa0, 0, 0, 0, 0x48,
+                                    0x8d, 0x60, 0xf8, 0x48, 0x8b, 0x6f, 0x78,
+                                    0xc3}));
+    // nop; mov 0xa0(%rdi),%rsp; mov 0x78(%rdi),%rbp; jmp *-8(%rsp)
+    EXPECT_EQ(switch_out_bytes(suspend_outofline_body),
+              (std::vector<uint8_t>{0x90, 0x48, 0x8b, 0xa7, 0xa0, 0, 0, 0,
+                                    0x48, 0x8b, 0x6f, 0x78, 0xff, 0x64, 0x24,
+                                    0xf8}));
+}
+
 // ---- running on other stacks ----------------------------------------------
 
 struct StackProbe {

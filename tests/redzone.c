@@ -26,7 +26,9 @@ __attribute__((noinline)) int redzone_resume(corolink *co, void *in, void **out)
 
 __attribute__((noinline)) int redzone_resume_outofline(corolink *co, void *in,
                                                        void **out) {
-    int (*resume)(corolink *, void *, void **) = corolink_resume;
+    /* volatile: the compiler must not see through it and inline the
+     * header's definition. */
+    int (*volatile resume)(corolink *, void *, void **) = corolink_resume;
     return resume(co, in, out);
 }
 
