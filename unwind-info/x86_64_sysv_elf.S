@@ -204,29 +204,43 @@ corolink__call_on:
  * + 0x78), rdi holding the control block (same bytes as in corolink.h). */
 #define RBP_IN_LINK .cfi_escape 0x10, 0x06, 0x03, 0x75, 0xf8, 0x00
 
+/* The rows of the frame the two functions below build: CFA = rbp + 16, the
+ * caller's rbp at CFA - 16 and rbx, r12-r15 saved below it. */
+.macro CALLEE_SAVED_ROWS
+        .cfi_def_cfa %rbp, 16
+        .cfi_offset %rbp, -16
+        .cfi_offset %rbx, -24
+        .cfi_offset %r12, -32
+        .cfi_offset %r13, -40
+        .cfi_offset %r14, -48
+        .cfi_offset %r15, -56
+.endm
+
+/* Their prologue: a frame pointer, then the callee-saved registers the
+ * switch destroys. From the `movq` on, CFA = rbp + 16 on whatever stack rsp
+ * points into. */
+.macro SAVE_CALLEE_SAVED
+        endbr64
+        pushq   %rbp
+        .cfi_def_cfa_offset 16          /* CFA = rsp + 16 */
+        .cfi_offset %rbp, -16           /* caller's rbp at CFA - 16 */
+        movq    %rsp, %rbp
+        .cfi_def_cfa_register %rbp      /* CFA = rbp + 16 */
+        pushq   %rbx
+        pushq   %r12
+        pushq   %r13
+        pushq   %r14
+        pushq   %r15
+        CALLEE_SAVED_ROWS               /* the pushes are done: all saved */
+.endm
+
         .globl  corolink_resume
         .type   corolink_resume, @function
         .p2align 4
 corolink_resume:
         .cfi_startproc
         /* CFA = rsp + 8, return address at CFA - 8. */
-        endbr64
-        pushq   %rbp
-        .cfi_def_cfa_offset 16
-        .cfi_offset %rbp, -16
-        movq    %rsp, %rbp
-        /* CFA = rbp + 16 from here to the epilogue. */
-        .cfi_def_cfa_register %rbp
-        pushq   %rbx
-        .cfi_offset %rbx, -24
-        pushq   %r12
-        .cfi_offset %r12, -32
-        pushq   %r13
-        .cfi_offset %r13, -40
-        pushq   %r14
-        .cfi_offset %r14, -48
-        pushq   %r15
-        .cfi_offset %r15, -56
+        SAVE_CALLEE_SAVED
         pushq   %rdx                            /* output, at rbp - 48 */
         testq   %rdi, %rdi
         jz      .Lresume_fail
@@ -266,13 +280,7 @@ corolink_resume:
         jmp     *%rcx
 .Lresume_fail:
         /* CFA = rbp + 16, registers saved as above. */
-        .cfi_def_cfa %rbp, 16
-        .cfi_offset %rbp, -16
-        .cfi_offset %rbx, -24
-        .cfi_offset %r12, -32
-        .cfi_offset %r13, -40
-        .cfi_offset %r14, -48
-        .cfi_offset %r15, -56
+        CALLEE_SAVED_ROWS
         movq    %rdx, %rsi
         call    corolink__resume_fail@PLT       /* (co, output): the error */
         jmp     .Lresume_out
@@ -286,23 +294,7 @@ corolink_resume:
 corolink_suspend:
         .cfi_startproc
         /* CFA = rsp + 8: the body's frame called us. */
-        endbr64
-        pushq   %rbp
-        .cfi_def_cfa_offset 16
-        .cfi_offset %rbp, -16
-        movq    %rsp, %rbp
-        /* CFA = rbp + 16, valid on every stack while rbp is ours. */
-        .cfi_def_cfa_register %rbp
-        pushq   %rbx
-        .cfi_offset %rbx, -24
-        pushq   %r12
-        .cfi_offset %r12, -32
-        pushq   %r13
-        .cfi_offset %r13, -40
-        pushq   %r14
-        .cfi_offset %r14, -48
-        pushq   %r15
-        .cfi_offset %r15, -56
+        SAVE_CALLEE_SAVED
         leaq    .Lsuspend_resumed(%rip), %rax
         movq    %rax, CO_PC(%rdi)               /* suspended; resume here */
         movq    %rsp, CO_SP(%rdi)
