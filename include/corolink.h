@@ -99,8 +99,8 @@
  * bumps it.
  *
  * Define COROLINK_NO_INLINE before including this header to call the
- * out-of-line functions instead (about twice the time of the inline switch,
- * still well under other libraries'). Sanitizer builds
+ * out-of-line functions instead (assembly speaking the same protocol; about
+ * twice the time of the inline switch). Sanitizer builds
  * (-fsanitize=address/thread) take the out-of-line path automatically.
  */
 #ifndef COROLINK_H
