@@ -19,6 +19,21 @@ namespace clbench {
 // State::SkipWithError, which main() turns into a failing exit code.
 inline std::uintptr_t expected_reply(std::uintptr_t input) { return input + 1; }
 
+// The loop of the benchmarks that start something and run it to completion:
+// once outside the timed loop (warm-up and first check), then once per
+// iteration, each time with the next counter. `run(input)` says whether the
+// reply was right; false at the first wrong one (the caller then reports it
+// with SkipWithError).
+template <class Run> bool run_checked(benchmark::State &state, Run run) {
+    if (!run(0))
+        return false;
+    std::uintptr_t i = 0;
+    for (auto _ : state)
+        if (__builtin_expect(!run(++i), 0))
+            return false;
+    return true;
+}
+
 // Stack size of the coroutines whose stack is created once per benchmark
 // run (switch and call groups), for every implementation alike.
 constexpr std::size_t kSmallStack = 64 * 1024;

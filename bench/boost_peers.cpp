@@ -79,16 +79,7 @@ void call_boost_fcontext(benchmark::State &state) {
         benchmark::DoNotOptimize(t.data);
         return as_int(t.data) == expected_reply(input);
     };
-    bool ok = call(0);
-    std::uintptr_t i = 0;
-    if (ok) {
-        for (auto _ : state) {
-            if (__builtin_expect(!call(++i), 0)) {
-                ok = false;
-                break;
-            }
-        }
-    }
+    bool ok = run_checked(state, call);
     if (!ok)
         state.SkipWithError("fcontext call passed a wrong value");
 }
@@ -146,16 +137,9 @@ void crd_boost_fiber(benchmark::State &state) {
         // A fiber whose function returned comes back empty.
         return !f && value == expected_reply(input);
     };
-    bool ok = run(0); // warm-up: the pool allocates its first block
-    std::uintptr_t i = 0;
-    if (ok) {
-        for (auto _ : state) {
-            if (__builtin_expect(!run(++i), 0)) {
-                ok = false;
-                break;
-            }
-        }
-    }
+    // The first run, untimed, is the warm-up: the pool allocates its first
+    // block.
+    bool ok = run_checked(state, run);
     if (!ok)
         state.SkipWithError("boost fiber passed a wrong value or did not finish");
 }

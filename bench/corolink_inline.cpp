@@ -47,16 +47,9 @@ void call_corolink(benchmark::State &state) {
     auto create = [&stack](corolink **co) {
         return corolink_create_on(co, &stack, return_body, nullptr);
     };
-    bool ok = create_run_destroy(create, 0); // warm-up and first check
-    std::uintptr_t i = 0;
-    if (ok) {
-        for (auto _ : state) {
-            if (__builtin_expect(!create_run_destroy(create, ++i), 0)) {
-                ok = false;
-                break;
-            }
-        }
-    }
+    bool ok = run_checked(state, [&](std::uintptr_t input) {
+        return create_run_destroy(create, input);
+    });
     corolink_stack_free(&stack);
     if (!ok)
         state.SkipWithError("corolink call: create_on/resume/destroy failed "
@@ -71,16 +64,9 @@ void crd_corolink(benchmark::State &state) {
     };
     // Warm-up: the first create maps a stack; later ones take it from the
     // pool.
-    bool ok = create_run_destroy(create, 0);
-    std::uintptr_t i = 0;
-    if (ok) {
-        for (auto _ : state) {
-            if (__builtin_expect(!create_run_destroy(create, ++i), 0)) {
-                ok = false;
-                break;
-            }
-        }
-    }
+    bool ok = run_checked(state, [&](std::uintptr_t input) {
+        return create_run_destroy(create, input);
+    });
     if (!ok)
         state.SkipWithError("corolink create/resume/destroy failed or passed "
                             "a wrong value");

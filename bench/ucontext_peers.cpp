@@ -81,16 +81,7 @@ void call_ucontext(benchmark::State &state) {
         benchmark::DoNotOptimize(pair.value);
         return pair.value == expected_reply(input);
     };
-    bool ok = call(0);
-    std::uintptr_t i = 0;
-    if (ok) {
-        for (auto _ : state) {
-            if (__builtin_expect(!call(++i), 0)) {
-                ok = false;
-                break;
-            }
-        }
-    }
+    bool ok = run_checked(state, call);
     g_pair = nullptr;
     if (!ok)
         state.SkipWithError("makecontext/swapcontext passed a wrong value");

@@ -1,0 +1,10 @@
+# run(COMMAND...): runs a command in a ctest script (cmake -P), fails the
+# test with the command's output if it exits non-zero, and leaves its
+# standard output in `last_output`.
+function(run)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "failed (${rc}): ${ARGN}\n${out}\n${err}")
+  endif()
+  set(last_output "${out}" PARENT_SCOPE)
+endfunction()
