@@ -25,6 +25,21 @@ void ucontext_echo() {
 // Replies value + 1 and returns: glibc then continues at uc_link.
 void ucontext_return() { g_pair->value = clbench::expected_reply(g_pair->value); }
 
+// Readies pair.co to run on `stack`, continuing at `link` when its function
+// returns; false (and the benchmark skipped) if the stack or getcontext
+// failed.
+bool prepare(benchmark::State &state, const clbench::MappedStack &stack,
+             UcPair &pair, ucontext_t *link) {
+    if (!stack.ok() || getcontext(&pair.co) != 0) {
+        state.SkipWithError("mmap or getcontext failed");
+        return false;
+    }
+    pair.co.uc_stack.ss_sp = stack.limit();
+    pair.co.uc_stack.ss_size = stack.usable();
+    pair.co.uc_link = link;
+    return true;
+}
+
 } // namespace
 
 namespace clbench {
@@ -33,13 +48,8 @@ namespace clbench {
 void switch_ucontext(benchmark::State &state) {
     MappedStack stack(kSmallStack);
     UcPair pair{};
-    if (!stack.ok() || getcontext(&pair.co) != 0) {
-        state.SkipWithError("mmap or getcontext failed");
+    if (!prepare(state, stack, pair, nullptr))
         return;
-    }
-    pair.co.uc_stack.ss_sp = stack.limit();
-    pair.co.uc_stack.ss_size = stack.usable();
-    pair.co.uc_link = nullptr;
     makecontext(&pair.co, ucontext_echo, 0);
     g_pair = &pair;
     pair.value = 0;
@@ -66,13 +76,8 @@ void switch_ucontext(benchmark::State &state) {
 void call_ucontext(benchmark::State &state) {
     MappedStack stack(kSmallStack);
     UcPair pair{};
-    if (!stack.ok() || getcontext(&pair.co) != 0) {
-        state.SkipWithError("mmap or getcontext failed");
+    if (!prepare(state, stack, pair, &pair.caller))
         return;
-    }
-    pair.co.uc_stack.ss_sp = stack.limit();
-    pair.co.uc_stack.ss_size = stack.usable();
-    pair.co.uc_link = &pair.caller;
     g_pair = &pair;
     auto call = [&pair](std::uintptr_t input) {
         pair.value = input;
