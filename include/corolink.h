@@ -81,6 +81,38 @@
  * them before suspending if you change them.
  *
  * ----------------------------------------------------------------------------
+ * Exceptions (builds with COROLINK_UNWIND=ON, the default)
+ * ----------------------------------------------------------------------------
+ * A C++ exception (or any exception of the Itanium unwinding ABI: Rust
+ * panics, Ada, ...) thrown in a body at any depth and not caught there
+ * finishes the coroutine and propagates out of the corolink_resume() that
+ * resumed it: the same exception object, catchable by type in the resumer.
+ * Across nested coroutines it crosses each boundary in turn, finishing each
+ * coroutine. An exception thrown by fn of corolink_on_parent_stack()
+ * propagates into the body at that call, and one thrown by fn of
+ * corolink_on_stack() to its caller.
+ *
+ *     try {
+ *         corolink_resume(co, nullptr, &out);  // the body throws
+ *     } catch (const std::runtime_error &e) {  // caught here;
+ *         assert(corolink_done(co));           // co is finished
+ *     }
+ *
+ * C code in between (resumers or bodies) needs unwind tables, which
+ * x86-64 compilers emit by default, and -fexceptions for its cleanup
+ * handlers to run. corolink_destroy() of a suspended coroutine unwinds its
+ * stack: see corolink_force_unwind().
+ *
+ * The C++ runtime's per-thread exception state (the stack of exceptions
+ * being handled, std::uncaught_exceptions()) is not switched with
+ * coroutines: a body must not suspend inside a catch block.
+ *
+ * Builds with COROLINK_UNWIND=OFF have no unwinder support: an exception
+ * must not leave a body (the C++ runtime calls std::terminate), and
+ * destroying a suspended coroutine aborts unless corolink_force_reset() was
+ * called first.
+ *
+ * ----------------------------------------------------------------------------
  * Inline fast paths and the ABI they freeze
  * ----------------------------------------------------------------------------
  * corolink_resume() and corolink_suspend() are defined in this header as
@@ -142,6 +174,7 @@ extern "C" {
 /* Successful results of corolink_resume(). */
 #define COROLINK_YIELD 1  /* the body called corolink_suspend() */
 #define COROLINK_RETURN 2 /* the body returned; the coroutine is finished */
+#define COROLINK_TRAP 3   /* the body faulted (see "Traps"); it is finished */
 
 /* Errors: every function that can fail returns 0 (or a status above) on
  * success and one of these negative codes on failure. A failed call changes
@@ -152,6 +185,7 @@ extern "C" {
 #define COROLINK_ERUNNING (-4) /* the coroutine is running (resumed twice) */
 #define COROLINK_ESTACK (-5)   /* the stack is too small or malformed */
 #define COROLINK_ENOTSUP (-6)  /* not available in this build */
+#define COROLINK_ENOTRAP (-7)  /* the coroutine did not finish by a trap */
 
 /* Returns a static, human-readable description of a status or error code
  * ("invalid argument", ...). Unknown codes give "unknown corolink error". */
@@ -236,8 +270,19 @@ COROLINK_API COROLINK__NOPLT int corolink_create_on(corolink **out,
 /* Destroys a coroutine that is not running and releases its stack (to the
  * pool, or nothing for a caller-provided stack). NULL is ignored.
  *
- * Destroying a suspended coroutine discards its stack without running
- * anything on it: objects that live on that stack are not cleaned up.
+ * A created coroutine that never ran, or a finished one, is just freed:
+ * nothing of its body runs. A suspended coroutine is first unwound with
+ * corolink_force_unwind(): C++ destructors and C cleanup handlers of the
+ * frames on its stack run, innermost first, then the stack is freed. If
+ * the body throws a new exception while it is unwound, the stack is freed
+ * and the exception then propagates out of corolink_destroy().
+ *
+ * Builds with COROLINK_UNWIND=OFF cannot unwind: destroying a suspended
+ * coroutine there prints a message naming the coroutine (id and name) and
+ * aborts, unless corolink_force_reset() was called on it first (then its
+ * stack is freed without running anything on it: whatever lives there is
+ * leaked).
+ *
  * Destroying a running coroutine (from inside itself, or one that is
  * resuming another) is a fatal error: the process prints a message naming
  * the coroutine and aborts, since it cannot continue on a freed stack. */
@@ -245,10 +290,37 @@ COROLINK_API COROLINK__NOPLT void corolink_destroy(corolink *co);
 
 /* Marks a created or suspended coroutine as finished without running or
  * unwinding anything on its stack (whatever lives there is leaked), so that
- * a later resume returns COROLINK_EDONE. Returns 0, COROLINK_EINVAL (NULL),
- * or COROLINK_ERUNNING (the coroutine is running); a finished coroutine
- * stays finished (0). */
+ * a later resume returns COROLINK_EDONE and corolink_destroy() frees it
+ * without unwinding. Returns 0, COROLINK_EINVAL (NULL), or
+ * COROLINK_ERUNNING (the coroutine is running); a finished coroutine stays
+ * finished (0). */
 COROLINK_API int corolink_force_reset(corolink *co);
+
+/* Unwinds a suspended coroutine's stack without freeing it: resumes it so
+ * that its pending corolink_suspend() raises a forced unwind (the Itanium
+ * ABI's _Unwind_ForcedUnwind, as pthread_cancel uses), which runs the C++
+ * destructors and the C `__attribute__((cleanup))` handlers (code built
+ * with -fexceptions) of every frame on the stack, innermost first. The
+ * coroutine is then finished (a later resume returns COROLINK_EDONE).
+ *
+ * The rule for bodies that catch everything: C++ `catch (...)` also
+ * catches the forced unwind (as `abi::__forced_unwind`). If the handler
+ * rethrows (`throw;`), the unwind goes on. If it does not, the body keeps
+ * running: when it returns, the coroutine is finished; when it suspends
+ * again, corolink_force_unwind() resumes it again with a new forced unwind,
+ * and so on until nothing is left on the stack. A body that swallows the
+ * unwind and suspends again forever therefore never finishes, like a
+ * destructor that never returns. A body that throws a new exception while
+ * it is unwound finishes with that exception, which propagates out of this
+ * call (the coroutine is finished by then). A fault while unwinding (see
+ * "Traps") finishes it too.
+ *
+ * A created coroutine that never ran is marked finished without running
+ * anything; a finished one is left as it is. Returns 0, COROLINK_EINVAL
+ * (NULL), COROLINK_ERUNNING (the coroutine is running) or
+ * COROLINK_ENOTSUP (a suspended coroutine in a build with
+ * COROLINK_UNWIND=OFF; nothing happens). */
+COROLINK_API int corolink_force_unwind(corolink *co);
 
 /* ------------------------------------------------------------------------ */
 /* Stacks and the pool                                                      */
@@ -283,6 +355,12 @@ COROLINK_API size_t corolink_pool_limit(size_t max_stacks);
  * (returns COROLINK_YIELD; the suspended value is stored in *output) or
  * returns (COROLINK_RETURN; the return value in *output; the coroutine is
  * then finished). `output` may be NULL to discard the value.
+ *
+ * If the body faults and traps are installed (see "Traps"), returns
+ * COROLINK_TRAP: the coroutine is finished, *output holds NULL (or the
+ * value given to corolink_trap_redirect()). If the body throws an exception
+ * that it does not catch, the coroutine is finished and the exception
+ * propagates out of this call (see "Exceptions").
  *
  * Errors (nothing runs; *output is set to NULL): COROLINK_EINVAL (co NULL),
  * COROLINK_EDONE (the coroutine has finished), COROLINK_ERUNNING (the
@@ -371,13 +449,91 @@ COROLINK_API int corolink_get_stack(const corolink *co, corolink_stack *out);
 COROLINK_API size_t corolink_stack_used(const corolink *co);
 
 /* ------------------------------------------------------------------------ */
+/* Traps: surviving a fault (stack overflow included) inside a coroutine    */
+/* ------------------------------------------------------------------------ */
+
+/* With traps installed, a SIGSEGV or SIGBUS raised by code running on a
+ * coroutine's stack (an overflow into its guard page included) finishes
+ * that coroutine at once: its resumer's corolink_resume() returns
+ * COROLINK_TRAP. Nothing on the coroutine's stack is unwound (objects living
+ * there are leaked); the stack can be reused (destroy the coroutine and
+ * create another on it). Faults anywhere else go to the handler installed
+ * before (or get the default action), so the rest of the process behaves
+ * as without corolink. Not available in the freestanding build
+ * (COROLINK_DEFAULT_STACK=OFF and COROLINK_UNWIND=OFF): COROLINK_ENOTSUP.
+ *
+ * A stack overflow can only be handled on another stack: the handler runs
+ * on a per-thread alternate signal stack (sigaltstack) of 64 KiB plus a
+ * guard page. The library sets one up for the calling thread in
+ * corolink_trap_install(), for every thread at its first corolink_create()
+ * or corolink_create_on() after that, and in corolink_trap_thread_init(),
+ * which a thread that resumes coroutines but never creates one should call
+ * once. A thread that already has an alternate stack keeps it. The
+ * library's alternate stacks are freed when their threads exit.
+ *
+ * A fault in a coroutine on a thread without an alternate stack is still
+ * recovered unless it is a stack overflow (the kernel then cannot deliver
+ * the signal and kills the process, as without corolink). */
+
+/* What corolink_trap_info() reports. */
+typedef struct corolink_trap {
+    int signo;           /* SIGSEGV or SIGBUS (or what the redirect gave) */
+    void *addr;          /* the faulting address (si_addr) */
+    bool stack_overflow; /* the fault hit the guard region below the stack */
+} corolink_trap;
+
+/* Installs the SIGSEGV and SIGBUS handlers (remembering the ones installed
+ * before) and sets up the calling thread's alternate signal stack.
+ * Idempotent and thread-safe. Returns 0, COROLINK_ENOMEM (no alternate
+ * stack could be mapped) or COROLINK_ENOTSUP. */
+COROLINK_API int corolink_trap_install(void);
+
+/* Sets up the calling thread's alternate signal stack if it has none
+ * (see above). Idempotent. Returns 0, COROLINK_ENOMEM or COROLINK_ENOTSUP. */
+COROLINK_API int corolink_trap_thread_init(void);
+
+/* Turns the one-line message printed to stderr on a stack overflow
+ * ("corolink: coroutine 7 \"parser\" overflowed its 262144-byte stack ...")
+ * on (the default) or off, for the whole process. */
+COROLINK_API void corolink_trap_diagnostics(bool enable);
+
+/* If `co` finished by a trap, stores what happened in *out and returns 0;
+ * otherwise returns COROLINK_ENOTRAP (or COROLINK_EINVAL for NULL). */
+COROLINK_API int corolink_trap_info(const corolink *co, corolink_trap *out);
+
+/* The lower-level interface, for runtimes with their own signal handlers
+ * (JITs and WebAssembly engines that turn deep recursion into an error).
+ * Both functions are async-signal-safe and meant to be called from a
+ * handler installed with SA_SIGINFO (and SA_ONSTACK, for overflows), with
+ * the handler's third argument `ucontext` (a ucontext_t *).
+ *
+ * corolink_trap_find() returns the running coroutine on whose stack (guard
+ * region included) the interrupted code was running, the innermost one if
+ * coroutines nest, or NULL if the interrupted code was not running on a
+ * coroutine's stack. It reads only the interrupted thread's stack and
+ * control blocks, with system calls that cannot fault.
+ *
+ * corolink_trap_redirect() rewrites *ucontext so that, when the handler
+ * returns, `co` (which must be what corolink_trap_find() returned for this
+ * ucontext) is finished and its resumer's corolink_resume() returns
+ * COROLINK_TRAP with `value` in *output. `signo` and `addr` are what
+ * corolink_trap_info() will report; the stack-overflow flag is computed
+ * from addr and the coroutine's stack. Prints the stack-overflow message
+ * unless diagnostics are off. Returns 0, or COROLINK_EINVAL (NULL
+ * arguments, or co is not running). */
+COROLINK_API corolink *corolink_trap_find(const void *ucontext);
+COROLINK_API int corolink_trap_redirect(corolink *co, void *ucontext, int signo,
+                                        void *addr, void *value);
+
+/* ------------------------------------------------------------------------ */
 /* ABI v1: what the inline fast paths below read and write.                 */
 /* Not for use by applications; layout checked by the library at build time.*/
 /* ------------------------------------------------------------------------ */
 
 /* A coroutine's state is encoded in two fields, so that a round trip
  * writes one word for it:
- *   finished                        -> finished
+ *   finished                        -> finished (1 returned, 2 trapped,
+ *                                      3 threw, 4 unwound, 5 reset)
  *   pc == corolink__trampoline      -> created, not started
  *   pc == NULL                      -> running
  *   otherwise                       -> suspended at pc
@@ -393,7 +549,7 @@ struct corolink__hot {
     void *sp;                  /* 0x08 the body's rsp while suspended */
     void *fp;                  /* 0x10 the body's rbp while suspended */
     void *corolink__priv0;     /* 0x18 library-private */
-    uint32_t finished;         /* 0x20 nonzero once the body returned */
+    uint32_t finished;         /* 0x20 nonzero once finished (see above) */
     uint32_t flags;            /* 0x24 library-private */
     corolink_fn fn;            /* 0x28 body */
     void *arg;                 /* 0x30 body's argument */
@@ -413,6 +569,23 @@ COROLINK_API COROLINK__NOPLT int corolink__resume_fail(corolink *co,
 #if defined(__GNUC__)
     /* Never inlined, not even into the library's own resume or by LTO: the
      * call is what keeps a resumer from being a leaf (see below). */
+    __attribute__((noinline, cold))
+#endif
+    ;
+
+/* Out-of-line paths of the inline switch for exceptions (see
+ * unwind-info/README.md): corolink__resume_throw() re-raises, in the
+ * resumer, the exception that finished `co` (status 4 from the switch);
+ * corolink__suspend_unwind() raises the forced unwind in a body whose
+ * suspend was resumed with the unwind command (edx = 1). Neither returns. */
+COROLINK_API COROLINK__NOPLT void corolink__resume_throw(corolink *co)
+#if defined(__GNUC__)
+    __attribute__((noinline, cold))
+#endif
+    ;
+COROLINK_API COROLINK__NOPLT void
+corolink__suspend_unwind(corolink_yielder *yielder)
+#if defined(__GNUC__)
     __attribute__((noinline, cold))
 #endif
     ;
@@ -511,21 +684,29 @@ COROLINK__INLINE_DEF int corolink_resume(corolink *co, void *input,
     register void *rax __asm__("rax") = pc;
     register struct corolink__hot *rdi __asm__("rdi") = h;
     register void *rsi __asm__("rsi") = input;
-    register uintptr_t rdx __asm__("rdx");
+    /* The command for a suspended body: 0 = go on (1 = unwind, sent only by
+     * corolink_force_unwind()). */
+    register uintptr_t rdx __asm__("rdx") = 0;
     /* Resume: in rdi = control block, rax = where to enter it (its old
-     * co->pc), rsi = input. Out: rsi = value,
-     * edx = COROLINK_YIELD or COROLINK_RETURN. The caller's unwind rows stay
-     * valid: the only instruction is the call, and the code at co->pc
-     * describes itself. */
+     * co->pc), rsi = input, edx = 0. Out: rsi = value, edx = COROLINK_YIELD,
+     * COROLINK_RETURN, COROLINK_TRAP, or 4: the body threw (the exception
+     * waits in the control block). The caller's unwind rows stay valid: the
+     * only instruction is the call, and the code at co->pc describes
+     * itself. */
     __asm__ volatile(
         COROLINK__ATT_BEGIN
         /* Enter the coroutine. The pushed return address is the resumer's
          * link; it is popped by the `ret` of the suspend that comes back. */
         "call *%%rax\n\t"
         COROLINK__ATT_END
-        : "+r"(rax), "+r"(rdi), "+r"(rsi), "=r"(rdx)
+        : "+r"(rax), "+r"(rdi), "+r"(rsi), "+r"(rdx)
         :
         : COROLINK__CLOBBERS);
+    /* An exception left the body: raise it again here, from a real call
+     * (the `call` above has no entry in this function's call-site table,
+     * so the unwinder cannot continue through it). */
+    if (__builtin_expect(rdx > COROLINK_TRAP, 0))
+        corolink__resume_throw(co);
     if (output)
         *output = rsi;
     return (int)rdx;
@@ -541,7 +722,8 @@ COROLINK__INLINE_DEF void *corolink_suspend(corolink_yielder *yielder,
     register uintptr_t rdx __asm__("rdx") = COROLINK_YIELD;
     /* Suspend: in rdi = control block, rsi = value, edx = status. Saves the
      * body's rip/rsp/rbp in the control block and returns into the resumer; the
-     * next resume `call`s label 1 with rdi = control block, rsi = input. */
+     * next resume `call`s label 1 with rdi = control block, rsi = input,
+     * edx = command. */
     __asm__ volatile(
         COROLINK__ATT_BEGIN
         COROLINK__CFI(".cfi_remember_state")
@@ -590,6 +772,11 @@ COROLINK__INLINE_DEF void *corolink_suspend(corolink_yielder *yielder,
         : "+r"(rdi), "+r"(rsi), "+r"(rdx)
         :
         : "rax", COROLINK__CLOBBERS);
+    /* edx = the resumer's command: nonzero only from
+     * corolink_force_unwind(). The forced unwind starts from this real
+     * call, so that this frame's cleanups run. */
+    if (__builtin_expect(rdx != 0, 0))
+        corolink__suspend_unwind(yielder);
     return rsi;
 }
 

@@ -13,12 +13,14 @@ const char *corolink_strerror(int code) {
     case 0: return "success";
     case COROLINK_YIELD: return "coroutine yielded";
     case COROLINK_RETURN: return "coroutine returned";
+    case COROLINK_TRAP: return "coroutine trapped (fault in its body)";
     case COROLINK_EINVAL: return "invalid argument";
     case COROLINK_ENOMEM: return "out of memory";
     case COROLINK_EDONE: return "coroutine has finished";
     case COROLINK_ERUNNING: return "coroutine is running";
     case COROLINK_ESTACK: return "stack too small or malformed";
     case COROLINK_ENOTSUP: return "not supported in this build";
+    case COROLINK_ENOTRAP: return "coroutine did not finish by a trap";
     default: return "unknown corolink error";
     }
 }
@@ -62,6 +64,8 @@ struct corolink *cl_place(void *limit, void *top, size_t guard) {
      * cleanly. Later versions, and every other unwinder, use the CFI. */
     co->hot.link_ip = NULL;
     co->hot.flags = CL_STACK_USER;
+    co->check = (uintptr_t)co ^ CL_CHECK;
+    co->pending = NULL;
     return co;
 }
 
@@ -73,6 +77,7 @@ int corolink_create_on(corolink **out, const corolink_stack *stack,
     struct corolink *co = cl_place(stack->limit, stack->base, stack->guard);
     if (co == NULL)
         return COROLINK_ESTACK;
+    cl_trap_on_create();
     cl_init(co, fn, arg);
     *out = co;
     return 0;
@@ -85,12 +90,22 @@ void cl_fatal_running(const struct corolink *co, const char *what) {
     abort();
 }
 
+void cl_fatal(const struct corolink *co, const char *what) {
+    if (co)
+        fprintf(stderr, "corolink: fatal: %s coroutine %llu \"%s\"\n", what,
+                (unsigned long long)co->hot.id, co->name);
+    else
+        fprintf(stderr, "corolink: fatal: %s\n", what);
+    abort();
+}
+
 int corolink_force_reset(corolink *co) {
     if (co == NULL)
         return COROLINK_EINVAL;
     if (cl_running(co))
         return COROLINK_ERUNNING;
-    co->hot.finished = 1;
+    if (!co->hot.finished)
+        co->hot.finished = CL_FINISHED_RESET;
     co->hot.pc = NULL;
     return 0;
 }
@@ -120,20 +135,33 @@ int corolink__resume_fail(corolink *co, void **output) {
 static __thread unsigned on_parent_depth
     __attribute__((tls_model("initial-exec")));
 
+#if COROLINK_UNWIND
+/* fn may throw: the count is given back as the exception passes (the
+ * library is built with -fexceptions when it has the unwinder). */
+static void on_parent_done(unsigned **depth) { --**depth; }
+#define CL_ON_PARENT_GUARD                                                     \
+    __attribute__((cleanup(on_parent_done))) unsigned *guard = &on_parent_depth
+#define CL_ON_PARENT_DONE (void)guard
+#else
+#define CL_ON_PARENT_GUARD (void)0
+#define CL_ON_PARENT_DONE on_parent_depth--
+#endif
+
 void *corolink_on_parent_stack(corolink_yielder *yielder, void *(*fn)(void *),
                                void *arg) {
     struct corolink *co = (struct corolink *)yielder;
     on_parent_depth++;
+    CL_ON_PARENT_GUARD;
     /* Below the resumer's return address (the word under link_sp), which the
      * suspend that returns to the resumer still needs, and below the
      * resumer's 128-byte red zone (never in use across a resume, but the
      * margin costs nothing). */
     void *r = corolink__call_on(arg, fn, (char *)co->hot.link_sp - 8 - 128);
-    /* Never a tail call (this decrement sees to it): corolink__call_on is a
-     * signal frame, and a `jmp` to it leaves debuggers (gdb at -O2, with
-     * call-site info) a synthetic tail-call frame that they look up past
-     * the end of this function. */
-    on_parent_depth--;
+    /* Never a tail call (the decrement after it sees to it):
+     * corolink__call_on is a signal frame, and a `jmp` to it leaves
+     * debuggers (gdb at -O2, with call-site info) a synthetic tail-call
+     * frame that they look up past the end of this function. */
+    CL_ON_PARENT_DONE;
     return r;
 }
 

@@ -12,11 +12,35 @@
 
 #define CL_HIDDEN __attribute__((visibility("hidden")))
 
+/* The freestanding core: built without default stacks and without the
+ * unwinder, the library needs no C library (no libc calls, no TLS) and
+ * has no traps. */
+#define CL_FREESTANDING (!COROLINK_DEFAULT_STACK && !COROLINK_UNWIND)
+
 /* How a coroutine's stack was obtained (struct corolink__hot.flags). */
 enum {
     CL_STACK_USER = 0,   /* corolink_create_on(): the caller owns it */
     CL_STACK_POOLED = 1, /* corolink_create(): a mapping of ours */
 };
+
+/* How a coroutine finished (struct corolink__hot.finished; 0 = not). */
+enum {
+    CL_FINISHED_RETURNED = 1, /* the body returned */
+    CL_FINISHED_TRAPPED = 2,  /* a fault was redirected (trap.c) */
+    CL_FINISHED_THREW = 3,    /* an exception left the body (unwind.c) */
+    CL_FINISHED_UNWOUND = 4,  /* a forced unwind reached the root */
+    CL_FINISHED_RESET = 5,    /* corolink_force_reset() */
+};
+
+/* Statuses of the switch beyond COROLINK_YIELD/RETURN/TRAP, and commands
+ * a resume passes to a suspended body in edx (ABI v1). */
+#define CL_STATUS_THROW 4 /* the body threw: hot.pending holds the exception */
+#define CL_CMD_CONTINUE 0
+#define CL_CMD_UNWIND 1   /* the pending suspend raises a forced unwind */
+
+/* Checks that a word found on a stack is a live control block (trap.c):
+ * co->check == ((uintptr_t)co ^ CL_CHECK). */
+#define CL_CHECK ((uintptr_t)0x636f726f6c696e6bULL) /* "corolink" */
 
 /* The control block: placed at the top of the coroutine's stack, 64-byte
  * aligned; its address is the stack pointer the body starts from. */
@@ -28,6 +52,16 @@ struct corolink {
     size_t guard;                /* bytes of guard below stack_limit */
     size_t size_class;           /* pooled stacks: their rounded size */
     struct corolink *pool_next;  /* pooled stacks: next in the free list */
+    uintptr_t check;             /* (uintptr_t)this ^ CL_CHECK */
+    /* Exceptions (unwind.c): the exception that finished the coroutine,
+     * until its resumer raises it again; and the forced-unwind exception
+     * object (a struct _Unwind_Exception, 32 bytes, 16-aligned). */
+    void *pending;
+    alignas(16) unsigned char unwind_exc[32];
+    /* Traps (trap.c): what the last trap was. */
+    void *trap_addr;
+    int trap_signo;
+    bool trap_overflow;
 };
 
 _Static_assert(sizeof(struct corolink__hot) == 0xb0, "ABI v1 hot layout");
@@ -44,6 +78,13 @@ _Static_assert(offsetof(struct corolink__hot, link_sp) == 0xa0, "ABI v1");
 _Static_assert(offsetof(struct corolink__hot, link_ip) == 0xa8, "ABI v1");
 _Static_assert(sizeof(struct corolink) + 64 <= COROLINK_CONTROL_SIZE,
                "control block fits its reserved space");
+
+/* Enters a suspended coroutine with a command (CL_CMD_*) for its pending
+ * suspend, as a resume would; returns the switch's status (COROLINK_YIELD,
+ * COROLINK_RETURN, COROLINK_TRAP or CL_STATUS_THROW) and stores the value
+ * in *value. Raises nothing: the caller handles CL_STATUS_THROW. */
+CL_HIDDEN int corolink__enter(struct corolink *co, void *input, uintptr_t cmd,
+                              void **value);
 
 /* The assembly in unwind-info/. Exported (though not API) so that
  * backtrace_symbols(), perf and other symbolizers that read only the dynamic
@@ -66,6 +107,7 @@ struct cl_thread {
     bool pool_armed;    /* thread-exit hook in place, pool_room maintained */
     uint64_t id_next;   /* ids: blocks taken from a global counter */
     uint64_t id_end;
+    bool trap_ready;    /* trap.c: this thread's alternate signal stack is set */
 };
 extern __thread struct cl_thread cl_thread CL_HIDDEN
     __attribute__((tls_model("initial-exec")));
@@ -84,6 +126,19 @@ static inline void cl_init(struct corolink *co, corolink_fn fn, void *arg) {
     co->name[0] = '\0';
 }
 
+/* trap.c: set once corolink_trap_install() ran; cl_trap_thread_setup()
+ * gives the calling thread an alternate signal stack (if it has none) and
+ * sets cl_thread.trap_ready. Called on the cold create paths. */
+CL_HIDDEN extern bool cl_trap_installed;
+CL_HIDDEN void cl_trap_thread_setup(void);
+static inline void cl_trap_on_create(void) {
+    if (__builtin_expect(
+            __atomic_load_n(&cl_trap_installed, __ATOMIC_RELAXED) &&
+                !cl_thread.trap_ready,
+            0))
+        cl_trap_thread_setup();
+}
+
 /* The coroutine is running: resumed and neither suspended nor finished. */
 static inline bool cl_running(const struct corolink *co) {
     return co->hot.pc == NULL && !co->hot.finished;
@@ -93,6 +148,20 @@ static inline bool cl_running(const struct corolink *co) {
  * running" and aborts. */
 CL_HIDDEN __attribute__((noreturn, cold)) void
 cl_fatal_running(const struct corolink *co, const char *what);
+
+/* Prints "corolink: fatal: <what> coroutine <id> "<name>"" (just
+ * "corolink: fatal: <what>" for co NULL) and aborts. */
+CL_HIDDEN __attribute__((noreturn, cold)) void
+cl_fatal(const struct corolink *co, const char *what);
+
+/* unwind.c. corolink_destroy() of a suspended coroutine: unwinds it
+ * (aborts in builds without the unwinder) and returns the exception the
+ * body threw while being unwound, or NULL; then, once the stack is freed,
+ * cl_raise() raises that exception (id and name: the coroutine's, for the
+ * message if nothing catches it). */
+CL_HIDDEN void *cl_destroy_unwind(struct corolink *co);
+CL_HIDDEN __attribute__((noreturn)) void cl_raise(void *exc, uint64_t id,
+                                                  const char *name);
 
 
 #endif

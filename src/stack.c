@@ -119,6 +119,7 @@ static __attribute__((noinline)) int create_slow(corolink **out, corolink_fn fn,
     size_t rounded = round_size(size);
     if (rounded == 0)
         return COROLINK_ENOMEM;
+    cl_trap_on_create();
     struct cl_thread *t = &cl_thread;
     /* A pooled stack of this size further down the list? */
     for (struct corolink **pp = &t->pool_head; *pp; pp = &(*pp)->pool_next) {
@@ -181,11 +182,8 @@ static __attribute__((noinline)) void release_slow(struct cl_thread *t,
     t->pool_head = co;
 }
 
-void corolink_destroy(corolink *co) {
-    if (co == NULL)
-        return;
-    if (__builtin_expect(cl_running(co), 0))
-        cl_fatal_running(co, "corolink_destroy() called on");
+/* Gives a finished or never-started coroutine's stack back. */
+static inline void release(struct corolink *co) {
     if (co->hot.flags != CL_STACK_POOLED)
         return; /* a caller-provided stack: nothing to release */
     struct cl_thread *t = &cl_thread;
@@ -220,13 +218,8 @@ int corolink_stack_alloc(corolink_stack *out, size_t size) {
     return COROLINK_ENOTSUP;
 }
 void corolink_stack_free(corolink_stack *stack) { (void)stack; }
-void corolink_destroy(corolink *co) {
-    if (co == NULL)
-        return;
-    if (cl_running(co))
-        cl_fatal_running(co, "corolink_destroy() called on");
-    /* caller-provided stacks only: nothing to release */
-}
+/* Caller-provided stacks only: nothing to release. */
+static inline void release(struct corolink *co) { (void)co; }
 void corolink_pool_trim(void) {}
 size_t corolink_pool_limit(size_t max_stacks) {
     (void)max_stacks;
@@ -234,3 +227,36 @@ size_t corolink_pool_limit(size_t max_stacks) {
 }
 
 #endif
+
+/* A coroutine that is neither finished nor created-but-not-started: fatal
+ * if running; unwound (if the build can) if suspended. */
+static __attribute__((noinline, cold)) void destroy_slow(struct corolink *co) {
+    if (cl_running(co))
+        cl_fatal_running(co, "corolink_destroy() called on");
+    void *exc = cl_destroy_unwind(co); /* aborts without the unwinder */
+    if (exc == NULL) {
+        release(co);
+        return;
+    }
+    /* The body threw while being unwound: free the stack, then let the
+     * exception go on from here. */
+    uint64_t id = co->hot.id;
+    char name[COROLINK_NAME_MAX];
+    for (size_t i = 0; i < sizeof name; i++)
+        name[i] = co->name[i];
+    release(co);
+    cl_raise(exc, id, name);
+}
+
+void corolink_destroy(corolink *co) {
+    if (co == NULL)
+        return;
+    /* Finished, or created and never started: nothing runs. */
+    if (__builtin_expect(!co->hot.finished &&
+                             co->hot.pc != (void *)corolink__trampoline,
+                         0)) {
+        destroy_slow(co);
+        return;
+    }
+    release(co);
+}

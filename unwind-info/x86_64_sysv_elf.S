@@ -29,6 +29,8 @@
 
 #define STATUS_YIELD 1
 #define STATUS_RETURN 2
+#define STATUS_THROW 4      /* internal: the body threw (CL_STATUS_THROW) */
+#define FINISHED_RETURNED 1 /* CL_FINISHED_RETURNED */
 
 /*
  * DWARF expressions used below, spelled out byte by byte.
@@ -89,6 +91,16 @@
 corolink__trampoline:
         .cfi_startproc
         .cfi_signal_frame
+#if COROLINK_UNWIND
+        /* The root of the coroutine stack catches every exception that
+         * leaves the body, and stops forced unwinds of its own coroutine:
+         * corolink__personality (src/unwind.c) runs for this frame and
+         * sends the unwinder to .Lcaught below. Encoding 0x1b =
+         * DW_EH_PE_pcrel | DW_EH_PE_sdata4: a 32-bit offset from the CIE
+         * to the (hidden, same-module) routine. See unwind.c for why the
+         * exception is caught here rather than left to the linked rows. */
+        .cfi_personality 0x1b, corolink__personality
+#endif
         /* CIE rows: CFA = rsp + 8, return address at CFA - 8, every other
          * register unchanged. True here: this is the resumer's callee. */
         endbr64
@@ -117,10 +129,16 @@ corolink__trampoline_ret:
         /* The body returned: rax = return value, rbp = &co->link_fp. Rows
          * are unchanged (CFA via the link). */
         leaq    -CO_LINK_FP(%rbp), %rdi         /* rdi = co */
-        movl    $1, CO_FINISHED(%rdi)           /* pc stays NULL: finished */
+        movl    $FINISHED_RETURNED, CO_FINISHED(%rdi) /* pc stays NULL */
         movq    %rax, %rsi                      /* value */
         movl    $STATUS_RETURN, %edx
+.Lleave:
+        /* Into the resumer with rdi = co, rsi = value, edx = status; rows
+         * as above (CFA via the link). */
         movq    CO_LINK_SP(%rdi), %rax
+#if COROLINK_UNWIND
+        .cfi_remember_state                     /* for the landing pad */
+#endif
         leaq    -8(%rax), %rsp                  /* at the resumer's return address */
         movq    (%rbp), %rbp                    /* resumer's rbp */
         /* Back to the resumer's callee view: CFA = rsp + 8, return address
@@ -132,6 +150,31 @@ corolink__trampoline_ret:
         /* Unwinders look callers of a signal frame up at the exact return
          * address; nothing may return to the address after this `ret`. */
         int3
+#if COROLINK_UNWIND
+        /* Landing pad, entered by the unwinder (uw_install_context) when
+         * an exception or this coroutine's forced unwind reaches the root:
+         * every frame of the body has been unwound, so rsp = co (the
+         * body's CFA), rbp = &co->link_fp (the value the body saved), rax
+         * = the exception object, edx = 1 (an exception) or 2 (the forced
+         * unwind), as corolink__personality set them. Rows: CFA via the
+         * link again, as while the body ran. */
+        .cfi_restore_state
+        /* From here on only exception handling runs (check-cfi's --cover
+         * leaves the `_eh` tail out). */
+        .globl  corolink__trampoline_eh
+        .hidden corolink__trampoline_eh
+corolink__trampoline_eh:
+        leaq    -CO_LINK_FP(%rbp), %rdi         /* co */
+        movq    %rax, %rsi                      /* exception */
+        /* corolink__caught(co, exception, kind) records how the coroutine
+         * finished and returns the status for the resumer (STATUS_THROW
+         * or STATUS_RETURN). rsp = co is 64-byte aligned. */
+        call    corolink__caught
+        movl    %eax, %edx                      /* status */
+        leaq    -CO_LINK_FP(%rbp), %rdi         /* co */
+        xorl    %esi, %esi                      /* value: NULL */
+        jmp     .Lleave
+#endif
         .cfi_endproc
         .size   corolink__trampoline, .-corolink__trampoline
         /* End of the trampoline's code, for corolink_current(). */
@@ -248,9 +291,12 @@ corolink_resume:
         testq   %rax, %rax
         jz      .Lresume_fail                   /* running or finished */
         movq    $0, CO_PC(%rdi)                 /* running */
+        xorl    %edx, %edx                      /* command: go on */
         call    *%rax                           /* the switch: see corolink.h */
-        /* Back: rsi = value, edx = status. The rows above hold again (the
-         * suspend restored rsp and rbp). */
+        /* Back: rdi = co, rsi = value, edx = status. The rows above hold
+         * again (the suspend restored rsp and rbp). */
+        cmpl    $STATUS_THROW, %edx
+        jae     .Lresume_throw                  /* the body threw */
         movq    -48(%rbp), %rcx
         testq   %rcx, %rcx
         jz      1f
@@ -284,6 +330,12 @@ corolink_resume:
         movq    %rdx, %rsi
         call    corolink__resume_fail@PLT       /* (co, output): the error */
         jmp     .Lresume_out
+.Lresume_throw:
+        /* CFA = rbp + 16, registers saved as above; rsp is 16-byte aligned
+         * (return address + 7 pushes). Raise the body's exception again
+         * from this frame: it never returns. */
+        CALLEE_SAVED_ROWS
+        call    corolink__resume_throw@PLT      /* (co) */
         int3
         .cfi_endproc
         .size   corolink_resume, .-corolink_resume
@@ -338,6 +390,8 @@ corolink_suspend:
         movq    CO_SP(%rdi), %rsp               /* back on the body's stack */
         /* Our own frame again: CFA = rbp + 16, registers saved below it. */
         .cfi_restore_state
+        testl   %edx, %edx                      /* the resumer's command */
+        jnz     .Lsuspend_unwind
         popq    %r15
         .cfi_same_value %r15
         popq    %r14
@@ -357,8 +411,64 @@ corolink_suspend:
         /* CFA = rsp: return address still at CFA - 8. */
         .cfi_def_cfa_offset 0
         jmp     *%rcx                           /* into the body */
+        /* From here on only exception handling runs (check-cfi's --cover
+         * leaves the `_eh` tail out). */
+        .globl  corolink_suspend_eh
+        .hidden corolink_suspend_eh
+corolink_suspend_eh:
+.Lsuspend_unwind:
+        /* corolink_force_unwind() resumed us with the unwind command. On
+         * the body's stack in our own frame: CFA = rbp + 16, registers
+         * saved below it. Start the forced unwind from here (rdi = co); it
+         * unwinds this frame, then the body's. */
+        CALLEE_SAVED_ROWS
+        subq    $8, %rsp                        /* 16-byte alignment */
+        call    corolink__suspend_unwind@PLT
         int3
         .cfi_endproc
         .size   corolink_suspend, .-corolink_suspend
+
+/*
+ * int corolink__enter(corolink *co, void *input, uintptr_t cmd, void **value)
+ * The library's own resume of a suspended coroutine (src/unwind.c): like
+ * corolink_resume() without its checks, with `cmd` in edx for the pending
+ * suspend, returning the switch's raw status (the body's exception, status
+ * 4, is left in the control block for the caller).
+ */
+        .globl  corolink__enter
+        .hidden corolink__enter
+        .type   corolink__enter, @function
+        .p2align 4
+corolink__enter:
+        .cfi_startproc
+        /* CFA = rsp + 8, return address at CFA - 8. */
+        SAVE_CALLEE_SAVED
+        pushq   %rcx                            /* value, at rbp - 48 */
+        movq    CO_PC(%rdi), %rax
+        movq    $0, CO_PC(%rdi)                 /* running */
+        call    *%rax                           /* rdi = co, rsi, edx = cmd */
+        /* Back: rsi = value, edx = status; rows as above. */
+        movq    -48(%rbp), %rcx
+        movq    %rsi, (%rcx)
+        movl    %edx, %eax
+        movq    -8(%rbp), %rbx
+        movq    -16(%rbp), %r12
+        movq    -24(%rbp), %r13
+        movq    -32(%rbp), %r14
+        movq    -40(%rbp), %r15
+        /* The registers hold their saved values again. */
+        .cfi_same_value %rbx
+        .cfi_same_value %r12
+        .cfi_same_value %r13
+        .cfi_same_value %r14
+        .cfi_same_value %r15
+        movq    %rbp, %rsp
+        popq    %rbp
+        /* CFA = rsp + 8, rbp restored. */
+        .cfi_def_cfa %rsp, 8
+        .cfi_same_value %rbp
+        ret
+        .cfi_endproc
+        .size   corolink__enter, .-corolink__enter
 
         .section .note.GNU-stack,"",@progbits

@@ -1,0 +1,267 @@
+/* Exceptions and forced unwinding across the coroutine boundary.
+ *
+ * How an exception leaves a body. Two designs were possible:
+ *
+ *  1. Let the unwinder follow the linked unwind rows of the root frame
+ *     (corolink__trampoline) straight into the resumer, as backtraces do.
+ *     This fails: the resumer's switch is inline assembly whose `call` has
+ *     no entry in the resumer's call-site table (compilers assume inline
+ *     asm cannot throw), so the C++ personality calls std::terminate there;
+ *     and the coroutine would be left "running" on an abandoned stack.
+ *
+ *  2. Catch at the root and raise again in the resumer. This is what we do.
+ *     The trampoline's FDE names corolink__personality (below), which
+ *     claims every exception in the search phase, whatever its language
+ *     (C++, a foreign one, a forced unwind of our own). In the cleanup
+ *     phase the unwinder runs the body's destructors and cleanup handlers
+ *     and then lands in the trampoline (corolink__trampoline_eh), which
+ *     records the exception object in the control block, marks the
+ *     coroutine finished and returns into the resumer with status 4. The
+ *     inline resume sees that status and calls corolink__resume_throw(),
+ *     a real call from the resumer's own code, which raises the same
+ *     object again with _Unwind_RaiseException(): a new two-phase search
+ *     that starts in the resumer. For a C++ exception the object is still
+ *     "uncaught" to the C++ runtime throughout (nothing called
+ *     __cxa_begin_catch), exactly as while it was in flight, so it arrives
+ *     with its type, its value and std::uncaught_exceptions() intact.
+ *
+ * Forced unwinding (corolink_force_unwind(), corolink_destroy()) resumes a
+ * suspended body with the command "unwind" in edx; its suspend then calls
+ * corolink__suspend_unwind(), which starts _Unwind_ForcedUnwind() with an
+ * exception object of our own class that lives in the control block. Every
+ * frame's cleanups run; the trampoline's personality stops it at the root
+ * and the coroutine returns to corolink_force_unwind() as finished.
+ */
+#include "internal.h"
+
+#if COROLINK_UNWIND
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unwind.h>
+
+/* Our forced unwind's exception class: "CLNK" "UNWD". */
+#define CL_UNWIND_CLASS ((_Unwind_Exception_Class)0x434c4e4b554e5744ULL)
+
+/* The landing pad in the trampoline, and what corolink__personality tells
+ * it in edx. */
+extern char corolink__trampoline_eh[] CL_HIDDEN;
+enum { CAUGHT_EXCEPTION = 1, CAUGHT_UNWIND = 2 };
+
+_Static_assert(sizeof(struct _Unwind_Exception) <=
+                   sizeof(((struct corolink *)0)->unwind_exc),
+               "room for the forced-unwind exception object");
+_Static_assert(_Alignof(struct _Unwind_Exception) <= 16,
+               "alignment of the forced-unwind exception object");
+
+static struct corolink *root_coroutine(struct _Unwind_Context *ctx) {
+    /* The trampoline runs with rbp = &co->link_fp. */
+    return (struct corolink *)(_Unwind_GetGR(ctx, 6) -
+                               offsetof(struct corolink__hot, link_fp));
+}
+
+/* The personality routine of corolink__trampoline, the root frame of every
+ * coroutine stack. */
+CL_HIDDEN _Unwind_Reason_Code
+corolink__personality(int version, _Unwind_Action actions,
+                      _Unwind_Exception_Class cls,
+                      struct _Unwind_Exception *exc,
+                      struct _Unwind_Context *ctx) {
+    if (version != 1)
+        return _URC_FATAL_PHASE1_ERROR;
+    int kind;
+    if (actions & _UA_FORCE_UNWIND) {
+        /* A forced unwind that is not ours (pthread_exit() or
+         * pthread_cancel() inside a body: not supported, see the header)
+         * goes on into the resumer as before. */
+        if (cls != CL_UNWIND_CLASS)
+            return _URC_CONTINUE_UNWIND;
+        kind = CAUGHT_UNWIND;
+    } else if (actions & _UA_SEARCH_PHASE) {
+        return _URC_HANDLER_FOUND; /* every exception stops here */
+    } else if (actions & _UA_HANDLER_FRAME) {
+        kind = CAUGHT_EXCEPTION;
+    } else {
+        return _URC_CONTINUE_UNWIND;
+    }
+    (void)root_coroutine;
+    _Unwind_SetGR(ctx, __builtin_eh_return_data_regno(0), (_Unwind_Ptr)exc);
+    _Unwind_SetGR(ctx, __builtin_eh_return_data_regno(1), (_Unwind_Word)kind);
+    _Unwind_SetIP(ctx, (_Unwind_Ptr)corolink__trampoline_eh);
+    return _URC_INSTALL_CONTEXT;
+}
+
+/* Called by the landing pad on the coroutine's (now empty) stack: records
+ * how the coroutine finished; returns the status for its resumer. */
+CL_HIDDEN int corolink__caught(struct corolink *co,
+                               struct _Unwind_Exception *exc, int kind) {
+    if (kind == CAUGHT_UNWIND) {
+        co->hot.finished = CL_FINISHED_UNWOUND;
+        return COROLINK_RETURN;
+    }
+    co->pending = exc;
+    co->hot.finished = CL_FINISHED_THREW;
+    return CL_STATUS_THROW;
+}
+
+/* libstdc++'s "terminate called after throwing an instance of ...": what
+ * a C++ program does with an exception no one catches. Weak: present only
+ * when the C++ runtime is loaded. */
+extern void __cxa_call_terminate(struct _Unwind_Exception *)
+    __attribute__((weak, noreturn));
+
+/* Raises `exc` again from the caller's frame; never returns. id and name
+ * name the coroutine it came from, for the message when nothing catches
+ * it. */
+static __attribute__((noreturn, noinline)) void
+raise_again(struct _Unwind_Exception *exc, uint64_t id, const char *name) {
+    _Unwind_RaiseException(exc);
+    /* Nobody above catches it: end as the exception's language would. */
+    if ((exc->exception_class >> 8) == 0x474e5543432b2bULL /* "GNUCC++" */ &&
+        __cxa_call_terminate)
+        __cxa_call_terminate(exc);
+    char cls[9];
+    for (int i = 0; i < 8; i++) /* the class reads as big-endian text */
+        cls[i] = (char)(exc->exception_class >> (56 - 8 * i));
+    cls[8] = '\0';
+    fprintf(stderr,
+            "corolink: fatal: uncaught exception (class \"%.8s\") left "
+            "coroutine %llu \"%s\"\n",
+            cls, (unsigned long long)id, name);
+    abort();
+}
+
+void corolink__resume_throw(corolink *co) {
+    struct _Unwind_Exception *exc = co->pending;
+    co->pending = NULL;
+    if (exc == NULL)
+        cl_fatal(co, "the switch reported an exception but none is pending "
+                     "for");
+    raise_again(exc, co->hot.id, co->name);
+}
+
+static void unwind_cleanup(_Unwind_Reason_Code reason,
+                           struct _Unwind_Exception *exc) {
+    /* The object lives in the control block: nothing to free. A C++
+     * `catch (...)` that swallowed the forced unwind ends up here. */
+    (void)reason, (void)exc;
+}
+
+static _Unwind_Reason_Code unwind_stop(int version, _Unwind_Action actions,
+                                       _Unwind_Exception_Class cls,
+                                       struct _Unwind_Exception *exc,
+                                       struct _Unwind_Context *ctx,
+                                       void *param) {
+    (void)version, (void)cls, (void)exc, (void)ctx;
+    if (actions & _UA_END_OF_STACK) {
+        /* The root frame always stops it; getting here means the body's
+         * stack was not reachable by the unwinder (code without unwind
+         * tables). */
+        const struct corolink *co = param;
+        fprintf(stderr,
+                "corolink: fatal: forced unwind of coroutine %llu \"%s\" "
+                "missed its root frame (code without unwind tables?)\n",
+                (unsigned long long)co->hot.id, co->name);
+        abort();
+    }
+    return _URC_NO_REASON;
+}
+
+void corolink__suspend_unwind(corolink_yielder *yielder) {
+    struct corolink *co = (struct corolink *)yielder;
+    struct _Unwind_Exception *exc = (struct _Unwind_Exception *)co->unwind_exc;
+    memset(exc, 0, sizeof *exc);
+    exc->exception_class = CL_UNWIND_CLASS;
+    exc->exception_cleanup = unwind_cleanup;
+    _Unwind_ForcedUnwind(exc, unwind_stop, co);
+    fprintf(stderr,
+            "corolink: fatal: could not start a forced unwind of coroutine "
+            "%llu \"%s\"\n",
+            (unsigned long long)co->hot.id, co->name);
+    abort();
+}
+
+/* Unwinds a suspended coroutine; returns the exception that a body threw
+ * while being unwound (the coroutine is finished then), or NULL. */
+static struct _Unwind_Exception *unwind_suspended(struct corolink *co) {
+    for (;;) {
+        void *value;
+        int st = corolink__enter(co, NULL, CL_CMD_UNWIND, &value);
+        if (st == COROLINK_YIELD)
+            continue; /* swallowed and suspended again: unwind again */
+        if (st == CL_STATUS_THROW) {
+            struct _Unwind_Exception *exc = co->pending;
+            co->pending = NULL;
+            return exc;
+        }
+        return NULL; /* unwound, returned, or trapped: finished */
+    }
+}
+
+int corolink_force_unwind(corolink *co) {
+    if (co == NULL)
+        return COROLINK_EINVAL;
+    if (co->hot.finished)
+        return 0;
+    if (co->hot.pc == NULL)
+        return COROLINK_ERUNNING;
+    if (co->hot.pc == (void *)corolink__trampoline) {
+        co->hot.finished = CL_FINISHED_UNWOUND; /* never ran: nothing to do */
+        co->hot.pc = NULL;
+        return 0;
+    }
+    struct _Unwind_Exception *exc = unwind_suspended(co);
+    if (exc != NULL)
+        raise_again(exc, co->hot.id, co->name);
+    return 0;
+}
+
+void *cl_destroy_unwind(struct corolink *co) { return unwind_suspended(co); }
+
+void cl_raise(void *exc, uint64_t id, const char *name) {
+    raise_again(exc, id, name);
+}
+
+#else /* !COROLINK_UNWIND: no unwinder (and maybe no C library) */
+
+/* The switch never reports an exception or sends the unwind command in
+ * this build (nothing catches at the root, corolink_force_unwind() does
+ * not unwind), so these are unreachable from correct programs. */
+void corolink__resume_throw(corolink *co) {
+    cl_fatal(co, "exception reported by the switch in a COROLINK_UNWIND=OFF "
+                 "build for");
+}
+void corolink__suspend_unwind(corolink_yielder *yielder) {
+    cl_fatal((struct corolink *)yielder,
+             "unwind command in a COROLINK_UNWIND=OFF build for");
+}
+
+int corolink_force_unwind(corolink *co) {
+    if (co == NULL)
+        return COROLINK_EINVAL;
+    if (co->hot.finished)
+        return 0;
+    if (co->hot.pc == NULL)
+        return COROLINK_ERUNNING;
+    if (co->hot.pc == (void *)corolink__trampoline) {
+        co->hot.finished = CL_FINISHED_UNWOUND;
+        co->hot.pc = NULL;
+        return 0;
+    }
+    return COROLINK_ENOTSUP;
+}
+
+void *cl_destroy_unwind(struct corolink *co) {
+    cl_fatal(co, "corolink_destroy() cannot unwind (built with "
+                 "COROLINK_UNWIND=OFF; call corolink_force_reset() first to "
+                 "free it without unwinding) suspended");
+    return NULL;
+}
+
+void cl_raise(void *exc, uint64_t id, const char *name) {
+    (void)exc, (void)id, (void)name;
+    cl_fatal(NULL, "exception raised in a COROLINK_UNWIND=OFF build");
+}
+
+#endif
