@@ -55,9 +55,9 @@ struct corolink {
     uintptr_t check;             /* (uintptr_t)this ^ CL_CHECK */
     /* Exceptions (unwind.c): the exception that finished the coroutine,
      * until its resumer raises it again; and the forced-unwind exception
-     * object (a struct _Unwind_Exception, 32 bytes, 16-aligned). */
+     * object (a struct _Unwind_Exception and a word, 16-aligned). */
     void *pending;
-    alignas(16) unsigned char unwind_exc[32];
+    alignas(16) unsigned char unwind_exc[48];
     /* Traps (trap.c): what the last trap was. */
     void *trap_addr;
     int trap_signo;

@@ -49,11 +49,33 @@
 extern char corolink__trampoline_eh[] CL_HIDDEN;
 enum { CAUGHT_EXCEPTION = 1, CAUGHT_UNWIND = 2 };
 
-_Static_assert(sizeof(struct _Unwind_Exception) <=
+/* The forced unwind's exception object, in the control block. */
+struct unwind_obj {
+    struct _Unwind_Exception exc;
+    unsigned cxx_uncaught; /* see cxx_uncaught() */
+};
+_Static_assert(sizeof(struct unwind_obj) <=
                    sizeof(((struct corolink *)0)->unwind_exc),
                "room for the forced-unwind exception object");
-_Static_assert(_Alignof(struct _Unwind_Exception) <= 16,
+_Static_assert(_Alignof(struct unwind_obj) <= 16,
                "alignment of the forced-unwind exception object");
+
+/* The C++ runtime's per-thread exception state (Itanium C++ ABI 2.4.2:
+ * __cxa_eh_globals), when the C++ runtime is loaded (weak). A C++
+ * `catch (...) { throw; }` that rethrows our forced unwind counts it as a
+ * new uncaught exception (__cxa_rethrow), and since no C++ handler ever
+ * catches it, nothing counts it back: the root restores the count the
+ * thread had when the unwind started, so std::uncaught_exceptions() stays
+ * right afterwards. */
+struct cxa_eh_globals {
+    void *caught_exceptions;
+    unsigned int uncaught_exceptions;
+};
+extern struct cxa_eh_globals *__cxa_get_globals(void) __attribute__((weak));
+static unsigned *cxx_uncaught(void) {
+    return __cxa_get_globals ? &__cxa_get_globals()->uncaught_exceptions
+                             : NULL;
+}
 
 static struct corolink *root_coroutine(struct _Unwind_Context *ctx) {
     /* The trampoline runs with rbp = &co->link_fp. */
@@ -97,6 +119,9 @@ corolink__personality(int version, _Unwind_Action actions,
 CL_HIDDEN int corolink__caught(struct corolink *co,
                                struct _Unwind_Exception *exc, int kind) {
     if (kind == CAUGHT_UNWIND) {
+        unsigned *uncaught = cxx_uncaught();
+        if (uncaught)
+            *uncaught = ((struct unwind_obj *)co->unwind_exc)->cxx_uncaught;
         co->hot.finished = CL_FINISHED_UNWOUND;
         return COROLINK_RETURN;
     }
@@ -105,11 +130,13 @@ CL_HIDDEN int corolink__caught(struct corolink *co,
     return CL_STATUS_THROW;
 }
 
-/* libstdc++'s "terminate called after throwing an instance of ...": what
- * a C++ program does with an exception no one catches. Weak: present only
- * when the C++ runtime is loaded. */
-extern void __cxa_call_terminate(struct _Unwind_Exception *)
-    __attribute__((weak, noreturn));
+/* What a C++ program does with an exception nobody catches (as
+ * __cxa_throw does when the search fails): take it as the current
+ * exception and call std::terminate(), whose default handler prints
+ * "terminate called after throwing an instance of ...". Weak: present
+ * only when the C++ runtime is loaded. */
+extern void *__cxa_begin_catch(void *) __attribute__((weak));
+extern void _ZSt9terminatev(void) __attribute__((weak, noreturn));
 
 /* Raises `exc` again from the caller's frame; never returns. id and name
  * name the coroutine it came from, for the message when nothing catches
@@ -119,8 +146,10 @@ raise_again(struct _Unwind_Exception *exc, uint64_t id, const char *name) {
     _Unwind_RaiseException(exc);
     /* Nobody above catches it: end as the exception's language would. */
     if ((exc->exception_class >> 8) == 0x474e5543432b2bULL /* "GNUCC++" */ &&
-        __cxa_call_terminate)
-        __cxa_call_terminate(exc);
+        __cxa_begin_catch && _ZSt9terminatev) {
+        __cxa_begin_catch(exc);
+        _ZSt9terminatev(); /* std::terminate() */
+    }
     char cls[9];
     for (int i = 0; i < 8; i++) /* the class reads as big-endian text */
         cls[i] = (char)(exc->exception_class >> (56 - 8 * i));
@@ -170,11 +199,13 @@ static _Unwind_Reason_Code unwind_stop(int version, _Unwind_Action actions,
 
 void corolink__suspend_unwind(corolink_yielder *yielder) {
     struct corolink *co = (struct corolink *)yielder;
-    struct _Unwind_Exception *exc = (struct _Unwind_Exception *)co->unwind_exc;
-    memset(exc, 0, sizeof *exc);
-    exc->exception_class = CL_UNWIND_CLASS;
-    exc->exception_cleanup = unwind_cleanup;
-    _Unwind_ForcedUnwind(exc, unwind_stop, co);
+    struct unwind_obj *obj = (struct unwind_obj *)co->unwind_exc;
+    memset(obj, 0, sizeof *obj);
+    obj->exc.exception_class = CL_UNWIND_CLASS;
+    obj->exc.exception_cleanup = unwind_cleanup;
+    unsigned *uncaught = cxx_uncaught();
+    obj->cxx_uncaught = uncaught ? *uncaught : 0;
+    _Unwind_ForcedUnwind(&obj->exc, unwind_stop, co);
     fprintf(stderr,
             "corolink: fatal: could not start a forced unwind of coroutine "
             "%llu \"%s\"\n",
