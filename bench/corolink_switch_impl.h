@@ -58,7 +58,8 @@ void run_switch_benchmark(benchmark::State &state) {
             }
         }
     }
-    // The body is suspended for good: destroying it discards its stack.
+    // The body is suspended for good: destroying it unwinds its stack
+    // (nothing there has a destructor) and frees it.
     corolink_destroy(co);
     corolink_stack_free(&stack);
     if (!ok)

@@ -704,9 +704,12 @@ COROLINK__INLINE_DEF int corolink_resume(corolink *co, void *input,
         : COROLINK__CLOBBERS);
     /* An exception left the body: raise it again here, from a real call
      * (the `call` above has no entry in this function's call-site table,
-     * so the unwinder cannot continue through it). */
+     * so the unwinder cannot continue through it). The switch hands the
+     * control block back in rdi: using it rather than `co` keeps `co` from
+     * having to live across the switch (in rbp, the one register it
+     * preserves, which the caller's loop would rather use). */
     if (__builtin_expect(rdx > COROLINK_TRAP, 0))
-        corolink__resume_throw(co);
+        corolink__resume_throw((corolink *)rdi);
     if (output)
         *output = rsi;
     return (int)rdx;
