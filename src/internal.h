@@ -92,13 +92,16 @@ CL_HIDDEN int corolink__enter(struct corolink *co, void *input, uintptr_t cmd,
 extern char corolink__trampoline[] __attribute__((visibility("default")));
 void *corolink__call_on(void *arg, void *(*fn)(void *), void *top)
     __attribute__((visibility("default")));
-/* The body's return address in the trampoline. */
+/* The body's return address in the trampoline, and fn's in
+ * corolink__call_on. */
 CL_HIDDEN extern char corolink__trampoline_ret[];
+CL_HIDDEN extern char corolink__call_on_ret[];
 
 /* Places a control block at the top of [limit, top) and initialises the
  * stack fields; NULL if the region is too small. */
 CL_HIDDEN struct corolink *cl_place(void *limit, void *top, size_t guard);
 
+#if !CL_FREESTANDING
 /* The library's per-thread state, one block (one GOT entry to reach it). */
 struct cl_thread {
     struct corolink *pool_head; /* pooled control blocks, each atop its stack */

@@ -1,8 +1,434 @@
 /* Traps: recovering from SIGSEGV/SIGBUS (stack overflow included) inside
- * a coroutine. (Being written: see issue 3.) */
+ * a coroutine.
+ *
+ * The handler runs on a per-thread alternate signal stack. It finds the
+ * innermost running coroutine from the interrupted context alone (the
+ * switch keeps no per-thread record): the body of every coroutine is called
+ * with rsp = co by the trampoline, so while it runs the word at co - 8 is
+ * corolink__trampoline_ret, and co is 64-byte aligned and carries a check
+ * word. Scanning the interrupted stack upward from rsp for that word, with
+ * reads that cannot fault (process_vm_readv on ourselves), finds co. The
+ * redirect then rewrites the ucontext so that sigreturn lands in the
+ * resumer, just after its switch `call`, as if the body had returned with
+ * status COROLINK_TRAP. */
 #include "internal.h"
 
 bool cl_trap_installed;
+
+#if !CL_FREESTANDING
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#define ALT_SIZE ((size_t)64 * 1024) /* usable bytes of our alternate stacks */
+#define CHUNK ((uintptr_t)4096)     /* read granularity: one (small) page */
+#define SCAN_MAX ((size_t)64 << 20) /* bytes scanned above rsp, at most */
+#define SKIP_MAX ((size_t)1 << 20)  /* unreadable bytes skipped at the start */
+
+/* ---- reading memory without faulting ---- */
+
+/* Copies n bytes at src into dst; false if any of it is not readable. */
+static bool peek(pid_t pid, void *dst, uintptr_t src, size_t n) {
+    struct iovec local = {dst, n}, remote = {(void *)src, n};
+    return process_vm_readv(pid, &local, 1, &remote, 1, 0) == (ssize_t)n;
+}
+
+/* The control block at co, if it is a running coroutine whose stack (guard
+ * included) holds rsp; else NULL. Reads it without faulting first. */
+static struct corolink *validate(pid_t pid, uintptr_t co, uintptr_t rsp) {
+    struct corolink copy;
+    if (!peek(pid, &copy, co, sizeof copy))
+        return NULL;
+    if (copy.check != (co ^ CL_CHECK))
+        return NULL;
+    if (copy.hot.pc != NULL || copy.hot.finished)
+        return NULL; /* not running */
+    uintptr_t limit = (uintptr_t)copy.stack_limit;
+    uintptr_t lo = limit >= copy.guard ? limit - copy.guard : 0;
+    if (limit >= co || rsp < lo || rsp >= co)
+        return NULL;
+    return (struct corolink *)co;
+}
+
+/* Scans upward from rsp for the innermost running coroutine, reading
+ * through buf (CHUNK bytes: one buffer for the whole search, to keep the
+ * handler's use of a possibly small alternate stack low). `hop`: may follow
+ * one corolink__call_on frame back to the stack of its caller. */
+static struct corolink *scan(pid_t pid, uintptr_t rsp, unsigned char *buf,
+                             bool hop) {
+    const uintptr_t ret = (uintptr_t)corolink__trampoline_ret;
+    uintptr_t p = rsp & ~(uintptr_t)7;
+    size_t scanned = 0, skipped = 0;
+    bool seen = false;
+    while (scanned < SCAN_MAX) {
+        uintptr_t end = (p | (CHUNK - 1)) + 1;
+        if (end <= p)
+            return NULL; /* top of the address space */
+        size_t n = (size_t)(end - p);
+        if (!peek(pid, buf, p, n)) {
+            /* Unreadable: the guard page (rsp in it after an overflow) or
+             * an unmapped gap before the stack; past readable memory, the
+             * end of the stack. */
+            if (seen || (skipped += n) > SKIP_MAX)
+                return NULL;
+        } else {
+            seen = true;
+            for (size_t off = 0; off < n; off += 8) {
+                uintptr_t w;
+                memcpy(&w, buf + off, sizeof w);
+                uintptr_t at = p + off;
+                if (w == ret && ((at + 8) & 63) == 0) {
+                    struct corolink *co = validate(pid, at + 8, rsp);
+                    if (co)
+                        return co;
+                } else if (hop && w == (uintptr_t)corolink__call_on_ret &&
+                           ((at + 8) & 15) == 0) {
+                    /* fn of corolink_on_parent_stack() runs on a resumer's
+                     * stack on behalf of the coroutine that called it: the
+                     * record above this return address holds the caller's
+                     * rsp (at 0xa0). Look from there; if nothing is found,
+                     * this was no live frame: go on here. */
+                    uintptr_t caller_sp;
+                    if (peek(pid, &caller_sp, at + 8 + 0xa0, sizeof caller_sp)) {
+                        struct corolink *co = scan(pid, caller_sp, buf, false);
+                        if (co)
+                            return co;
+                        if (!peek(pid, buf, p, n)) /* buf was reused */
+                            return NULL;
+                    }
+                }
+            }
+        }
+        scanned += n;
+        p = end;
+    }
+    return NULL;
+}
+
+corolink *corolink_trap_find(const void *ucontext) {
+    if (ucontext == NULL)
+        return NULL;
+    int saved_errno = errno;
+    const ucontext_t *uc = ucontext;
+    uintptr_t rsp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+    _Alignas(8) unsigned char buf[CHUNK];
+    struct corolink *co = scan(getpid(), rsp, buf, true);
+    errno = saved_errno;
+    return co;
+}
+
+/* ---- the redirect and its message ---- */
+
+static bool diagnostics = true;
+static size_t page; /* the page size, set at install (4096 until then) */
+
+static size_t page_size(void) {
+    size_t p = __atomic_load_n(&page, __ATOMIC_RELAXED);
+    return p ? p : 4096;
+}
+
+void corolink_trap_diagnostics(bool enable) {
+    __atomic_store_n(&diagnostics, enable, __ATOMIC_RELAXED);
+}
+
+/* a in the guard region below co's stack (one page for a stack without
+ * guard)? */
+static bool in_guard(const struct corolink *co, uintptr_t a) {
+    uintptr_t limit = (uintptr_t)co->stack_limit;
+    size_t g = co->guard ? co->guard : page_size();
+    uintptr_t lo = limit >= g ? limit - g : 0;
+    return a >= lo && a < limit;
+}
+
+/* Async-signal-safe formatting into a fixed buffer. */
+struct line {
+    char buf[256];
+    size_t len;
+};
+
+static void put(struct line *l, const char *s) {
+    while (*s && l->len < sizeof l->buf - 1)
+        l->buf[l->len++] = *s++;
+}
+
+static void put_num(struct line *l, uint64_t v, unsigned base) {
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = "0123456789abcdef"[v % base];
+        v /= base;
+    } while (v);
+    while (n && l->len < sizeof l->buf - 1)
+        l->buf[l->len++] = tmp[--n];
+}
+
+/* The name, with anything that would break the line escaped as \xNN. */
+static void put_name(struct line *l, const char *name) {
+    for (size_t i = 0; i < COROLINK_NAME_MAX && name[i]; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (c < 0x20 || c == 0x7f || c == '"' || c == '\\') {
+            char esc[5] = {'\\', 'x', "0123456789abcdef"[c >> 4],
+                           "0123456789abcdef"[c & 15], 0};
+            put(l, esc);
+        } else {
+            char one[2] = {(char)c, 0};
+            put(l, one);
+        }
+    }
+}
+
+static void print_overflow(const struct corolink *co, void *addr) {
+    struct line l;
+    l.len = 0;
+    put(&l, "corolink: coroutine ");
+    put_num(&l, co->hot.id, 10);
+    put(&l, " \"");
+    put_name(&l, co->name);
+    put(&l, "\" overflowed its ");
+    put_num(&l, (uint64_t)((uintptr_t)co->stack_top -
+                           (uintptr_t)co->stack_limit), 10);
+    put(&l, "-byte stack (fault at 0x");
+    put_num(&l, (uintptr_t)addr, 16);
+    put(&l, "); its resume returns COROLINK_TRAP\n");
+    if (l.buf[l.len - 1] != '\n')
+        l.buf[l.len - 1] = '\n'; /* truncated: still one line */
+    size_t done = 0;
+    while (done < l.len) {
+        ssize_t w = write(STDERR_FILENO, l.buf + done, l.len - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        done += (size_t)w;
+    }
+}
+
+int corolink_trap_redirect(corolink *co, void *ucontext, int signo, void *addr,
+                           void *value) {
+    if (co == NULL || ucontext == NULL || !cl_running(co))
+        return COROLINK_EINVAL;
+    int saved_errno = errno;
+    ucontext_t *uc = ucontext;
+    greg_t *gr = uc->uc_mcontext.gregs;
+    bool overflow = in_guard(co, (uintptr_t)addr) ||
+                    in_guard(co, (uintptr_t)gr[REG_RSP]);
+    co->trap_signo = signo;
+    co->trap_addr = addr;
+    co->trap_overflow = overflow;
+    co->hot.finished = CL_FINISHED_TRAPPED; /* pc stays NULL */
+    /* Continue in the resumer just after its switch `call`, as a body that
+     * returns does (the trampoline's .Lleave): rdi = co, rsi = value,
+     * edx = status. Every other register is clobbered by the switch (the
+     * inline one declares them so, the out-of-line one restores the
+     * callee-saved ones from its frame). */
+    gr[REG_RIP] = (greg_t)(uintptr_t)co->hot.link_ra;
+    gr[REG_RSP] = (greg_t)(uintptr_t)co->hot.link_sp;
+    gr[REG_RBP] = (greg_t)(uintptr_t)co->hot.link_fp;
+    gr[REG_RDI] = (greg_t)(uintptr_t)co;
+    gr[REG_RSI] = (greg_t)(uintptr_t)value;
+    gr[REG_RDX] = COROLINK_TRAP;
+    gr[REG_EFL] &= ~(greg_t)0x400; /* DF clear, as at any call boundary */
+    /* The ABI wants the x87 register stack empty at a call boundary: drop
+     * whatever the body left on it (tags all empty, TOP = 0). */
+    if (uc->uc_mcontext.fpregs) {
+        uc->uc_mcontext.fpregs->ftw = 0;
+        uc->uc_mcontext.fpregs->swd &= (unsigned short)~0x3800u;
+    }
+    if (overflow && __atomic_load_n(&diagnostics, __ATOMIC_RELAXED))
+        print_overflow(co, addr);
+    errno = saved_errno;
+    return 0;
+}
+
+int corolink_trap_info(const corolink *co, corolink_trap *out) {
+    if (co == NULL || out == NULL)
+        return COROLINK_EINVAL;
+    if (co->hot.finished != CL_FINISHED_TRAPPED)
+        return COROLINK_ENOTRAP;
+    out->signo = co->trap_signo;
+    out->addr = co->trap_addr;
+    out->stack_overflow = co->trap_overflow;
+    return 0;
+}
+
+/* ---- the handler ---- */
+
+/* The actions installed before ours, [0] SIGSEGV, [1] SIGBUS. Written at
+ * install before our handler is; SA_RESETHAND in them is emulated by
+ * turning them into SIG_DFL when first used. */
+static struct sigaction prev[2];
+
+static void forward(int signo, siginfo_t *info, void *uc) {
+    struct sigaction *slot = &prev[signo == SIGBUS];
+    struct sigaction old = *slot;
+    bool user = info->si_code <= 0; /* kill(), tgkill(), sigqueue() */
+    if (!(old.sa_flags & SA_SIGINFO) &&
+        (old.sa_handler == SIG_DFL || old.sa_handler == SIG_IGN)) {
+        if (old.sa_handler == SIG_IGN && user)
+            return; /* ignored, as it would have been */
+        /* Give the signal its old disposition back and let it happen
+         * again: a fault re-executes the faulting instruction when we
+         * return (the kernel kills the process, as without us: it also
+         * does so for an ignored fault); a sent SIGSEGV/SIGBUS with the
+         * default action is sent again and kills on delivery, once this
+         * handler has returned and unblocked it. */
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = old.sa_handler;
+        sigemptyset(&dfl.sa_mask);
+        sigaction(signo, &dfl, NULL);
+        if (user)
+            syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), signo);
+        return;
+    }
+    if (old.sa_flags & SA_RESETHAND) {
+        /* The handler runs once; after that the default action. */
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = SIG_DFL;
+        sigemptyset(&dfl.sa_mask);
+        *slot = dfl;
+    }
+    /* Its mask, as the kernel would have set it: sa_mask added, and the
+     * signal itself blocked unless SA_NODEFER. */
+    sigset_t saved, set;
+    pthread_sigmask(SIG_BLOCK, &old.sa_mask, &saved);
+    if (old.sa_flags & SA_NODEFER) {
+        sigemptyset(&set);
+        sigaddset(&set, signo);
+        pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    }
+    if (old.sa_flags & SA_SIGINFO)
+        old.sa_sigaction(signo, info, uc);
+    else
+        old.sa_handler(signo);
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
+}
+
+static void on_fault(int signo, siginfo_t *info, void *uc) {
+    int saved_errno = errno;
+    /* Only faults (si_code > 0: raised by the kernel for an instruction)
+     * trap; SIGSEGV/SIGBUS sent by kill() and friends go where they would
+     * have gone without corolink. */
+    struct corolink *co = info->si_code > 0 ? corolink_trap_find(uc) : NULL;
+    if (co)
+        corolink_trap_redirect(co, uc, signo, info->si_addr, NULL);
+    else
+        forward(signo, info, uc);
+    errno = saved_errno;
+}
+
+/* ---- alternate signal stacks ---- */
+
+static pthread_key_t alt_key;
+static bool alt_key_ok;
+static pthread_once_t alt_once = PTHREAD_ONCE_INIT;
+
+/* Thread exit: stop using our alternate stack, then unmap it. */
+static void alt_free(void *mapping) {
+    char *m = mapping;
+    size_t g = page_size();
+    stack_t cur;
+    if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE) &&
+        cur.ss_sp == m + g) {
+        stack_t off;
+        memset(&off, 0, sizeof off);
+        off.ss_flags = SS_DISABLE;
+        if (sigaltstack(&off, NULL) != 0)
+            return; /* still in use: leave it mapped */
+    }
+    munmap(m, g + ALT_SIZE);
+}
+
+static void make_alt_key(void) {
+    alt_key_ok = pthread_key_create(&alt_key, alt_free) == 0;
+}
+
+static int thread_setup(void) {
+    struct cl_thread *t = &cl_thread;
+    if (t->trap_ready)
+        return 0;
+    stack_t cur;
+    if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE)) {
+        t->trap_ready = true; /* the thread has one: keep it */
+        return 0;
+    }
+    pthread_once(&alt_once, make_alt_key);
+    if (!alt_key_ok)
+        return COROLINK_ENOMEM;
+    long ps = sysconf(_SC_PAGESIZE);
+    size_t g = ps > 0 ? (size_t)ps : 4096;
+    __atomic_store_n(&page, g, __ATOMIC_RELAXED);
+    char *m = mmap(NULL, g + ALT_SIZE, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (m == MAP_FAILED)
+        return COROLINK_ENOMEM;
+    stack_t ss;
+    memset(&ss, 0, sizeof ss);
+    ss.ss_sp = m + g;
+    ss.ss_size = ALT_SIZE;
+    if (mprotect(m, g, PROT_NONE) != 0 || sigaltstack(&ss, NULL) != 0) {
+        munmap(m, g + ALT_SIZE);
+        return COROLINK_ENOMEM;
+    }
+    if (pthread_setspecific(alt_key, m) != 0) {
+        ss.ss_flags = SS_DISABLE;
+        sigaltstack(&ss, NULL);
+        munmap(m, g + ALT_SIZE);
+        return COROLINK_ENOMEM;
+    }
+    t->trap_ready = true;
+    return 0;
+}
+
+void cl_trap_thread_setup(void) { (void)thread_setup(); }
+
+int corolink_trap_thread_init(void) { return thread_setup(); }
+
+/* ---- installing ---- */
+
+static pthread_once_t install_once = PTHREAD_ONCE_INIT;
+static int install_rc;
+
+static void install(void) {
+    /* Reading ourselves must work (a seccomp filter may forbid it). */
+    uintptr_t probe = 1, got = 0;
+    if (!peek(getpid(), &got, (uintptr_t)&probe, sizeof got) || got != 1) {
+        install_rc = COROLINK_ENOTSUP;
+        return;
+    }
+    const int sigs[2] = {SIGSEGV, SIGBUS};
+    for (int i = 0; i < 2; i++)
+        sigaction(sigs[i], NULL, &prev[i]);
+    for (int i = 0; i < 2; i++) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = on_fault;
+        sigemptyset(&sa.sa_mask);
+        /* SA_RESTART as before, for the signals that are forwarded. */
+        sa.sa_flags = SA_SIGINFO | SA_ONSTACK | (prev[i].sa_flags & SA_RESTART);
+        sigaction(sigs[i], &sa, NULL);
+    }
+    __atomic_store_n(&cl_trap_installed, true, __ATOMIC_RELEASE);
+}
+
+int corolink_trap_install(void) {
+    int rc = thread_setup();
+    if (rc != 0)
+        return rc;
+    pthread_once(&install_once, install);
+    return install_rc;
+}
+
+#else /* CL_FREESTANDING: no C library, no traps */
+
 void cl_trap_thread_setup(void) {}
 int corolink_trap_install(void) { return COROLINK_ENOTSUP; }
 int corolink_trap_thread_init(void) { return COROLINK_ENOTSUP; }
@@ -20,3 +446,5 @@ int corolink_trap_redirect(corolink *co, void *ucontext, int signo, void *addr,
     (void)co, (void)ucontext, (void)signo, (void)addr, (void)value;
     return COROLINK_ENOTSUP;
 }
+
+#endif

@@ -217,6 +217,11 @@ corolink__call_on:
         movq    8(%rbp), %rax
         movq    %rax, 0xa8(%rsp)                /* return address */
         call    *%rsi                           /* fn(arg); rdi = arg */
+        /* fn's return address: the trap handler (src/trap.c) recognises a
+         * call_on frame on the stack fn runs on by it. */
+        .globl  corolink__call_on_ret
+        .hidden corolink__call_on_ret
+corolink__call_on_ret:
         movq    %rbp, %rsp                      /* back on the caller's stack */
         popq    %rbp
         /* CFA = rsp + 8, rbp unchanged from here. */
