@@ -457,10 +457,19 @@ COROLINK_API size_t corolink_stack_used(const corolink *co);
  * that coroutine at once: its resumer's corolink_resume() returns
  * COROLINK_TRAP. Nothing on the coroutine's stack is unwound (objects living
  * there are leaked); the stack can be reused (destroy the coroutine and
- * create another on it). Faults anywhere else go to the handler installed
- * before (or get the default action), so the rest of the process behaves
- * as without corolink. Not available in the freestanding build
+ * create another on it). A fault in fn of corolink_on_parent_stack() traps
+ * the coroutine that called it. Only faults count: a SIGSEGV or SIGBUS sent
+ * with kill(), raise() or sigqueue() has its usual effect. Faults anywhere
+ * else go to the handler installed before (called as it was installed,
+ * with its sa_mask, SA_NODEFER and SA_RESETHAND honoured, on the alternate
+ * signal stack), or get the default action: the rest of the process
+ * behaves as without corolink. Not available in the freestanding build
  * (COROLINK_DEFAULT_STACK=OFF and COROLINK_UNWIND=OFF): COROLINK_ENOTSUP.
+ *
+ * A frame larger than the guard region can jump over it: such an overflow
+ * lands in unrelated memory and is not recognised. Build bodies with
+ * -fstack-clash-protection (which probes every page of a large frame) if
+ * they may have big frames.
  *
  * A stack overflow can only be handled on another stack: the handler runs
  * on a per-thread alternate signal stack (sigaltstack) of 64 KiB plus a
@@ -473,7 +482,9 @@ COROLINK_API size_t corolink_stack_used(const corolink *co);
  *
  * A fault in a coroutine on a thread without an alternate stack is still
  * recovered unless it is a stack overflow (the kernel then cannot deliver
- * the signal and kills the process, as without corolink). */
+ * the signal and kills the process, as without corolink). The handler
+ * needs about 6 KiB of alternate stack, which matters only if a thread
+ * brought a small one of its own. */
 
 /* What corolink_trap_info() reports. */
 typedef struct corolink_trap {
@@ -485,7 +496,10 @@ typedef struct corolink_trap {
 /* Installs the SIGSEGV and SIGBUS handlers (remembering the ones installed
  * before) and sets up the calling thread's alternate signal stack.
  * Idempotent and thread-safe. Returns 0, COROLINK_ENOMEM (no alternate
- * stack could be mapped) or COROLINK_ENOTSUP. */
+ * stack could be mapped) or COROLINK_ENOTSUP (the freestanding build, or
+ * the kernel refuses process_vm_readv() on the process itself, e.g. under
+ * a seccomp filter: the handler reads stacks with it so that it can never
+ * fault). */
 COROLINK_API int corolink_trap_install(void);
 
 /* Sets up the calling thread's alternate signal stack if it has none
@@ -493,8 +507,11 @@ COROLINK_API int corolink_trap_install(void);
 COROLINK_API int corolink_trap_thread_init(void);
 
 /* Turns the one-line message printed to stderr on a stack overflow
- * ("corolink: coroutine 7 \"parser\" overflowed its 262144-byte stack ...")
- * on (the default) or off, for the whole process. */
+ * on (the default) or off, for the whole process. The message:
+ *   corolink: coroutine 7 "parser" overflowed its 262144-byte stack (fault
+ *   at 0x7f...); its resume returns COROLINK_TRAP
+ * (one line; the size is the stack's usable size as created, what
+ * corolink_create() was asked for rounded to pages). */
 COROLINK_API void corolink_trap_diagnostics(bool enable);
 
 /* If `co` finished by a trap, stores what happened in *out and returns 0;
@@ -509,8 +526,9 @@ COROLINK_API int corolink_trap_info(const corolink *co, corolink_trap *out);
  *
  * corolink_trap_find() returns the running coroutine on whose stack (guard
  * region included) the interrupted code was running, the innermost one if
- * coroutines nest, or NULL if the interrupted code was not running on a
- * coroutine's stack. It reads only the interrupted thread's stack and
+ * coroutines nest (while fn of corolink_on_parent_stack() runs, the
+ * coroutine that called it), or NULL if the interrupted code was not
+ * running on a coroutine's stack. It reads only the interrupted thread's stack and
  * control blocks, with system calls that cannot fault.
  *
  * corolink_trap_redirect() rewrites *ucontext so that, when the handler
