@@ -56,6 +56,8 @@ int main(void) {
     }
     rc = run_worker(co);
     printf("worker suspended (%s)\n", corolink_strerror(rc));
+    rc = corolink_resume(co, NULL, NULL);
+    printf("worker finished (%s)\n", corolink_strerror(rc));
     corolink_destroy(co);
     return 0;
 }

@@ -120,6 +120,12 @@ int main(void) {
            corolink_started(cnt), corolink_done(cnt));
     printf("stack high-water marks: longest %zu bytes, counter %zu bytes\n",
            corolink_stack_used(lng), corolink_stack_used(cnt));
+    /* A NULL input ends 'counter'. (Destroying it while suspended would
+     * also do: corolink_destroy() unwinds a suspended coroutine's stack.) */
+    rc = corolink_resume(cnt, NULL, &total);
+    printf("'counter' %s: %lu letters in all\n",
+           rc == COROLINK_RETURN ? "returned" : corolink_strerror(rc),
+           (unsigned long)(uintptr_t)total);
     corolink_destroy(lng);
     corolink_destroy(cnt);
     printf("done.\n");

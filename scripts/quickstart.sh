@@ -3,10 +3,13 @@
 #
 #   scripts/quickstart.sh demo   install what is missing, build, run the demo
 #   scripts/quickstart.sh test   install what is missing, build everything
-#                                (warnings are errors), run every test suite
+#                                (warnings are errors), run every test suite;
+#                                then the same (no benchmarks) without the
+#                                unwinder (COROLINK_UNWIND=OFF)
 #
 # Run as root (or with sudo available); only Debian's package archive is
-# needed. The build goes to ./build (override with BUILD_DIR=...).
+# needed. The build goes to ./build (override with BUILD_DIR=...); `test`
+# also builds ./build-nounwind (BUILD_DIR plus "-nounwind").
 set -eu
 
 mode=${1:-}
@@ -52,8 +55,27 @@ if [ "$mode" = demo ]; then
     exec "$build/examples/demo"
 fi
 
+# Two configurations: the default one (in $build), then one without the
+# unwinder (COROLINK_UNWIND=OFF, in $build-nounwind). Both are built and
+# tested even if the first one's tests fail; the script fails if either
+# configuration's build or tests fail.
+failed=""
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCOROLINK_WERROR=ON \
     -DCOROLINK_TESTS=ON -DCOROLINK_BENCH=ON -DCOROLINK_EXAMPLES=ON
 cmake --build "$build" -j "$jobs"
-cd "$build"
-exec ctest --output-on-failure -j "$jobs"
+echo "== testing $build (default configuration)"
+(cd "$build" && ctest --output-on-failure -j "$jobs") || failed="$failed $build"
+
+nounwind="${build}-nounwind"
+cmake -S . -B "$nounwind" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCOROLINK_WERROR=ON -DCOROLINK_UNWIND=OFF \
+    -DCOROLINK_TESTS=ON -DCOROLINK_BENCH=OFF -DCOROLINK_EXAMPLES=ON
+cmake --build "$nounwind" -j "$jobs"
+echo "== testing $nounwind (COROLINK_UNWIND=OFF)"
+(cd "$nounwind" && ctest --output-on-failure -j "$jobs") || failed="$failed $nounwind"
+
+if [ -n "$failed" ]; then
+    echo "== tests failed in:$failed" >&2
+    exit 1
+fi
+echo "== all tests passed in $build and $nounwind"

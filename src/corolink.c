@@ -2,11 +2,13 @@
  * suspending (out-of-line copies of the inline switch), inspection. */
 #include "internal.h"
 
+#if !CL_FREESTANDING
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#endif
 
 const char *corolink_strerror(int code) {
     switch (code) {
@@ -28,6 +30,7 @@ const char *corolink_strerror(int code) {
 /* ---- per-thread state: the stack pool (stack.c) and ids, which each
  * thread takes in blocks: one atomic add per 1024 creates ---- */
 
+#if !CL_FREESTANDING
 #define ID_BLOCK 1024
 #define POOL_DEFAULT_LIMIT 64
 static _Atomic uint64_t next_id_block = 1;
@@ -41,6 +44,10 @@ uint64_t cl_id_refill(void) {
     t->id_end = t->id_next + ID_BLOCK;
     return t->id_next++;
 }
+#else
+/* Freestanding: no per-thread state; cl_init() takes each id from here. */
+uint64_t cl_id_counter = 1;
+#endif
 
 struct corolink *cl_place(void *limit, void *top, size_t guard) {
     uintptr_t lo = (uintptr_t)limit, hi = (uintptr_t)top;
@@ -83,6 +90,7 @@ int corolink_create_on(corolink **out, const corolink_stack *stack,
     return 0;
 }
 
+#if !CL_FREESTANDING
 void cl_fatal_running(const struct corolink *co, const char *what) {
     fprintf(stderr,
             "corolink: fatal: %s coroutine %llu \"%s\" while it is running\n",
@@ -98,6 +106,96 @@ void cl_fatal(const struct corolink *co, const char *what) {
         fprintf(stderr, "corolink: fatal: %s\n", what);
     abort();
 }
+#else
+/* Freestanding: no stdio, no abort(). The message is formatted into a
+ * buffer and written to fd 2 with one raw write(2); then the process kills
+ * itself with SIGABRT (as abort() would, so that the exit status and core
+ * dumps look the same), and traps if that somehow returns. */
+
+static long cl_syscall3(long nr, long a, long b, long c) {
+    long r;
+    __asm__ volatile("syscall"
+                     : "=a"(r)
+                     : "a"(nr), "D"(a), "S"(b), "d"(c)
+                     : "rcx", "r11", "memory");
+    return r;
+}
+
+enum { CL_SYS_WRITE = 1, CL_SYS_GETPID = 39, CL_SYS_GETTID = 186,
+       CL_SYS_TGKILL = 234, CL_SIGABRT = 6 };
+
+struct cl_msg {
+    char buf[512];
+    size_t len;
+};
+
+/* Plain byte loops: no strlen()/memcpy() (and the build keeps the compiler
+ * from turning them back into such calls, see CMakeLists.txt). */
+static void cl_msg_strn(struct cl_msg *m, const char *s, size_t max) {
+    for (size_t i = 0; i < max && s[i] && m->len < sizeof m->buf; i++)
+        m->buf[m->len++] = s[i];
+}
+#define cl_msg_str(m, s) cl_msg_strn(m, s, (size_t)-1)
+
+static void cl_msg_u64(struct cl_msg *m, uint64_t v) {
+    char digits[20];
+    int n = 0;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n > 0 && m->len < sizeof m->buf)
+        m->buf[m->len++] = digits[--n];
+}
+
+static __attribute__((noreturn)) void cl_die(struct cl_msg *m) {
+    if (m->len == sizeof m->buf)
+        m->buf[m->len - 1] = '\n'; /* truncated: still one line */
+    for (size_t done = 0; done < m->len;) {
+        long r = cl_syscall3(CL_SYS_WRITE, 2, (long)(m->buf + done),
+                             (long)(m->len - done));
+        if (r <= 0) {
+            if (r == -4 /* EINTR */)
+                continue;
+            break;
+        }
+        done += (size_t)r;
+    }
+    long pid = cl_syscall3(CL_SYS_GETPID, 0, 0, 0);
+    long tid = cl_syscall3(CL_SYS_GETTID, 0, 0, 0);
+    cl_syscall3(CL_SYS_TGKILL, pid, tid, CL_SIGABRT);
+    __builtin_trap(); /* SIGABRT blocked or caught and returned */
+}
+
+/* "corolink: fatal: <what>[ coroutine <id> "<name>"]" */
+static void cl_msg_head(struct cl_msg *m, const struct corolink *co,
+                        const char *what) {
+    m->len = 0;
+    cl_msg_str(m, "corolink: fatal: ");
+    cl_msg_str(m, what);
+    if (co) {
+        cl_msg_str(m, " coroutine ");
+        cl_msg_u64(m, co->hot.id);
+        cl_msg_str(m, " \"");
+        cl_msg_strn(m, co->name, COROLINK_NAME_MAX - 1);
+        cl_msg_str(m, "\"");
+    }
+}
+
+void cl_fatal_running(const struct corolink *co, const char *what) {
+    struct cl_msg m;
+    cl_msg_head(&m, co, what);
+    cl_msg_str(&m, " while it is running\n");
+    cl_die(&m);
+}
+
+void cl_fatal(const struct corolink *co, const char *what) {
+    struct cl_msg m;
+    cl_msg_head(&m, co, what);
+    cl_msg_str(&m, "\n");
+    cl_die(&m);
+}
+#endif
 
 int corolink_force_reset(corolink *co) {
     if (co == NULL)
@@ -132,17 +230,34 @@ int corolink__resume_fail(corolink *co, void **output) {
  * runs on a resumer's stack, possibly the thread's own, on behalf of a
  * coroutine (see corolink_current()). fn cannot suspend, so the count is
  * always taken and given back on the same thread. */
+#if !CL_FREESTANDING
 static __thread unsigned on_parent_depth
     __attribute__((tls_model("initial-exec")));
 
-#if COROLINK_UNWIND
+/* A trap finished the coroutine whose fn of corolink_on_parent_stack() was
+ * running on this thread (trap.c): that call never returns. */
+void cl_on_parent_trapped(void) {
+    if (on_parent_depth > 0)
+        on_parent_depth--;
+}
+#endif
+
+#if CL_FREESTANDING
+/* No count (no thread-local storage): corolink_current() returns NULL
+ * without the unwinder anyway. */
+#define CL_ON_PARENT_BEGIN (void)0
+#define CL_ON_PARENT_GUARD (void)0
+#define CL_ON_PARENT_DONE (void)0
+#elif COROLINK_UNWIND
 /* fn may throw: the count is given back as the exception passes (the
  * library is built with -fexceptions when it has the unwinder). */
 static void on_parent_done(unsigned **depth) { --**depth; }
 #define CL_ON_PARENT_GUARD                                                     \
     __attribute__((cleanup(on_parent_done))) unsigned *guard = &on_parent_depth
+#define CL_ON_PARENT_BEGIN on_parent_depth++
 #define CL_ON_PARENT_DONE (void)guard
 #else
+#define CL_ON_PARENT_BEGIN on_parent_depth++
 #define CL_ON_PARENT_GUARD (void)0
 #define CL_ON_PARENT_DONE on_parent_depth--
 #endif
@@ -150,7 +265,7 @@ static void on_parent_done(unsigned **depth) { --**depth; }
 void *corolink_on_parent_stack(corolink_yielder *yielder, void *(*fn)(void *),
                                void *arg) {
     struct corolink *co = (struct corolink *)yielder;
-    on_parent_depth++;
+    CL_ON_PARENT_BEGIN;
     CL_ON_PARENT_GUARD;
     /* Below the resumer's return address (the word under link_sp), which the
      * suspend that returns to the resumer still needs, and below the
@@ -195,8 +310,15 @@ uint64_t corolink_id(const corolink *co) { return co ? co->hot.id : 0; }
 int corolink_set_name(corolink *co, const char *name) {
     if (co == NULL)
         return COROLINK_EINVAL;
+#if !CL_FREESTANDING
     size_t n = name ? strnlen(name, COROLINK_NAME_MAX - 1) : 0;
     memcpy(co->name, name ? name : "", n);
+#else
+    size_t n = 0;
+    if (name)
+        for (; n < COROLINK_NAME_MAX - 1 && name[n]; n++)
+            co->name[n] = name[n];
+#endif
     co->name[n] = '\0';
     return 0;
 }
@@ -206,6 +328,7 @@ const char *corolink_name(const corolink *co) { return co ? co->name : ""; }
 /* corolink_current(): the switch records nothing per thread, so find the
  * innermost coroutine root frame on the calling thread's stack. */
 
+#if !CL_FREESTANDING
 /* The calling thread's own stack, looked up once per thread. */
 static __thread uintptr_t thread_stack_lo
     __attribute__((tls_model("initial-exec")));
@@ -228,6 +351,7 @@ static bool on_thread_stack(uintptr_t sp) {
     }
     return sp >= thread_stack_lo && sp < thread_stack_hi;
 }
+#endif
 
 #if COROLINK_UNWIND
 #include <unwind.h>
@@ -245,6 +369,11 @@ static _Unwind_Reason_Code find_root(struct _Unwind_Context *ctx, void *arg) {
 }
 #endif
 
+#if CL_FREESTANDING
+/* No unwinder to search with (and no thread-local state): NULL, as in every
+ * build with COROLINK_UNWIND=OFF. */
+corolink *corolink_current(void) { return NULL; }
+#else
 corolink *corolink_current(void) {
     /* On the thread's own stack no coroutine runs, unless this is fn of a
      * corolink_on_parent_stack() call: then unwind into the coroutine. */
@@ -257,6 +386,7 @@ corolink *corolink_current(void) {
 #endif
     return co;
 }
+#endif
 
 corolink *corolink_from_yielder(corolink_yielder *yielder) {
     return (corolink *)yielder;

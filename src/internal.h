@@ -128,12 +128,30 @@ static inline void cl_init(struct corolink *co, corolink_fn fn, void *arg) {
                      : cl_id_refill();
     co->name[0] = '\0';
 }
+#else
+/* Freestanding: no thread-local storage (a `__thread` variable needs a
+ * thread pointer that a C library sets up). Ids come straight from a global
+ * counter: one relaxed atomic add per create keeps them unique. */
+CL_HIDDEN extern uint64_t cl_id_counter;
+static inline void cl_init(struct corolink *co, corolink_fn fn, void *arg) {
+    co->hot.pc = corolink__trampoline;
+    co->hot.finished = 0;
+    co->hot.fn = fn;
+    co->hot.arg = arg;
+    co->hot.id = __atomic_fetch_add(&cl_id_counter, 1, __ATOMIC_RELAXED);
+    co->name[0] = '\0';
+}
+#endif
 
 /* trap.c: set once corolink_trap_install() ran; cl_trap_thread_setup()
  * gives the calling thread an alternate signal stack (if it has none) and
  * sets cl_thread.trap_ready. Called on the cold create paths. */
 CL_HIDDEN extern bool cl_trap_installed;
 CL_HIDDEN void cl_trap_thread_setup(void);
+/* corolink.c: a trap ended a corolink_on_parent_stack() call on this
+ * thread (its fn faulted): give back its count. */
+CL_HIDDEN void cl_on_parent_trapped(void);
+#if !CL_FREESTANDING
 static inline void cl_trap_on_create(void) {
     if (__builtin_expect(
             __atomic_load_n(&cl_trap_installed, __ATOMIC_RELAXED) &&
@@ -141,6 +159,10 @@ static inline void cl_trap_on_create(void) {
             0))
         cl_trap_thread_setup();
 }
+#else
+/* No traps in the freestanding core (no signals without a C library). */
+static inline void cl_trap_on_create(void) {}
+#endif
 
 /* The coroutine is running: resumed and neither suspended nor finished. */
 static inline bool cl_running(const struct corolink *co) {

@@ -157,6 +157,7 @@ int corolink_create(corolink **out, corolink_fn fn, void *arg,
     if (__builtin_expect(co != NULL && co->size_class == size, 1)) {
         t->pool_head = co->pool_next;
         t->pool_room++;
+        cl_trap_on_create();
         cl_init(co, fn, arg);
         *out = co;
         return 0;

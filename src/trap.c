@@ -219,6 +219,12 @@ int corolink_trap_redirect(corolink *co, void *ucontext, int signo, void *addr,
     greg_t *gr = uc->uc_mcontext.gregs;
     bool overflow = in_guard(co, (uintptr_t)addr) ||
                     in_guard(co, (uintptr_t)gr[REG_RSP]);
+    /* Interrupted off the coroutine's own stack (guard included): in fn of
+     * a corolink_on_parent_stack() call, which will never return. */
+    uintptr_t rsp = (uintptr_t)gr[REG_RSP];
+    uintptr_t lo = (uintptr_t)co->stack_limit - co->guard;
+    if (rsp < lo || rsp >= (uintptr_t)co)
+        cl_on_parent_trapped();
     co->trap_signo = signo;
     co->trap_addr = addr;
     co->trap_overflow = overflow;

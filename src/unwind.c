@@ -230,18 +230,8 @@ static struct _Unwind_Exception *unwind_suspended(struct corolink *co) {
     }
 }
 
-int corolink_force_unwind(corolink *co) {
-    if (co == NULL)
-        return COROLINK_EINVAL;
-    if (co->hot.finished)
-        return 0;
-    if (co->hot.pc == NULL)
-        return COROLINK_ERUNNING;
-    if (co->hot.pc == (void *)corolink__trampoline) {
-        co->hot.finished = CL_FINISHED_UNWOUND; /* never ran: nothing to do */
-        co->hot.pc = NULL;
-        return 0;
-    }
+/* corolink_force_unwind() of a suspended coroutine. */
+static int force_unwind_suspended(struct corolink *co) {
     struct _Unwind_Exception *exc = unwind_suspended(co);
     if (exc != NULL)
         raise_again(exc, co->hot.id, co->name);
@@ -268,19 +258,9 @@ void corolink__suspend_unwind(corolink_yielder *yielder) {
              "unwind command in a COROLINK_UNWIND=OFF build for");
 }
 
-int corolink_force_unwind(corolink *co) {
-    if (co == NULL)
-        return COROLINK_EINVAL;
-    if (co->hot.finished)
-        return 0;
-    if (co->hot.pc == NULL)
-        return COROLINK_ERUNNING;
-    if (co->hot.pc == (void *)corolink__trampoline) {
-        co->hot.finished = CL_FINISHED_UNWOUND;
-        co->hot.pc = NULL;
-        return 0;
-    }
-    return COROLINK_ENOTSUP;
+static int force_unwind_suspended(struct corolink *co) {
+    (void)co;
+    return COROLINK_ENOTSUP; /* nothing happens */
 }
 
 void *cl_destroy_unwind(struct corolink *co) {
@@ -296,3 +276,18 @@ void cl_raise(void *exc, uint64_t id, const char *name) {
 }
 
 #endif
+
+int corolink_force_unwind(corolink *co) {
+    if (co == NULL)
+        return COROLINK_EINVAL;
+    if (co->hot.finished)
+        return 0;
+    if (co->hot.pc == NULL)
+        return COROLINK_ERUNNING;
+    if (co->hot.pc == (void *)corolink__trampoline) {
+        co->hot.finished = CL_FINISHED_UNWOUND; /* never ran: nothing to do */
+        co->hot.pc = NULL;
+        return 0;
+    }
+    return force_unwind_suspended(co);
+}

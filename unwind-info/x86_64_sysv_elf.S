@@ -282,6 +282,27 @@ corolink__call_on_ret:
         CALLEE_SAVED_ROWS               /* the pushes are done: all saved */
 .endm
 
+/* Their epilogue: the saved registers back, the frame popped. After it,
+ * CFA = rsp + 8 and every register holds the caller's value. */
+.macro RESTORE_CALLEE_SAVED
+        movq    -8(%rbp), %rbx
+        movq    -16(%rbp), %r12
+        movq    -24(%rbp), %r13
+        movq    -32(%rbp), %r14
+        movq    -40(%rbp), %r15
+        /* The registers hold their saved values again. */
+        .cfi_same_value %rbx
+        .cfi_same_value %r12
+        .cfi_same_value %r13
+        .cfi_same_value %r14
+        .cfi_same_value %r15
+        movq    %rbp, %rsp
+        popq    %rbp
+        /* CFA = rsp + 8, rbp restored. */
+        .cfi_def_cfa %rsp, 8
+        .cfi_same_value %rbp
+.endm
+
         .globl  corolink_resume
         .type   corolink_resume, @function
         .p2align 4
@@ -308,22 +329,7 @@ corolink_resume:
         movq    %rsi, (%rcx)
 1:      movl    %edx, %eax
 .Lresume_out:
-        movq    -8(%rbp), %rbx
-        movq    -16(%rbp), %r12
-        movq    -24(%rbp), %r13
-        movq    -32(%rbp), %r14
-        movq    -40(%rbp), %r15
-        /* The registers hold their saved values again. */
-        .cfi_same_value %rbx
-        .cfi_same_value %r12
-        .cfi_same_value %r13
-        .cfi_same_value %r14
-        .cfi_same_value %r15
-        movq    %rbp, %rsp
-        popq    %rbp
-        /* CFA = rsp + 8, rbp restored. */
-        .cfi_def_cfa %rsp, 8
-        .cfi_same_value %rbp
+        RESTORE_CALLEE_SAVED
         popq    %rcx
         /* CFA = rsp: the return address is still at CFA - 8 (in the red
          * zone, which signal delivery skips). */
@@ -456,22 +462,7 @@ corolink__enter:
         movq    -48(%rbp), %rcx
         movq    %rsi, (%rcx)
         movl    %edx, %eax
-        movq    -8(%rbp), %rbx
-        movq    -16(%rbp), %r12
-        movq    -24(%rbp), %r13
-        movq    -32(%rbp), %r14
-        movq    -40(%rbp), %r15
-        /* The registers hold their saved values again. */
-        .cfi_same_value %rbx
-        .cfi_same_value %r12
-        .cfi_same_value %r13
-        .cfi_same_value %r14
-        .cfi_same_value %r15
-        movq    %rbp, %rsp
-        popq    %rbp
-        /* CFA = rsp + 8, rbp restored. */
-        .cfi_def_cfa %rsp, 8
-        .cfi_same_value %rbp
+        RESTORE_CALLEE_SAVED
         ret
         .cfi_endproc
         .size   corolink__enter, .-corolink__enter
