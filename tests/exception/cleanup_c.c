@@ -26,7 +26,7 @@ static void done(int *tag) {
 
 static __attribute__((noinline)) void nest(corolink_yielder *y, int depth,
                                            void (*thrower)(void)) {
-    __attribute__((cleanup(done))) int tag = depth;
+    __attribute__((cleanup(done), unused)) int tag = depth;
     if (depth == 0) {
         if (thrower)
             thrower();
@@ -48,7 +48,7 @@ static void *body(corolink_yielder *y, void *input, void *arg) {
     /* The plan lives in the caller's memory only until the first resume
      * returns: copy it. */
     struct plan p = *(struct plan *)arg;
-    __attribute__((cleanup(done))) int tag = p.depth; /* outermost */
+    __attribute__((cleanup(done), unused)) int tag = p.depth; /* outermost */
     if (p.depth > 0)
         nest(y, p.depth - 1, p.thrower);
     else if (p.thrower)
@@ -82,7 +82,7 @@ corolink *cleanup_c_create_thrower(void (*thrower)(void)) {
 }
 
 int cleanup_c_resume(corolink *co) {
-    __attribute__((cleanup(done))) int tag = 100;
+    __attribute__((cleanup(done), unused)) int tag = 100;
     int rc = corolink_resume(co, NULL, NULL);
     __asm__ volatile("" ::: "memory");
     return rc;
