@@ -51,6 +51,22 @@ void *suspend(corolink_yielder *y, void *v = nullptr) {
     return corolink_suspend(y, v);
 }
 
+// A coroutine of fn(arg) run up to its first suspend; NULL (and a test
+// failure) if it did not get there.
+corolink *started(corolink_fn fn, void *arg = nullptr) {
+    corolink *co = nullptr;
+    EXPECT_EQ(corolink_create(&co, fn, arg, 0), 0);
+    if (co == nullptr)
+        return nullptr;
+    int rc = corolink_resume(co, nullptr, nullptr);
+    EXPECT_EQ(rc, COROLINK_YIELD);
+    if (rc != COROLINK_YIELD) {
+        corolink_destroy(co);
+        return nullptr;
+    }
+    return co;
+}
+
 }  // namespace
 
 #if COROLINK_TEST_UNWIND
@@ -465,9 +481,8 @@ void *rethrow_in_unwind_body(corolink_yielder *y, void *, void *) {
 }  // namespace
 
 TEST(ForcedUnwind, RethrowKeepsUncaughtCount) {
-    corolink *co;
-    ASSERT_EQ(corolink_create(&co, rethrow_in_unwind_body, nullptr, 0), 0);
-    ASSERT_EQ(corolink_resume(co, nullptr, nullptr), COROLINK_YIELD);
+    corolink *co = started(rethrow_in_unwind_body);
+    ASSERT_NE(co, nullptr);
     corolink_destroy(co);
     EXPECT_EQ(std::uncaught_exceptions(), 0);
 }
@@ -498,9 +513,8 @@ void *parking_body(corolink_yielder *y, void *, void *arg) {
 // innermost first, then frees it.
 TEST(ForcedUnwind, DestroyRunsDestructorsInnermostFirst) {
     reset_counts();
-    corolink *co;
-    ASSERT_EQ(corolink_create(&co, parking_body, reinterpret_cast<void *>(4), 0), 0);
-    ASSERT_EQ(corolink_resume(co, nullptr, nullptr), COROLINK_YIELD);
+    corolink *co = started(parking_body, reinterpret_cast<void *>(4));
+    ASSERT_NE(co, nullptr);
     EXPECT_EQ(g_dtors, 0);
     corolink_destroy(co);
     EXPECT_EQ(g_order, (std::vector<int>{1, 2, 3, 4, 1000}));
@@ -510,9 +524,8 @@ TEST(ForcedUnwind, DestroyRunsDestructorsInnermostFirst) {
 // finished, and destroying it later runs nothing again.
 TEST(ForcedUnwind, ForceUnwindKeepsTheCoroutine) {
     reset_counts();
-    corolink *co;
-    ASSERT_EQ(corolink_create(&co, parking_body, reinterpret_cast<void *>(2), 0), 0);
-    ASSERT_EQ(corolink_resume(co, nullptr, nullptr), COROLINK_YIELD);
+    corolink *co = started(parking_body, reinterpret_cast<void *>(2));
+    ASSERT_NE(co, nullptr);
     EXPECT_EQ(corolink_force_unwind(co), 0);
     EXPECT_EQ(g_order, (std::vector<int>{1, 2, 1000}));
     EXPECT_TRUE(corolink_done(co));
@@ -604,9 +617,8 @@ void *rethrow_unwind_body(corolink_yielder *y, void *, void *) {
 TEST(ForcedUnwind, CatchAllThenSuspendAgain) {
     reset_counts();
     g_swallowed = 0;
-    corolink *co;
-    ASSERT_EQ(corolink_create(&co, swallow_then_suspend_body, nullptr, 0), 0);
-    ASSERT_EQ(corolink_resume(co, nullptr, nullptr), COROLINK_YIELD);
+    corolink *co = started(swallow_then_suspend_body);
+    ASSERT_NE(co, nullptr);
     corolink_destroy(co);
     EXPECT_EQ(g_swallowed, 2);
     EXPECT_EQ(g_order, (std::vector<int>{10, 11, 2, 1}));
@@ -616,9 +628,8 @@ TEST(ForcedUnwind, CatchAllThenSuspendAgain) {
 TEST(ForcedUnwind, CatchAllThenReturn) {
     reset_counts();
     g_swallowed = 0;
-    corolink *co;
-    ASSERT_EQ(corolink_create(&co, swallow_then_return_body, nullptr, 0), 0);
-    ASSERT_EQ(corolink_resume(co, nullptr, nullptr), COROLINK_YIELD);
+    corolink *co = started(swallow_then_return_body);
+    ASSERT_NE(co, nullptr);
     EXPECT_EQ(corolink_force_unwind(co), 0);
     EXPECT_TRUE(corolink_done(co));
     EXPECT_EQ(g_swallowed, 1);
@@ -630,9 +641,8 @@ TEST(ForcedUnwind, CatchAllThenReturn) {
 TEST(ForcedUnwind, CatchAllRethrow) {
     reset_counts();
     g_swallowed = 0;
-    corolink *co;
-    ASSERT_EQ(corolink_create(&co, rethrow_unwind_body, nullptr, 0), 0);
-    ASSERT_EQ(corolink_resume(co, nullptr, nullptr), COROLINK_YIELD);
+    corolink *co = started(rethrow_unwind_body);
+    ASSERT_NE(co, nullptr);
     corolink_destroy(co);
     EXPECT_EQ(g_swallowed, 1);
     EXPECT_EQ(g_order, (std::vector<int>{10, 1}));
@@ -657,16 +667,15 @@ void *throw_while_unwound_body(corolink_yielder *y, void *, void *) {
 // of corolink_destroy(), after the stack is freed).
 TEST(ForcedUnwind, NewExceptionWhileUnwound) {
     reset_counts();
-    corolink *co;
-    ASSERT_EQ(corolink_create(&co, throw_while_unwound_body, nullptr, 0), 0);
-    ASSERT_EQ(corolink_resume(co, nullptr, nullptr), COROLINK_YIELD);
+    corolink *co = started(throw_while_unwound_body);
+    ASSERT_NE(co, nullptr);
     EXPECT_THROW(corolink_force_unwind(co), std::runtime_error);
     EXPECT_TRUE(corolink_done(co));
     EXPECT_EQ(g_dtors, 1);
     corolink_destroy(co);
 
-    ASSERT_EQ(corolink_create(&co, throw_while_unwound_body, nullptr, 0), 0);
-    ASSERT_EQ(corolink_resume(co, nullptr, nullptr), COROLINK_YIELD);
+    co = started(throw_while_unwound_body);
+    ASSERT_NE(co, nullptr);
     EXPECT_THROW(corolink_destroy(co), std::runtime_error);
     EXPECT_EQ(g_dtors, 2);
 }
@@ -733,9 +742,8 @@ TEST(ForcedUnwind, FromInsideACoroutine) {
 // anything on it (the documented leak).
 TEST(ForcedUnwind, ForceResetSkipsUnwinding) {
     reset_counts();
-    corolink *co;
-    ASSERT_EQ(corolink_create(&co, parking_body, reinterpret_cast<void *>(2), 0), 0);
-    ASSERT_EQ(corolink_resume(co, nullptr, nullptr), COROLINK_YIELD);
+    corolink *co = started(parking_body, reinterpret_cast<void *>(2));
+    ASSERT_NE(co, nullptr);
     ASSERT_EQ(corolink_force_reset(co), 0);
     corolink_destroy(co);
     EXPECT_EQ(g_dtors, 0);
@@ -847,9 +855,8 @@ TEST(NoUnwindDeathTest, DestroySuspendedAborts) {
 // without running anything (what lived on its stack is leaked).
 TEST(NoUnwind, ForceResetThenDestroy) {
     reset_counts();
-    corolink *co;
-    ASSERT_EQ(corolink_create(&co, parking_body, nullptr, 0), 0);
-    ASSERT_EQ(corolink_resume(co, nullptr, nullptr), COROLINK_YIELD);
+    corolink *co = started(parking_body);
+    ASSERT_NE(co, nullptr);
     EXPECT_EQ(corolink_force_unwind(co), COROLINK_ENOTSUP);
     EXPECT_FALSE(corolink_done(co));
     ASSERT_EQ(corolink_force_reset(co), 0);
