@@ -141,6 +141,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#if defined(__STDC_HOSTED__) && __STDC_HOSTED__
+#include <stdio.h>
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -416,6 +419,20 @@ COROLINK_API int corolink_set_name(corolink *co, const char *name);
  * corolink_set_name() or corolink_destroy(). */
 COROLINK_API const char *corolink_name(const corolink *co);
 
+/* A coroutine's state, as corolink_state() reports it. */
+#define COROLINK_STATE_CREATED 0   /* created, never resumed */
+#define COROLINK_STATE_RUNNING 1   /* resumed, neither suspended nor finished */
+#define COROLINK_STATE_SUSPENDED 2 /* waiting in corolink_suspend() */
+#define COROLINK_STATE_FINISHED 3  /* returned, threw, trapped, unwound or reset */
+
+/* The coroutine's state (COROLINK_STATE_*), or COROLINK_EINVAL for NULL. */
+COROLINK_API int corolink_state(const corolink *co);
+
+/* The code address corolink_create()/corolink_create_on() was called from
+ * for this coroutine (its creation site, a return address into the
+ * creator), or NULL for NULL. */
+COROLINK_API void *corolink_create_site(const corolink *co);
+
 /* The coroutine running on the calling thread (the innermost one when
  * coroutines nest; inside fn of corolink_on_parent_stack(), the coroutine
  * that called it), or NULL outside any coroutine.
@@ -447,6 +464,52 @@ COROLINK_API int corolink_get_stack(const corolink *co, corolink_stack *out);
  * number to size stacks by. A caller-provided stack must have been zeroed
  * for the figure to mean anything. 0 for NULL. */
 COROLINK_API size_t corolink_stack_used(const corolink *co);
+
+/* ------------------------------------------------------------------------ */
+/* Introspection: the registry, backtraces of suspended coroutines, dumps   */
+/* ------------------------------------------------------------------------ */
+
+/* Every live coroutine (created and not yet destroyed) is listed in a
+ * registry that debuggers and profilers read from memory or a core file
+ * through the debug-offsets table (the exported symbol
+ * `corolink_debug_offsets`, in section `.corolink_debug`; its layout is in
+ * unwind-info/debug-table.md): the gdb plugin (gdb/) and perf tools (perf/)
+ * use it. Creating and destroying a coroutine costs one or two stores for
+ * it. Builds with COROLINK_REGISTRY=OFF (and the freestanding build) have
+ * no registry: corolink_dump() then prints nothing and returns
+ * COROLINK_ENOTSUP. */
+
+/* Turns recording of suspend times on or off for the whole process (off
+ * by default; COROLINK_TIMESTAMPS=1 in the environment turns it on at
+ * start-up). When on, every suspend reads CLOCK_MONOTONIC (about 20 ns)
+ * so that debuggers can show how long each coroutine has been suspended;
+ * when off, a suspend tests one flag. A live process's debugger may also
+ * set the flag (see unwind-info/debug-table.md). */
+COROLINK_API void corolink_debug_timestamps(bool enable);
+
+/* Stores up to `max` return addresses of a suspended coroutine's stack in
+ * pcs, innermost first, starting at the function that called
+ * corolink_suspend() (the resume point itself is not listed) and ending at
+ * the body's entry function; returns how many, or COROLINK_EINVAL (NULL
+ * co, or pcs NULL with max > 0), COROLINK_ERUNNING (the coroutine is
+ * running: take the backtrace from inside it), 0 for a created or finished
+ * coroutine. Unwinds with libunwind when it is installed (loaded at the
+ * first call), else by walking frame pointers (bodies built without frame
+ * pointers then give short backtraces). pcs[0] is the exact pc at which
+ * the coroutine suspended; the others are return addresses. */
+COROLINK_API int corolink_backtrace(const corolink *co, void **pcs, int max);
+
+#if defined(__STDC_HOSTED__) && __STDC_HOSTED__
+/* Prints every live coroutine to `out`, like a Go goroutine dump: id,
+ * state, name, creation site and, for a suspended one, its symbolized
+ * backtrace; coroutines whose stacks are identical are printed once with a
+ * count ("37 coroutines with this stack"). Safe to call from any thread
+ * while other threads run coroutines only if they do not create or destroy
+ * any meanwhile (it reads the registry without locking). Returns the
+ * number of live coroutines listed, or COROLINK_EINVAL (out NULL) or
+ * COROLINK_ENOTSUP (no registry in this build). */
+COROLINK_API int corolink_dump(FILE *out);
+#endif
 
 /* ------------------------------------------------------------------------ */
 /* Traps: surviving a fault (stack overflow included) inside a coroutine    */
@@ -608,6 +671,17 @@ corolink__suspend_unwind(corolink_yielder *yielder)
 #endif
     ;
 
+/* Process-wide debugging switches, read by the inline suspend: bit 0
+ * (COROLINK__DEBUG_TIMESTAMPS) = record suspend times, which it does by
+ * calling corolink__stamp(co) before it switches. */
+#define COROLINK__DEBUG_TIMESTAMPS 1u
+extern COROLINK_API unsigned corolink__debug_flags;
+COROLINK_API COROLINK__NOPLT void corolink__stamp(corolink *co)
+#if defined(__GNUC__)
+    __attribute__((noinline, cold))
+#endif
+    ;
+
 #if !defined(COROLINK_NO_INLINE) && !defined(COROLINK__BUILDING) &&         \
     defined(__GNUC__) && defined(__x86_64__) && !defined(_WIN32) &&         \
     !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
@@ -736,6 +810,8 @@ COROLINK__INLINE_DEF int corolink_resume(corolink *co, void *input,
 COROLINK__INLINE_DEF void *corolink_suspend(corolink_yielder *yielder,
                                             void *value) {
     struct corolink__hot *h = (struct corolink__hot *)yielder;
+    if (__builtin_expect(corolink__debug_flags & COROLINK__DEBUG_TIMESTAMPS, 0))
+        corolink__stamp((corolink *)yielder);
     register struct corolink__hot *rdi __asm__("rdi") = h;
     register void *rsi __asm__("rsi") = value;
     /* The resumer's status, COROLINK_YIELD; loaded by the compiler so that

@@ -73,6 +73,7 @@ struct corolink *cl_place(void *limit, void *top, size_t guard) {
     co->hot.flags = CL_STACK_USER;
     co->check = (uintptr_t)co ^ CL_CHECK;
     co->pending = NULL;
+    co->reg_slot = NULL;
     return co;
 }
 
@@ -86,6 +87,8 @@ int corolink_create_on(corolink **out, const corolink_stack *stack,
         return COROLINK_ESTACK;
     cl_trap_on_create();
     cl_init(co, fn, arg);
+    co->create_site = __builtin_return_address(0);
+    cl_reg_add(co);
     *out = co;
     return 0;
 }
@@ -306,6 +309,22 @@ bool corolink_done(const corolink *co) {
 }
 
 uint64_t corolink_id(const corolink *co) { return co ? co->hot.id : 0; }
+
+int corolink_state(const corolink *co) {
+    if (co == NULL)
+        return COROLINK_EINVAL;
+    if (co->hot.finished)
+        return COROLINK_STATE_FINISHED;
+    if (co->hot.pc == NULL)
+        return COROLINK_STATE_RUNNING;
+    if (co->hot.pc == (void *)corolink__trampoline)
+        return COROLINK_STATE_CREATED;
+    return COROLINK_STATE_SUSPENDED;
+}
+
+void *corolink_create_site(const corolink *co) {
+    return co ? co->create_site : NULL;
+}
 
 int corolink_set_name(corolink *co, const char *name) {
     if (co == NULL)

@@ -17,6 +17,10 @@
  * has no traps. */
 #define CL_FREESTANDING (!COROLINK_DEFAULT_STACK && !COROLINK_UNWIND)
 
+/* The registry of live coroutines (registry.c), unless configured out or
+ * freestanding (it keeps per-thread free lists). */
+#define CL_REGISTRY (COROLINK_REGISTRY && !CL_FREESTANDING)
+
 /* How a coroutine's stack was obtained (struct corolink__hot.flags). */
 enum {
     CL_STACK_USER = 0,   /* corolink_create_on(): the caller owns it */
@@ -47,6 +51,14 @@ enum {
 struct corolink {
     struct corolink__hot hot;    /* 0x000: ABI v1, read by inline code */
     char name[COROLINK_NAME_MAX];
+    /* Introspection (registry.c), in the cache line that create writes
+     * anyway (name[0]): the registry slot that holds this control block
+     * (NULL: none), where corolink_create*() was called from, and when the
+     * body last suspended (CLOCK_MONOTONIC ns; 0: not recorded, see
+     * corolink_debug_timestamps()). */
+    uintptr_t *reg_slot;
+    void *create_site;
+    uint64_t suspend_ns;
     void *stack_limit;           /* lowest usable address */
     void *stack_top;             /* end of the stack region (exclusive) */
     size_t guard;                /* bytes of guard below stack_limit */
@@ -111,6 +123,7 @@ struct cl_thread {
     uint64_t id_next;   /* ids: blocks taken from a global counter */
     uint64_t id_end;
     bool trap_ready;    /* trap.c: this thread's alternate signal stack is set */
+    uintptr_t *reg_free; /* registry.c: this thread's free slots */
 };
 extern __thread struct cl_thread cl_thread CL_HIDDEN
     __attribute__((tls_model("initial-exec")));
@@ -127,6 +140,7 @@ static inline void cl_init(struct corolink *co, corolink_fn fn, void *arg) {
                      ? cl_thread.id_next++
                      : cl_id_refill();
     co->name[0] = '\0';
+    co->suspend_ns = 0;
 }
 #else
 /* Freestanding: no thread-local storage (a `__thread` variable needs a
@@ -140,7 +154,57 @@ static inline void cl_init(struct corolink *co, corolink_fn fn, void *arg) {
     co->hot.arg = arg;
     co->hot.id = __atomic_fetch_add(&cl_id_counter, 1, __ATOMIC_RELAXED);
     co->name[0] = '\0';
+    co->suspend_ns = 0;
 }
+#endif
+
+/* ---- the registry (registry.c) ----
+ * Every live coroutine's control block is stored in a slot of a global
+ * array of chunks that debuggers walk (see the debug-offsets table). A slot
+ * holds a control block's address (live), that address | CL_SLOT_POOLED (a
+ * pooled stack's control block keeps its slot while it waits in the pool:
+ * reusing it costs one store), or the next free slot's address |
+ * CL_SLOT_FREE. Each thread keeps a free list of slots; a slot belongs to
+ * exactly one party at a time (a control block or a free list), so no
+ * atomic operation is needed: a coroutine destroyed on another thread
+ * hands its slot to that thread's free list. */
+#define CL_SLOT_FREE ((uintptr_t)1)
+#define CL_SLOT_POOLED ((uintptr_t)2)
+#if CL_REGISTRY
+CL_HIDDEN uintptr_t *cl_reg_refill(void);
+/* Puts co (placed, initialised) in the registry. */
+static inline void cl_reg_add(struct corolink *co) {
+    uintptr_t *slot = co->reg_slot;
+    if (__builtin_expect(slot == NULL, 0)) {
+        slot = cl_thread.reg_free;
+        if (__builtin_expect(slot != NULL, 1))
+            cl_thread.reg_free = (uintptr_t *)(*slot & ~CL_SLOT_FREE);
+        else if ((slot = cl_reg_refill()) == NULL)
+            return; /* no memory for the registry: not listed */
+        co->reg_slot = slot;
+    }
+    __atomic_store_n(slot, (uintptr_t)co, __ATOMIC_RELEASE);
+}
+/* co's stack waits in the pool: not live, but it keeps its slot. */
+static inline void cl_reg_park(struct corolink *co) {
+    if (co->reg_slot)
+        *co->reg_slot = (uintptr_t)co | CL_SLOT_POOLED;
+}
+/* co is gone for good: its slot goes to the calling thread's free list. */
+static inline void cl_reg_remove(struct corolink *co) {
+    uintptr_t *slot = co->reg_slot;
+    if (slot) {
+        *slot = (uintptr_t)cl_thread.reg_free | CL_SLOT_FREE;
+        cl_thread.reg_free = slot;
+        co->reg_slot = NULL;
+    }
+}
+/* Thread exit: the thread's free slots go back to the global list. */
+CL_HIDDEN void cl_reg_thread_exit(void);
+#else
+static inline void cl_reg_add(struct corolink *co) { (void)co; }
+static inline void cl_reg_park(struct corolink *co) { (void)co; }
+static inline void cl_reg_remove(struct corolink *co) { (void)co; }
 #endif
 
 /* trap.c: set once corolink_trap_install() ran; cl_trap_thread_setup()

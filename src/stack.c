@@ -69,6 +69,7 @@ void corolink_stack_free(corolink_stack *stack) {
 }
 
 static void unmap_control(struct corolink *co) {
+    cl_reg_remove(co); /* its slot goes to this thread's free list */
     char *lo = (char *)co->stack_limit - co->guard;
     munmap(lo, (size_t)((char *)co->stack_top - lo));
 }
@@ -109,11 +110,15 @@ static void on_thread_exit(void *arg) {
     struct cl_thread *t = arg;
     t->pool_limit = 0;
     pool_drain(t, 0);
+#if CL_REGISTRY
+    cl_reg_thread_exit(); /* the drained stacks' slots too */
+#endif
 }
 static void make_exit_key(void) { pthread_key_create(&exit_key, on_thread_exit); }
 
 static __attribute__((noinline)) int create_slow(corolink **out, corolink_fn fn,
-                                                 void *arg, size_t size) {
+                                                 void *arg, size_t size,
+                                                 void *site) {
     if (size < COROLINK_STACK_MIN_SIZE)
         return COROLINK_ESTACK;
     size_t rounded = round_size(size);
@@ -128,6 +133,8 @@ static __attribute__((noinline)) int create_slow(corolink **out, corolink_fn fn,
             *pp = co->pool_next;
             t->pool_room++; /* a pool with stacks is armed */
             cl_init(co, fn, arg);
+            co->create_site = site;
+            cl_reg_add(co);
             *out = co;
             return 0;
         }
@@ -140,6 +147,8 @@ static __attribute__((noinline)) int create_slow(corolink **out, corolink_fn fn,
     co->hot.flags = CL_STACK_POOLED;
     co->size_class = rounded;
     cl_init(co, fn, arg);
+    co->create_site = site;
+    cl_reg_add(co);
     *out = co;
     return 0;
 }
@@ -159,10 +168,12 @@ int corolink_create(corolink **out, corolink_fn fn, void *arg,
         t->pool_room++;
         cl_trap_on_create();
         cl_init(co, fn, arg);
+        co->create_site = __builtin_return_address(0);
+        cl_reg_add(co); /* one store: a pooled block keeps its slot */
         *out = co;
         return 0;
     }
-    return create_slow(out, fn, arg, size);
+    return create_slow(out, fn, arg, size, __builtin_return_address(0));
 }
 
 static __attribute__((noinline)) void release_slow(struct cl_thread *t,
@@ -181,17 +192,21 @@ static __attribute__((noinline)) void release_slow(struct cl_thread *t,
     t->pool_room--;
     co->pool_next = t->pool_head;
     t->pool_head = co;
+    cl_reg_park(co);
 }
 
 /* Gives a finished or never-started coroutine's stack back. */
 static inline void release(struct corolink *co) {
-    if (co->hot.flags != CL_STACK_POOLED)
-        return; /* a caller-provided stack: nothing to release */
+    if (co->hot.flags != CL_STACK_POOLED) {
+        cl_reg_remove(co); /* a caller-provided stack: nothing else */
+        return;
+    }
     struct cl_thread *t = &cl_thread;
     if (__builtin_expect(t->pool_room != 0, 1)) {
         t->pool_room--;
         co->pool_next = t->pool_head;
         t->pool_head = co;
+        cl_reg_park(co);
         return;
     }
     release_slow(t, co);
@@ -219,8 +234,8 @@ int corolink_stack_alloc(corolink_stack *out, size_t size) {
     return COROLINK_ENOTSUP;
 }
 void corolink_stack_free(corolink_stack *stack) { (void)stack; }
-/* Caller-provided stacks only: nothing to release. */
-static inline void release(struct corolink *co) { (void)co; }
+/* Caller-provided stacks only: nothing to release but the slot. */
+static inline void release(struct corolink *co) { cl_reg_remove(co); }
 void corolink_pool_trim(void) {}
 size_t corolink_pool_limit(size_t max_stacks) {
     (void)max_stacks;

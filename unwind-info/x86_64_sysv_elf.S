@@ -31,6 +31,7 @@
 #define STATUS_RETURN 2
 #define STATUS_THROW 4      /* internal: the body threw (CL_STATUS_THROW) */
 #define FINISHED_RETURNED 1 /* CL_FINISHED_RETURNED */
+#define DEBUG_TIMESTAMPS 1  /* COROLINK__DEBUG_TIMESTAMPS */
 
 /*
  * DWARF expressions used below, spelled out byte by byte.
@@ -358,6 +359,11 @@ corolink_suspend:
         .cfi_startproc
         /* CFA = rsp + 8: the body's frame called us. */
         SAVE_CALLEE_SAVED
+        /* Suspend times wanted (corolink_debug_timestamps())? */
+        movq    corolink__debug_flags@GOTPCREL(%rip), %rax
+        testl   $DEBUG_TIMESTAMPS, (%rax)
+        jnz     .Lsuspend_stamp
+.Lsuspend_stamped:
         leaq    .Lsuspend_resumed(%rip), %rax
         movq    %rax, CO_PC(%rdi)               /* suspended; resume here */
         movq    %rsp, CO_SP(%rdi)
@@ -422,11 +428,25 @@ corolink_suspend:
         /* CFA = rsp: return address still at CFA - 8. */
         .cfi_def_cfa_offset 0
         jmp     *%rcx                           /* into the body */
-        /* From here on only exception handling runs (check-cfi's --cover
-         * leaves the `_eh` tail out). */
+        /* From here on only rare paths run: exception handling, and the
+         * suspend timestamp (check-cfi's --cover leaves the `_eh` tail
+         * out: its windows take neither). */
         .globl  corolink_suspend_eh
         .hidden corolink_suspend_eh
 corolink_suspend_eh:
+.Lsuspend_stamp:
+        /* In our own frame on the body's stack: CFA = rbp + 16, registers
+         * saved below it; rsp = 8 mod 16. corolink__stamp(co) keeps rbx and
+         * r12, where rdi and rsi wait. */
+        CALLEE_SAVED_ROWS
+        movq    %rdi, %rbx
+        movq    %rsi, %r12
+        subq    $8, %rsp
+        call    corolink__stamp@PLT
+        addq    $8, %rsp
+        movq    %rbx, %rdi
+        movq    %r12, %rsi
+        jmp     .Lsuspend_stamped
 .Lsuspend_unwind:
         /* corolink_force_unwind() resumed us with the unwind command. On
          * the body's stack in our own frame: CFA = rbp + 16, registers
