@@ -173,6 +173,13 @@ struct corolink_debug_offsets {
     uint32_t reserved;
 };
 
+/* The layout is an interface (unwind-info/debug-table.md): frozen. */
+_Static_assert(offsetof(struct corolink_debug_offsets, off_pc) == 0x1c, "v1");
+_Static_assert(offsetof(struct corolink_debug_offsets, check_xor) == 0x70, "v1");
+_Static_assert(offsetof(struct corolink_debug_offsets, registry) == 0x98, "v1");
+_Static_assert(offsetof(struct corolink_debug_offsets, clock_id) == 0xc0, "v1");
+_Static_assert(sizeof(struct corolink_debug_offsets) == 0xc8, "v1");
+
 extern char corolink__trampoline_end[] CL_HIDDEN;
 
 /* Exported (default visibility: it stays in .dynsym of a stripped
