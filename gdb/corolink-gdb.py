@@ -1,0 +1,1152 @@
+# corolink-gdb.py - gdb support for corolink coroutines (x86-64 Linux).
+#
+#   source gdb/corolink-gdb.py        (or auto-load: see gdb/README.md)
+#
+# Commands:
+#   info coroutines [-state S] [-name RE] [-bt RE] [-group] [ID...]
+#   coroutine [ID]                    select a coroutine's stack (none: back)
+#   coroutine apply all|ID... CMD     run CMD on each coroutine's stack
+# plus pretty-printers for `corolink *` and `corolink_yielder *`, and a frame
+# decorator naming the linked boundary in `bt`.
+#
+# Everything is decoded through the library's exported debug-offsets table
+# `corolink_debug_offsets` (src/registry.c): no DWARF of the library is
+# needed, so this works with a libcorolink.so stripped with --strip-all, on
+# live processes and core files. The inferior is never written to.
+
+import re
+import struct
+import time
+
+import gdb
+import gdb.unwinder
+
+try:
+    from gdb.FrameDecorator import FrameDecorator
+except ImportError:  # pragma: no cover
+    FrameDecorator = object
+
+_NAME = "corolink"
+_MAX_CHUNKS = 1 << 16        # bound of every registry walk
+_MAX_SLOTS_PER_CHUNK = 1 << 22
+_MAX_NEST = 256              # bound of the running-chain walk
+_MAX_FRAMES = 4096           # bound of every frame walk
+
+STATES = ("created", "running", "suspended", "finished")
+FINISHED_HOW = {1: "returned", 2: "trapped", 3: "threw", 4: "unwound",
+                5: "reset"}
+
+
+class CorolinkError(gdb.GdbError):
+    pass
+
+
+# ---------------------------------------------------------------------------
+# memory and the debug table
+
+def _has_core():
+    try:
+        conn = gdb.selected_inferior().connection
+        return conn is not None and conn.type == "core"
+    except Exception:
+        return False
+
+
+def _read(addr, size):
+    try:
+        return bytes(gdb.selected_inferior().read_memory(addr, size))
+    except (gdb.MemoryError, gdb.error, OverflowError, ValueError):
+        raise CorolinkError(
+            "corolink: cannot read %d bytes at 0x%x" % (size, addr))
+
+
+def _u64(addr):
+    return struct.unpack("<Q", _read(addr, 8))[0]
+
+
+_TABLE_FIELDS = [
+    ("magic", "8s"), ("version", "I"), ("size", "I"), ("abi_version", "I"),
+    ("pointer_size", "I"), ("control_size", "I"),
+    ("off_pc", "I"), ("off_sp", "I"), ("off_fp", "I"), ("off_finished", "I"),
+    ("off_fn", "I"), ("off_arg", "I"), ("off_id", "I"),
+    ("off_name", "I"), ("name_size", "I"),
+    ("off_stack_limit", "I"), ("off_stack_top", "I"), ("off_guard", "I"),
+    ("off_link_fp", "I"), ("off_link_ra", "I"), ("off_link_sp", "I"),
+    ("off_check", "I"), ("off_create_site", "I"), ("off_suspend_ns", "I"),
+    ("off_trap_signo", "I"), ("off_trap_addr", "I"), ("finished_size", "I"),
+    ("check_xor", "Q"), ("trampoline", "Q"), ("trampoline_ret", "Q"),
+    ("trampoline_end", "Q"), ("suspended_pc_adjust", "q"),
+    ("registry", "Q"), ("chunk_off_next", "I"), ("chunk_off_nslots", "I"),
+    ("chunk_off_slots", "I"), ("slot_size", "I"), ("slot_tag_mask", "Q"),
+    ("debug_flags", "Q"), ("clock_id", "I"), ("reserved", "I"),
+]
+# natural alignment, little-endian, as the C struct
+_TABLE_FMT = "<" + "".join(f for _, f in _TABLE_FIELDS)
+
+
+class Table(object):
+    """The decoded corolink_debug_offsets table."""
+
+    def __init__(self, addr, raw):
+        vals = struct.unpack(_TABLE_FMT, raw[:struct.calcsize(_TABLE_FMT)])
+        for (name, _), v in zip(_TABLE_FIELDS, vals):
+            setattr(self, name, v)
+        self.addr = addr
+        if self.magic != b"CLNKDBG\0":
+            raise CorolinkError("corolink: bad debug table magic at 0x%x"
+                                % addr)
+        if self.version != 1 or self.pointer_size != 8 or \
+                self.size < struct.calcsize(_TABLE_FMT):
+            raise CorolinkError(
+                "corolink: unsupported debug table (version %d, size %d)"
+                % (self.version, self.size))
+        # how much of a control block to read at once
+        ends = [self.off_pc, self.off_sp, self.off_fp, self.off_fn,
+                self.off_arg, self.off_id, self.off_stack_limit,
+                self.off_stack_top, self.off_guard, self.off_link_fp,
+                self.off_link_ra, self.off_link_sp, self.off_check,
+                self.off_create_site, self.off_suspend_ns]
+        self.read_size = max(max(ends) + 8,
+                             self.off_finished + 4,
+                             self.off_name + self.name_size)
+
+    def in_trampoline(self, pc):
+        return self.trampoline <= pc < self.trampoline_end
+
+
+_table_cache = {}
+
+
+def _clear_table_cache(*_args):
+    _table_cache.clear()
+    _unwind_memo.clear()
+
+
+def _table(required=True):
+    """The debug table of the selected inferior (cached per inferior and
+    process; None if the program does not use corolink and not
+    required)."""
+    inf = gdb.selected_inferior()
+    if inf is None or inf.pid == 0:
+        if required:
+            raise CorolinkError("corolink: no process or core file")
+        return None
+    key = (inf.num, inf.pid, _has_core())
+    if key in _table_cache:
+        t = _table_cache[key]
+    else:
+        t = None
+        try:
+            addr = int(gdb.parse_and_eval(
+                "(unsigned long)&corolink_debug_offsets"))
+        except gdb.error:
+            addr = None
+        if addr:
+            try:
+                raw = bytes(inf.read_memory(addr, struct.calcsize(_TABLE_FMT)))
+                t = Table(addr, raw)
+            except (gdb.MemoryError, gdb.error) as e:
+                t = e
+            except CorolinkError as e:
+                t = e
+        _table_cache[key] = t
+    if isinstance(t, Exception):
+        if required:
+            raise CorolinkError(str(t).splitlines()[0] if str(t) else
+                                "corolink: cannot read the debug table")
+        return None
+    if t is None and required:
+        raise CorolinkError(
+            "corolink: this program does not use corolink "
+            "(no symbol corolink_debug_offsets)")
+    return t
+
+
+# ---------------------------------------------------------------------------
+# coroutines
+
+class Coroutine(object):
+    __slots__ = ("addr", "id", "name", "pc", "sp", "fp", "finished", "fn",
+                 "arg", "stack_limit", "stack_top", "guard", "link_fp",
+                 "link_ra", "link_sp", "create_site", "suspend_ns", "state",
+                 "thread", "innermost", "nest")
+
+    def __init__(self, t, addr, raw):
+        def q(off):
+            return struct.unpack_from("<Q", raw, off)[0]
+        self.addr = addr
+        self.pc = q(t.off_pc)
+        self.sp = q(t.off_sp)
+        self.fp = q(t.off_fp)
+        self.finished = struct.unpack_from("<I", raw, t.off_finished)[0]
+        self.fn = q(t.off_fn)
+        self.arg = q(t.off_arg)
+        self.id = q(t.off_id)
+        nm = raw[t.off_name:t.off_name + t.name_size]
+        self.name = nm.split(b"\0", 1)[0].decode("utf-8", "replace")
+        self.stack_limit = q(t.off_stack_limit)
+        self.stack_top = q(t.off_stack_top)
+        self.guard = q(t.off_guard)
+        self.link_fp = q(t.off_link_fp)
+        self.link_ra = q(t.off_link_ra)
+        self.link_sp = q(t.off_link_sp)
+        self.create_site = q(t.off_create_site)
+        self.suspend_ns = q(t.off_suspend_ns)
+        if self.finished:
+            self.state = "finished"
+        elif self.pc == 0:
+            self.state = "running"
+        elif self.pc == t.trampoline:
+            self.state = "created"
+        else:
+            self.state = "suspended"
+        self.thread = None      # gdb thread (running ones)
+        self.innermost = False  # running: the one containing the thread's sp
+        self.nest = 0           # running: coroutines nested inside it
+
+    def contains(self, sp):
+        return (self.stack_limit - self.guard) <= sp < self.addr
+
+    def unwind_regs(self, t):
+        """pc, sp, fp a suspended coroutine unwinds from."""
+        return (self.pc + t.suspended_pc_adjust, self.sp, self.fp)
+
+    def finished_how(self):
+        return FINISHED_HOW.get(self.finished, str(self.finished))
+
+
+def _load(t, addr):
+    raw = _read(addr, t.read_size)
+    check = struct.unpack_from("<Q", raw, t.off_check)[0]
+    if check != (addr ^ t.check_xor):
+        return None
+    return Coroutine(t, addr, raw)
+
+
+def _walk_registry(t):
+    """Addresses of the live control blocks, bounded and cycle-safe."""
+    if t.registry == 0:
+        raise CorolinkError(
+            "corolink: this libcorolink was built without the registry")
+    out = []
+    seen = set()
+    chunk = _u64(t.registry)
+    n = 0
+    while chunk:
+        if chunk in seen:
+            gdb.write("warning: corolink: registry chunk list has a cycle "
+                      "at 0x%x\n" % chunk)
+            break
+        seen.add(chunk)
+        n += 1
+        if n > _MAX_CHUNKS:
+            gdb.write("warning: corolink: more than %d registry chunks; "
+                      "stopped\n" % _MAX_CHUNKS)
+            break
+        try:
+            nslots = _u64(chunk + t.chunk_off_nslots)
+            if nslots > _MAX_SLOTS_PER_CHUNK:
+                gdb.write("warning: corolink: registry chunk 0x%x claims %d "
+                          "slots; skipped\n" % (chunk, nslots))
+                nxt = _u64(chunk + t.chunk_off_next)
+                chunk = nxt
+                continue
+            raw = _read(chunk + t.chunk_off_slots, nslots * 8)
+            nxt = _u64(chunk + t.chunk_off_next)
+        except CorolinkError as e:
+            gdb.write("warning: %s (registry chunk 0x%x); stopped\n"
+                      % (e, chunk))
+            break
+        for v in struct.unpack("<%dQ" % nslots, raw):
+            if v != 0 and (v & t.slot_tag_mask) == 0:
+                out.append(v)
+        chunk = nxt
+    return out
+
+
+def _thread_sps():
+    """[(gdb thread, rsp)] of the selected inferior's threads."""
+    res = []
+    inf = gdb.selected_inferior()
+    cur = gdb.selected_thread()
+    try:
+        for th in inf.threads():
+            if th.is_exited():
+                continue
+            try:
+                th.switch()
+                sp = int(gdb.newest_frame().read_register("rsp"))
+                res.append((th, sp))
+            except gdb.error:
+                pass
+    finally:
+        if cur is not None and cur.is_valid():
+            cur.switch()
+    return res
+
+
+def coroutines(t=None):
+    """All live coroutines, sorted by id, with running threads assigned."""
+    if t is None:
+        t = _table()
+    cos = []
+    bad = 0
+    for addr in _walk_registry(t):
+        try:
+            co = _load(t, addr)
+        except CorolinkError:
+            co = None
+        if co is None:
+            bad += 1
+            continue
+        cos.append(co)
+    if bad:
+        gdb.write("warning: corolink: %d registry slot(s) do not hold a valid "
+                  "control block (bad check word or unreadable)\n" % bad)
+    cos.sort(key=lambda c: c.id)
+    running = [c for c in cos if c.state == "running"]
+    if running:
+        with _NoSelection():
+            sps = _thread_sps()
+        for th, sp in sps:
+            cur = None
+            for c in running:
+                if c.contains(sp):
+                    cur = c
+                    break
+            n = 0
+            first = True
+            while cur is not None and cur.thread is None and n < _MAX_NEST:
+                cur.thread = th
+                cur.innermost = first
+                cur.nest = n
+                first = False
+                n += 1
+                nxt = None
+                for c in running:
+                    if c is not cur and c.thread is None and \
+                            c.contains(cur.link_sp):
+                        nxt = c
+                        break
+                cur = nxt
+    return cos
+
+
+def _find(t, ident, cos=None):
+    if cos is None:
+        cos = coroutines(t)
+    for c in cos:
+        if c.id == ident:
+            return c
+    raise CorolinkError("corolink: no coroutine with id %d" % ident)
+
+
+# ---------------------------------------------------------------------------
+# selection: the unwinder and the frame filter
+
+class _Selection(object):
+    def __init__(self, t, co, thread_ptid):
+        self.co = co
+        self.ptid = thread_ptid
+        self.pc, self.sp, self.fp = co.unwind_regs(t)
+        self.tramp_lo = t.trampoline
+        self.tramp_hi = t.trampoline_end
+        self.tramp_ret = t.trampoline_ret
+        self.off_link_fp = t.off_link_fp
+
+
+_selected = None     # the coroutine whose stack is shown (None: real stack)
+
+
+def _set_selection(sel):
+    global _selected
+    _selected = sel
+    gdb.invalidate_cached_frames()
+
+
+class _NoSelection(object):
+    """Temporarily shows the threads' real stacks."""
+
+    def __enter__(self):
+        self.saved = _selected
+        if self.saved is not None:
+            _set_selection(None)
+
+    def __exit__(self, *a):
+        if self.saved is not None:
+            _set_selection(self.saved)
+
+
+class CorolinkUnwinder(gdb.unwinder.Unwinder):
+    """While a suspended coroutine is selected, the caller of the selected
+    thread's frame #0 is the coroutine's innermost frame."""
+
+    def __init__(self):
+        super(CorolinkUnwinder, self).__init__(_NAME)
+        self._ptr = None
+
+    def __call__(self, pending):
+        sel = _selected
+        if sel is None:
+            return None
+        th = gdb.selected_thread()
+        if th is None or th.ptid != sel.ptid:
+            return None
+        if self._ptr is None:
+            self._ptr = gdb.lookup_type("unsigned long")
+        ptr = self._ptr
+        if pending.level() == 0:
+            # the caller of the thread's frame #0: the coroutine's innermost
+            # frame (the frame id must use the coroutine's sp)
+            pc = pending.read_register("rip")
+            info = pending.create_unwind_info(
+                _FrameId(gdb.Value(sel.sp).cast(ptr), pc))
+            info.add_saved_register("rip", gdb.Value(sel.pc).cast(ptr))
+            info.add_saved_register("rsp", gdb.Value(sel.sp).cast(ptr))
+            info.add_saved_register("rbp", gdb.Value(sel.fp).cast(ptr))
+            return info
+        # The root frame (corolink__trampoline) of the selected suspended
+        # coroutine: its link to a resumer is stale. Claim it, and its
+        # caller with the same frame id, so that gdb stops there ("up"
+        # cannot reach the stale frames; bt's filter ends one earlier).
+        pc = int(pending.read_register("rip"))
+        if not (sel.tramp_lo <= pc < sel.tramp_hi):
+            return None
+        rbp = pending.read_register("rbp")
+        if int(rbp) != sel.co.addr + sel.off_link_fp:
+            return None
+        top = gdb.Value(sel.co.addr + 16).cast(ptr)
+        info = pending.create_unwind_info(
+            _FrameId(top, gdb.Value(sel.tramp_lo).cast(ptr)))
+        info.add_saved_register("rip", gdb.Value(sel.tramp_ret).cast(ptr))
+        info.add_saved_register("rsp", top)
+        info.add_saved_register("rbp", rbp)
+        return info
+
+
+class _FrameId(object):
+    def __init__(self, sp, pc):
+        self.sp = sp
+        self.pc = pc
+
+
+class CorolinkFrameFilter(object):
+    """Hides the real frame #0 while a coroutine is selected, ends a
+    suspended coroutine's backtrace at its entry function, and decorates
+    the linked boundary (corolink__trampoline) of running coroutines."""
+
+    def __init__(self):
+        self.name = _NAME
+        self.priority = 100
+        self.enabled = True
+        gdb.frame_filters[self.name] = self
+
+    def filter(self, frame_iter):
+        try:
+            t = _table(required=False)
+        except Exception:
+            t = None
+        if t is None:
+            return frame_iter
+        return self._gen(t, frame_iter, _selected)
+
+    def _gen(self, t, frame_iter, sel):
+        hide_first = sel is not None and \
+            gdb.selected_thread() is not None and \
+            gdb.selected_thread().ptid == sel.ptid
+        n = 0
+        for fd in frame_iter:
+            n += 1
+            if n > _MAX_FRAMES:
+                return
+            try:
+                f = fd.inferior_frame()
+                if hide_first and f.level() == 0:
+                    continue
+                pc = f.pc()
+            except gdb.error:
+                yield fd
+                continue
+            if t.in_trampoline(pc):
+                if hide_first:
+                    # a suspended coroutine: its link is stale; the
+                    # backtrace ends at its entry function
+                    return
+                yield _BoundaryDecorator(fd, t)
+                continue
+            yield fd
+
+
+class _BoundaryDecorator(FrameDecorator):
+    def __init__(self, fobj, t):
+        super(_BoundaryDecorator, self).__init__(fobj)
+        self._t = t
+
+    def function(self):
+        try:
+            f = self.inferior_frame()
+            rbp = int(f.read_register("rbp"))
+            co = _load(self._t, rbp - self._t.off_link_fp)
+            if co is not None:
+                return '[coroutine %d "%s" resumed here]' % (co.id, co.name)
+        except Exception:
+            pass
+        return "[coroutine resumed here]"
+
+    def filename(self):
+        return None
+
+    def frame_args(self):
+        return None
+
+    def frame_locals(self):
+        return None
+
+    def line(self):
+        return None
+
+    def address(self):
+        return None
+
+
+def _on_cont(*_args):
+    if _selected is not None:
+        _set_selection(None)
+
+
+def _on_exit(*_args):
+    _on_cont()
+    _clear_table_cache()
+
+
+# ---------------------------------------------------------------------------
+# backtraces of coroutines (for info coroutines)
+
+_unwind_memo = {}
+
+
+def _sym_frames(frames_only=True):
+    """[(function name, filename, line)] of the selected stack, innermost
+    first, as the frame filter would show it (level 0 hidden, ends at the
+    entry function of a suspended coroutine)."""
+    t = _table()
+    out = []
+    f = gdb.newest_frame()
+    if _selected is not None:
+        f = f.older()
+    n = 0
+    while f is not None and n < _MAX_FRAMES:
+        n += 1
+        try:
+            pc = f.pc()
+        except gdb.error:
+            break
+        if t.in_trampoline(pc):
+            if _selected is not None:
+                break
+            out.append(("corolink__trampoline", None, None))
+        else:
+            name = f.name()
+            if name is None:
+                name = "0x%x" % pc
+            try:
+                sal = f.find_sal()
+                fn = sal.symtab.filename if sal.symtab else None
+                ln = sal.line if sal.symtab else None
+            except gdb.error:
+                fn, ln = None, None
+            out.append((name, fn, ln))
+        try:
+            f = f.older()
+        except gdb.error:
+            break
+    return out
+
+
+def _backtrace(t, co):
+    """Symbolized frames of a coroutine (memoized for suspended ones by
+    their suspend point, entry function and frame offsets)."""
+    if co.state == "suspended":
+        # rbp matters only if it points into the coroutine's stack (a
+        # frame pointer); otherwise it is some unrelated value
+        lo = co.stack_limit - co.guard
+        key = (co.pc, co.fn, co.addr - co.sp,
+               co.addr - co.fp if lo <= co.fp < co.stack_top else None)
+        r = _unwind_memo.get(key)
+        if r is None:
+            r = _with_coroutine(co, _sym_frames, t)
+            _unwind_memo[key] = r
+        return r
+    if co.state == "running" and co.thread is not None:
+        return _with_thread_frame(co, _sym_frames, t)
+    return []
+
+
+def _with_coroutine(co, fn, t):
+    """Runs fn() with the suspended coroutine `co` selected."""
+    saved = _selected
+    th = gdb.selected_thread()
+    if th is None:
+        raise CorolinkError("corolink: no thread to show a coroutine on")
+    _set_selection(_Selection(t, co, th.ptid))
+    try:
+        return fn()
+    except gdb.error as e:
+        return [("<error: %s>" % e, None, None)]
+    finally:
+        _set_selection(saved)
+
+
+def _with_thread_frame(co, fn, t):
+    """Runs fn() on the thread running `co`, from co's innermost frame."""
+    cur = gdb.selected_thread()
+    saved = _selected
+    try:
+        if saved is not None:
+            _set_selection(None)
+        co.thread.switch()
+        frames = fn()
+    except gdb.error as e:
+        frames = [("<error: %s>" % e, None, None)]
+    finally:
+        if cur is not None and cur.is_valid():
+            cur.switch()
+        if saved is not None:
+            _set_selection(saved)
+    # skip the frames that belong to coroutines nested inside co: they
+    # precede co's own frames; the boundary of each nested coroutine shows
+    # as corolink__trampoline
+    if co.nest:
+        depth = 0
+        for i, (name, _, _) in enumerate(frames):
+            if name == "corolink__trampoline":
+                depth += 1
+                if depth == co.nest:
+                    frames = frames[i + 1:]
+                    break
+    return frames
+
+
+def _symbol(addr):
+    try:
+        b = gdb.block_for_pc(addr)
+        while b is not None and b.function is None:
+            b = b.superblock
+        if b is not None and b.function is not None:
+            return b.function.print_name
+    except (gdb.error, RuntimeError):
+        pass
+    try:
+        s = gdb.execute("info symbol 0x%x" % addr, to_string=True)
+        if not s.startswith("No symbol"):
+            return s.split(" in section")[0].split(" + ")[0].strip()
+    except gdb.error:
+        pass
+    return "0x%x" % addr
+
+
+def _where(t, co, bt):
+    """The innermost frame not in corolink."""
+    for name, fn, ln in bt:
+        if name.startswith("corolink_") or name.startswith("corolink__"):
+            continue
+        if fn:
+            return "%s (%s:%d)" % (name, fn.rsplit("/", 1)[-1], ln)
+        return name
+    return "-"
+
+
+def _age(co, newest):
+    if not co.suspend_ns or co.state != "suspended":
+        return ""
+    inf = gdb.selected_inferior()
+    try:
+        native = inf.connection is not None and \
+            inf.connection.type == "native" and inf.pid != 0
+    except Exception:
+        native = False
+    if native:
+        d = time.monotonic_ns() - co.suspend_ns
+        return "%s ago" % _fmt_ns(d)
+    return "%s before newest" % _fmt_ns(newest - co.suspend_ns)
+
+
+def _fmt_ns(d):
+    if d < 0:
+        return "-" + _fmt_ns(-d)
+    if d < 1000000:
+        return "%dus" % (d // 1000)
+    if d < 1000000000:
+        return "%.1fms" % (d / 1e6)
+    return "%.3fs" % (d / 1e9)
+
+
+# ---------------------------------------------------------------------------
+# commands
+
+def _parse_ids(words):
+    """Leading ID / ID-ID words -> (set of ids, rest of words)."""
+    ids = []
+    i = 0
+    while i < len(words):
+        m = re.match(r"^(\d+)(?:-(\d+))?$", words[i])
+        if not m:
+            break
+        a = int(m.group(1))
+        b = int(m.group(2)) if m.group(2) else a
+        if b < a or b - a > 1000000:
+            raise CorolinkError("corolink: bad id range %s" % words[i])
+        ids.extend(range(a, b + 1))
+        i += 1
+    return ids, words[i:]
+
+
+class InfoCoroutines(gdb.Command):
+    """List corolink coroutines.
+Usage: info coroutines [-state STATE] [-name REGEX] [-bt REGEX] [-group] [ID...]
+
+One line per coroutine: a `*' for the current one (the selected coroutine,
+or the innermost coroutine running on the selected thread), id, state,
+name, gdb thread (running ones), entry function, the innermost frame
+outside corolink (suspended ones) and how long it has been suspended (when
+timestamps are on: corolink_debug_timestamps() or COROLINK_TIMESTAMPS=1).
+-state: created, running, suspended or finished.  -name: regex on the name.
+-bt: regex on the function names of the backtrace.  -group: one line per
+distinct stack, with a count."""
+
+    def __init__(self):
+        super(InfoCoroutines, self).__init__("info coroutines",
+                                             gdb.COMMAND_STACK)
+
+    def invoke(self, arg, from_tty):
+        try:
+            self._invoke(arg)
+        except CorolinkError:
+            raise
+        except gdb.GdbError:
+            raise
+        except (gdb.error, gdb.MemoryError) as e:
+            raise CorolinkError("corolink: %s" % e)
+
+    def _invoke(self, arg):
+        words = gdb.string_to_argv(arg)
+        state = name_re = bt_re = None
+        group = False
+        rest = []
+        i = 0
+        while i < len(words):
+            w = words[i]
+            if w in ("-state", "-name", "-bt"):
+                if i + 1 >= len(words):
+                    raise CorolinkError("corolink: %s needs an argument" % w)
+                v = words[i + 1]
+                i += 2
+                try:
+                    if w == "-state":
+                        if v not in STATES:
+                            raise CorolinkError(
+                                "corolink: unknown state %r (one of %s)"
+                                % (v, ", ".join(STATES)))
+                        state = v
+                    elif w == "-name":
+                        name_re = re.compile(v)
+                    else:
+                        bt_re = re.compile(v)
+                except re.error as e:
+                    raise CorolinkError("corolink: bad regex %r: %s" % (v, e))
+                continue
+            if w == "-group":
+                group = True
+                i += 1
+                continue
+            if w == "--":
+                rest.extend(words[i + 1:])
+                break
+            if w.startswith("-"):
+                raise CorolinkError("corolink: unknown option %s" % w)
+            rest.append(w)
+            i += 1
+        ids, extra = _parse_ids(rest)
+        if extra:
+            raise CorolinkError("corolink: bad argument %r" % extra[0])
+        t = _table()
+        t0 = time.monotonic()
+        cos = coroutines(t)
+        if ids:
+            want = set(ids)
+            missing = want - set(c.id for c in cos)
+            if missing:
+                raise CorolinkError("corolink: no coroutine with id %s"
+                                    % ", ".join(str(m) for m in
+                                                sorted(missing)))
+            cos = [c for c in cos if c.id in want]
+        if state:
+            cos = [c for c in cos if c.state == state]
+        if name_re:
+            cos = [c for c in cos if name_re.search(c.name)]
+        bts = {}
+        need_bt = True
+        for c in cos:
+            if need_bt and c.state in ("suspended", "running"):
+                bts[c.addr] = _backtrace(t, c)
+        if bt_re:
+            cos = [c for c in cos
+                   if any(bt_re.search(n) for n, _, _ in bts.get(c.addr, []))]
+        if not cos:
+            gdb.write("No coroutines.\n")
+            return
+        cur = _current_addr(cos)
+        newest = max([c.suspend_ns for c in cos] + [0])
+        fnames = {}
+
+        def entry(c):
+            if c.fn not in fnames:
+                fnames[c.fn] = _symbol(c.fn)
+            return fnames[c.fn]
+
+        if group:
+            self._group(t, cos, bts, entry)
+        else:
+            rows = [("", "Id", "State", "Name", "Thread", "Entry", "Where",
+                     "Suspended")]
+            for c in cos:
+                st = c.state
+                if c.state == "running" and not c.innermost and \
+                        c.thread is not None:
+                    st = "running (resuming another)"
+                elif c.state == "finished":
+                    st = "finished (%s)" % c.finished_how()
+                where = _where(t, c, bts[c.addr]) \
+                    if c.state == "suspended" else ""
+                rows.append(("*" if c.addr == cur else "", str(c.id), st,
+                             '"%s"' % c.name,
+                             str(c.thread.num) if c.thread else "",
+                             entry(c), where, _age(c, newest)))
+            _table_print(rows)
+        dt = time.monotonic() - t0
+        if len(cos) >= 10000:
+            gdb.write("(%d coroutines in %.2fs)\n" % (len(cos), dt))
+
+    def _group(self, t, cos, bts, entry):
+        groups = {}
+        order = []
+        for c in cos:
+            key = (c.state if c.state != "finished" else "finished",
+                   c.fn,
+                   tuple(n for n, _, _ in bts.get(c.addr, [])))
+            if key not in groups:
+                groups[key] = []
+                order.append(key)
+            groups[key].append(c)
+        rows = [("Count", "State", "Entry", "Where", "Ids")]
+        for key in order:
+            lst = groups[key]
+            c = lst[0]
+            ids = [x.id for x in lst]
+            if len(ids) > 6:
+                idtxt = "%s ... %s" % (" ".join(str(i) for i in ids[:3]),
+                                       ids[-1])
+            else:
+                idtxt = " ".join(str(i) for i in ids)
+            where = _where(t, c, bts.get(c.addr, [])) \
+                if c.state in ("suspended", "running") else ""
+            rows.append((str(len(lst)), c.state, entry(c), where, idtxt))
+        _table_print(rows)
+        for key in order:
+            lst = groups[key]
+            if len(lst) > 1 and key[2]:
+                gdb.write("\n%d coroutines (%s) with stack:\n"
+                          % (len(lst), lst[0].state))
+                for n, fn, ln in bts.get(lst[0].addr, []):
+                    if fn:
+                        gdb.write("  %s (%s:%d)\n"
+                                  % (n, fn.rsplit("/", 1)[-1], ln))
+                    else:
+                        gdb.write("  %s\n" % n)
+
+
+def _current_addr(cos):
+    if _selected is not None:
+        return _selected.co.addr
+    th = gdb.selected_thread()
+    for c in cos:
+        if c.innermost and c.thread is not None and th is not None and \
+                c.thread.ptid == th.ptid:
+            return c.addr
+    return None
+
+
+def _table_print(rows):
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        line = "  ".join(r[i].ljust(widths[i]) for i in range(len(r)))
+        gdb.write(line.rstrip() + "\n")
+
+
+class CoroutineCommand(gdb.Command):
+    """Select a corolink coroutine's stack.
+Usage: coroutine [ID]
+
+`coroutine ID' shows coroutine ID's stack: `bt', `frame N', `up', `down',
+`info locals' and `print' work in it (its innermost frame is #1: frame #0,
+the thread's own, is hidden). A suspended coroutine's backtrace ends at its
+entry function (what lies beyond its root frame is stale).  For a running
+coroutine this selects the thread running it and its innermost frame.
+`coroutine' alone returns to the thread's own stack.  Continuing the
+program also does."""
+
+    def __init__(self):
+        super(CoroutineCommand, self).__init__("coroutine", gdb.COMMAND_STACK,
+                                               gdb.COMPLETE_NONE, True)
+
+    def invoke(self, arg, from_tty):
+        try:
+            self._invoke(arg, from_tty)
+        except gdb.GdbError:
+            raise
+        except (gdb.error, gdb.MemoryError) as e:
+            raise CorolinkError("corolink: %s" % e)
+
+    def _invoke(self, arg, from_tty):
+        words = gdb.string_to_argv(arg)
+        if not words:
+            if _selected is not None:
+                _set_selection(None)
+                gdb.execute("frame 0")
+            else:
+                gdb.write("No coroutine selected; showing the thread's "
+                          "stack.\n")
+            return
+        if len(words) != 1 or not re.match(r"^\d+$", words[0]):
+            raise CorolinkError("corolink: usage: coroutine [ID] | "
+                                "coroutine apply all|ID... COMMAND")
+        t = _table()
+        co = _find(t, int(words[0]))
+        _select(t, co)
+        gdb.execute("frame")
+
+
+def _select(t, co, quiet=False):
+    """Shows co's stack; raises for a coroutine with no stack."""
+    if co.state == "suspended":
+        th = gdb.selected_thread()
+        if th is None:
+            raise CorolinkError("corolink: no thread")
+        _set_selection(_Selection(t, co, th.ptid))
+        try:
+            f = gdb.newest_frame().older()
+            if f is None:
+                raise CorolinkError("corolink: cannot unwind coroutine %d"
+                                    % co.id)
+            f.select()
+        except gdb.error as e:
+            _set_selection(None)
+            raise CorolinkError("corolink: cannot unwind coroutine %d: %s"
+                                % (co.id, e))
+        return
+    if co.state == "running":
+        if co.thread is None:
+            raise CorolinkError(
+                "corolink: coroutine %d is running but no thread's stack "
+                "holds it" % co.id)
+        _set_selection(None)
+        co.thread.switch()
+        # its innermost frame: the first one on its stack
+        f = gdb.newest_frame()
+        n = 0
+        while f is not None and n < _MAX_FRAMES:
+            n += 1
+            try:
+                if co.contains(int(f.read_register("rsp"))):
+                    f.select()
+                    return
+                f = f.older()
+            except gdb.error:
+                break
+        return
+    if co.state == "created":
+        raise CorolinkError("corolink: coroutine %d has not started: no "
+                            "stack to show" % co.id)
+    raise CorolinkError("corolink: coroutine %d has finished (%s): no stack "
+                        "to show" % (co.id, co.finished_how()))
+
+
+class CoroutineApply(gdb.Command):
+    """Run a command on each coroutine's stack.
+Usage: coroutine apply all|ID... [-q] COMMAND
+
+Like `thread apply': selects each coroutine in turn (see `coroutine ID'),
+prints a header line and runs COMMAND, e.g. `coroutine apply all bt'.
+`all' takes the running and suspended coroutines; ID ranges (3-7) work.
+-q: no header lines."""
+
+    def __init__(self):
+        super(CoroutineApply, self).__init__("coroutine apply",
+                                             gdb.COMMAND_STACK)
+
+    def invoke(self, arg, from_tty):
+        try:
+            self._invoke(arg)
+        except gdb.GdbError:
+            raise
+        except (gdb.error, gdb.MemoryError) as e:
+            raise CorolinkError("corolink: %s" % e)
+
+    def _invoke(self, arg):
+        m = re.match(r"^\s*(\S+)", arg)
+        if not m:
+            raise CorolinkError("corolink: usage: coroutine apply all|ID... "
+                                "COMMAND")
+        t = _table()
+        cos = coroutines(t)
+        words = arg.split()
+        if words[0] == "all":
+            targets = [c for c in cos if c.state in ("running", "suspended")]
+            rest = arg.split(None, 1)[1] if len(words) > 1 else ""
+        else:
+            ids, _ = _parse_ids(words)
+            if not ids:
+                raise CorolinkError("corolink: usage: coroutine apply "
+                                    "all|ID... COMMAND")
+            targets = [_find(t, i, cos) for i in ids]
+            # the command: what follows the id words
+            rest = arg
+            while True:
+                parts = rest.split(None, 1)
+                if parts and re.match(r"^\d+(-\d+)?$", parts[0]):
+                    rest = parts[1] if len(parts) > 1 else ""
+                else:
+                    break
+        quiet = False
+        parts = rest.split(None, 1)
+        if parts and parts[0] == "-q":
+            quiet = True
+            rest = parts[1] if len(parts) > 1 else ""
+        if not rest.strip():
+            raise CorolinkError("corolink: coroutine apply: no command")
+        saved_sel = _selected
+        saved_thread = gdb.selected_thread()
+        try:
+            saved_frame_level = gdb.selected_frame().level()
+        except gdb.error:
+            saved_frame_level = None
+        try:
+            for c in targets:
+                if not quiet:
+                    extra = ""
+                    if c.state == "running" and c.thread is not None:
+                        extra = ", thread %d" % c.thread.num
+                    gdb.write('\nCoroutine %d "%s" (%s%s):\n'
+                              % (c.id, c.name, c.state, extra))
+                try:
+                    _select(t, c, quiet=True)
+                except CorolinkError as e:
+                    gdb.write("%s\n" % e)
+                    continue
+                try:
+                    gdb.execute(rest, from_tty=False)
+                except gdb.error as e:
+                    gdb.write("%s\n" % e)
+        finally:
+            _set_selection(saved_sel)
+            if saved_thread is not None and saved_thread.is_valid():
+                saved_thread.switch()
+            if saved_sel is not None:
+                try:
+                    gdb.newest_frame().older().select()
+                except Exception:
+                    pass
+            elif saved_frame_level is not None:
+                try:
+                    f = gdb.newest_frame()
+                    for _ in range(saved_frame_level):
+                        f = f.older()
+                    f.select()
+                except Exception:
+                    pass
+
+
+# ---------------------------------------------------------------------------
+# pretty-printers
+
+class CorolinkPrinter(object):
+    def __init__(self, addr, kind):
+        self.addr = addr
+        self.kind = kind
+
+    def to_string(self):
+        if self.addr == 0:
+            return "0x0"
+        try:
+            t = _table()
+            co = _load(t, self.addr)
+        except (CorolinkError, gdb.error) as e:
+            return "0x%x <%s>" % (self.addr, e)
+        if co is None:
+            return "0x%x <not a corolink control block>" % self.addr
+        st = co.state
+        if co.state == "finished":
+            st = "finished (%s)" % co.finished_how()
+        lo = co.stack_limit
+        size = co.addr - lo
+        s = '0x%x {id = %d, name = "%s", state = %s, stack = [0x%x, 0x%x)' % (
+            co.addr, co.id, co.name, st, lo, co.addr)
+        if co.state == "suspended" and co.contains(co.sp):
+            s += ", used %d of %d" % (co.addr - co.sp, size)
+        else:
+            s += ", size %d" % size
+        return s + "}"
+
+
+def _lookup_printer(val):
+    try:
+        tp = val.type.strip_typedefs()
+        if tp.code == gdb.TYPE_CODE_PTR:
+            tgt = tp.target().strip_typedefs().unqualified()
+            if tgt.code == gdb.TYPE_CODE_STRUCT and \
+                    tgt.tag in ("corolink", "corolink_yielder"):
+                return CorolinkPrinter(int(val), tgt.tag)
+        elif tp.code == gdb.TYPE_CODE_STRUCT and tp.tag == "corolink":
+            addr = val.address
+            if addr is not None:
+                return CorolinkPrinter(int(addr), "corolink")
+    except (gdb.error, RuntimeError):
+        pass
+    return None
+
+
+_lookup_printer.name = _NAME
+_lookup_printer.enabled = True
+
+
+# ---------------------------------------------------------------------------
+# registration (idempotent: the script may be sourced and auto-loaded)
+
+def _register():
+    old = getattr(gdb, "_corolink_plugin_state", None)
+    if old is not None:
+        for ev, fn in old.get("events", []):
+            try:
+                ev.disconnect(fn)
+            except Exception:
+                pass
+        try:
+            gdb.pretty_printers.remove(old["printer"])
+        except (ValueError, KeyError):
+            pass
+    gdb.unwinder.register_unwinder(None, CorolinkUnwinder(), replace=True)
+    CorolinkFrameFilter()
+    gdb.pretty_printers.append(_lookup_printer)
+    events = [(gdb.events.cont, _on_cont), (gdb.events.exited, _on_exit),
+              (gdb.events.new_objfile, _clear_table_cache),
+              (gdb.events.clear_objfiles, _on_exit)]
+    for ev, fn in events:
+        ev.connect(fn)
+    gdb._corolink_plugin_state = {"events": events,
+                                  "printer": _lookup_printer}
+    InfoCoroutines()
+    CoroutineCommand()
+    CoroutineApply()
+
+
+_register()

@@ -1,0 +1,17 @@
+/* Embeds the gdb plugin (gdb/corolink-gdb.py) in libcorolink as an inline
+ * `.debug_gdb_scripts` entry (type 4, SECTION_SCRIPT_ID_PYTHON_TEXT: a
+ * name line, then the script's text, then a NUL), so that gdb loads it with
+ * the library when its auto-load safe-path allows (see gdb/README.md). The
+ * section is not allocated (no run-time cost) and goes away with
+ * `strip --strip-debug`; `objcopy --only-keep-debug` keeps it in the
+ * separate debug file. The assembler finds the script through -Wa,-I (see
+ * CMakeLists.txt). */
+#if defined(__ELF__)
+    .pushsection .debug_gdb_scripts, "MS", @progbits, 1
+    .byte 4
+    .ascii "corolink-gdb.py\n"
+    .incbin "corolink-gdb.py"
+    .byte 0
+    .popsection
+    .section .note.GNU-stack, "", @progbits
+#endif

@@ -1,0 +1,230 @@
+/* The program the gdb plugin tests debug (tests/gdb/run_gdb_tests.py).
+ *
+ * At the stop in test_ready() (a breakpoint, on the main thread) it has:
+ *   main thread:  "main-runner"  running   main_runner_body -> main_runner_work
+ *                                          -> test_ready()
+ *                 "sock-reader"  suspended reader_body -> handle_conn
+ *                                          -> wait_on_socket   (local fd = 42)
+ *                 "timer"        suspended timer_body -> wait_on_timer
+ *                                          (local deadline_ms = 1500)
+ *                 "worker-0..2"  suspended worker_body -> idle_loop (3 identical
+ *                                          stacks: `info coroutines -group`)
+ *                 "fresh"        created, never resumed
+ *                 "done"         finished (returned)
+ *   second thread: "t2-outer"    running, resuming "t2-inner"
+ *                 "t2-inner"     running   t2_inner_body -> t2_spin
+ *                                          (signals readiness, then waits)
+ *                 "t2-parked"    suspended t2_parked_body -> park_deep x3
+ *                                          -> park_leaf
+ * Functions are global (the stripped variant is linked with -rdynamic, so
+ * that gdb can still name them from .dynsym) and each has a distinct body
+ * (gcc -O2 merges identical functions). */
+#include <corolink.h>
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define NOINLINE __attribute__((noinline))
+
+static volatile int t2_ready;
+static volatile int release_all;
+volatile int sink;
+/* For the pretty-printer tests (globals: never optimised out). */
+corolink *g_timer;
+corolink_yielder *g_timer_yielder;
+
+/* Where gdb stops (break test_ready). */
+NOINLINE void test_ready(void) { __asm__ volatile("" ::: "memory"); }
+
+static corolink *make(corolink_fn fn, const char *name, void *arg) {
+    corolink *co;
+    if (corolink_create(&co, fn, arg, 64 * 1024) != 0) {
+        fprintf(stderr, "corolink_create failed\n");
+        exit(1);
+    }
+    corolink_set_name(co, name);
+    return co;
+}
+
+/* ---- suspended on the main thread ---- */
+
+NOINLINE int wait_on_socket(corolink_yielder *y, int conn) {
+    volatile int fd = 42 + conn;
+    corolink_suspend(y, (void *)(intptr_t)fd);
+    return fd + 1;
+}
+
+NOINLINE int handle_conn(corolink_yielder *y, int conn) {
+    volatile int request_no = 7;
+    int r = wait_on_socket(y, conn);
+    return r + request_no;
+}
+
+NOINLINE void *reader_body(corolink_yielder *y, void *in, void *arg) {
+    (void)in;
+    (void)arg;
+    sink = handle_conn(y, 0);
+    return NULL;
+}
+
+NOINLINE long wait_on_timer(corolink_yielder *y, long ms) {
+    volatile long deadline_ms = ms;
+    corolink_suspend(y, NULL);
+    return deadline_ms * 3;
+}
+
+NOINLINE void *timer_body(corolink_yielder *y, void *in, void *arg) {
+    (void)in;
+    (void)arg;
+    g_timer_yielder = y;
+    sink = (int)wait_on_timer(y, 1500);
+    return NULL;
+}
+
+NOINLINE void idle_loop(corolink_yielder *y, int n) {
+    volatile int spins = n;
+    while (spins-- > 0)
+        corolink_suspend(y, (void *)(intptr_t)spins);
+}
+
+NOINLINE void *worker_body(corolink_yielder *y, void *in, void *arg) {
+    (void)in;
+    idle_loop(y, (int)(intptr_t)arg);
+    return (void *)1;
+}
+
+NOINLINE void *done_body(corolink_yielder *y, void *in, void *arg) {
+    (void)y;
+    (void)arg;
+    return in;
+}
+
+NOINLINE void *fresh_body(corolink_yielder *y, void *in, void *arg) {
+    (void)y;
+    (void)arg;
+    sink = 99;
+    return in;
+}
+
+/* ---- the running coroutine of the main thread ---- */
+
+NOINLINE void main_runner_work(int round) {
+    volatile int runner_round = round;
+    while (!t2_ready)
+        usleep(1000);
+    test_ready();
+    sink = runner_round;
+}
+
+NOINLINE void *main_runner_body(corolink_yielder *y, void *in, void *arg) {
+    (void)y;
+    (void)in;
+    (void)arg;
+    main_runner_work(5);
+    return NULL;
+}
+
+/* ---- the second thread ---- */
+
+NOINLINE void park_leaf(corolink_yielder *y) {
+    volatile int leaf_mark = 0x1eaf;
+    corolink_suspend(y, NULL);
+    sink = leaf_mark;
+}
+
+NOINLINE int park_deep(corolink_yielder *y, int depth) {
+    volatile int level = depth;
+    if (depth > 0)
+        return park_deep(y, depth - 1) + level;
+    park_leaf(y);
+    return level * 2;
+}
+
+NOINLINE void *t2_parked_body(corolink_yielder *y, void *in, void *arg) {
+    (void)in;
+    (void)arg;
+    sink = park_deep(y, 2);
+    return NULL;
+}
+
+NOINLINE void t2_spin(void) {
+    volatile int spin_count = 0;
+    t2_ready = 1;
+    while (!release_all) {
+        spin_count++;
+        usleep(1000);
+    }
+}
+
+NOINLINE void *t2_inner_body(corolink_yielder *y, void *in, void *arg) {
+    (void)y;
+    (void)in;
+    (void)arg;
+    t2_spin();
+    return NULL;
+}
+
+NOINLINE void *t2_outer_body(corolink_yielder *y, void *in, void *arg) {
+    (void)y;
+    (void)in;
+    corolink *inner = make(t2_inner_body, "t2-inner", NULL);
+    corolink_resume(inner, NULL, NULL);
+    *(corolink **)arg = inner;
+    return NULL;
+}
+
+void *thread2(void *arg) {
+    (void)arg;
+    corolink *parked = make(t2_parked_body, "t2-parked", NULL);
+    corolink_resume(parked, NULL, NULL);
+    corolink *inner = NULL;
+    corolink *outer = make(t2_outer_body, "t2-outer", &inner);
+    corolink_resume(outer, NULL, NULL);
+    corolink_force_reset(parked);
+    corolink_destroy(parked);
+    corolink_destroy(outer);
+    corolink_destroy(inner);
+    return NULL;
+}
+
+int main(int argc, char **argv) {
+    (void)argv;
+    corolink_debug_timestamps(true);
+    corolink *reader = make(reader_body, "sock-reader", NULL);
+    corolink *timer = make(timer_body, "timer", NULL);
+    g_timer = timer;
+    corolink *workers[3];
+    char name[16];
+    for (int i = 0; i < 3; i++) {
+        snprintf(name, sizeof name, "worker-%d", i);
+        workers[i] = make(worker_body, name, (void *)(intptr_t)(10 + i));
+    }
+    corolink *fresh = make(fresh_body, "fresh", NULL);
+    corolink *done = make(done_body, "done", NULL);
+    corolink_resume(done, NULL, NULL);
+    corolink_resume(reader, NULL, NULL);
+    corolink_resume(timer, NULL, NULL);
+    for (int i = 0; i < 3; i++)
+        corolink_resume(workers[i], NULL, NULL);
+
+    pthread_t t;
+    pthread_create(&t, NULL, thread2, NULL);
+    corolink *runner = make(main_runner_body, "main-runner", NULL);
+    corolink_resume(runner, NULL, NULL);
+    release_all = 1;
+    pthread_join(t, NULL);
+    if (argc > 1)
+        return 0;
+    /* Clean up (the suspended ones are reset: builds without the
+     * unwinder cannot destroy a suspended coroutine). */
+    corolink *all[] = {reader, timer, workers[0], workers[1], workers[2],
+                       fresh, done, runner};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        corolink_force_reset(all[i]);
+        corolink_destroy(all[i]);
+    }
+    return 0;
+}

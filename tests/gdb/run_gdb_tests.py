@@ -1,0 +1,680 @@
+#!/usr/bin/env python3
+"""Tests of the corolink gdb plugin (gdb/corolink-gdb.py) with real gdb in
+batch mode, against a live process and against a core file of it.
+
+  run_gdb_tests.py --gdb GDB --plugin PY --workdir DIR MODE [options]
+
+MODE target:   the scenario of gdb_target.c (see there): info coroutines
+               and its filters, coroutine apply all bt, coroutine ID + info
+               locals, the frame decorator, the pretty-printers, errors;
+               live, then on a core written by gcore. --strip/--lib: run
+               with a copy of the library stripped with --strip-all, the
+               program stripped too.
+MODE errors:   a program without corolink; a corrupted registry (the test
+               corrupts the inferior's memory; the plugin never writes).
+MODE autoload: the script embedded in libcorolink.so and the installed
+               auto-load file.
+MODE scale:    100,000 suspended coroutines, info coroutines -group.
+"""
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+FAILS = []
+
+HELPER = r'''
+import gdb
+import re
+
+class _TCase(gdb.Command):
+    """tcase NAME COMMAND: runs COMMAND between markers; {{co-name}} in
+    COMMAND becomes that coroutine's id."""
+    def __init__(self):
+        super(_TCase, self).__init__("tcase", gdb.COMMAND_USER)
+
+    def invoke(self, arg, from_tty):
+        name, cmd = arg.split(None, 1)
+        gdb.write("@@@BEGIN %s\n" % name)
+        try:
+            if "{{" in cmd:
+                ids = dict((c.name, c.id) for c in coroutines())
+                cmd = re.sub(r"\{\{([^}]*)\}\}",
+                             lambda m: str(ids.get(m.group(1), 999999)), cmd)
+            out = gdb.execute(cmd, to_string=True)
+            gdb.write(out)
+        except gdb.error as e:
+            gdb.write("ERROR: %s\n" % e)
+        except Exception as e:
+            gdb.write("PYEXC: %r\n" % (e,))
+        gdb.write("@@@END %s\n" % name)
+
+_TCase()
+'''
+
+
+def fail(msg):
+    FAILS.append(msg)
+    print("FAIL: " + msg)
+
+
+def check(cond, msg):
+    if not cond:
+        fail(msg)
+    return cond
+
+
+class Gdb(object):
+    def __init__(self, args):
+        self.args = args
+        self.helper = os.path.join(args.workdir, "tcase_helper.py")
+        with open(self.helper, "w") as f:
+            f.write(HELPER)
+
+    def run(self, target_args, pre=(), cases=(), post=(), source=True,
+            autoload_off=True, iex=(), env=None, label=""):
+        cmd = [self.args.gdb, "-nx", "-batch"]
+        for c in iex:
+            cmd += ["-iex", c]
+        if autoload_off:
+            cmd += ["-iex", "set auto-load python-scripts off"]
+        cmd += ["-ex", "set pagination off", "-ex", "set width 0",
+                "-ex", "set confirm off"]
+        if source:
+            cmd += ["-ex", "source " + self.args.plugin]
+        cmd += ["-ex", "source " + self.helper]
+        for c in pre:
+            cmd += ["-ex", c]
+        for name, c in cases:
+            cmd += ["-ex", "tcase %s %s" % (name, c)]
+        for c in post:
+            cmd += ["-ex", c]
+        cmd += target_args
+        t0 = time.monotonic()
+        p = subprocess.run(cmd, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, env=env, timeout=240,
+                           universal_newlines=True, errors="replace")
+        dt = time.monotonic() - t0
+        out = p.stdout
+        log = os.path.join(self.args.workdir, "gdb-%s.log" % label)
+        with open(log, "w") as f:
+            f.write(" ".join(cmd) + "\n\n" + out)
+        print("gdb %s: %.2fs (log: %s)" % (label, dt, log))
+        for bad in ("Traceback", "Python Exception", "Error occurred in Python",
+                    "PYEXC:"):
+            check(bad not in out, "%s: %r in gdb output" % (label, bad))
+        secs = {}
+        for m in re.finditer(r"@@@BEGIN (\S+)\n(.*?)@@@END \1\n", out, re.S):
+            secs[m.group(1)] = m.group(2)
+        for name, _ in cases:
+            check(name in secs, "%s: case %s did not run" % (label, name))
+        return out, secs
+
+
+# ---------------------------------------------------------------------------
+# the scenario of gdb_target.c
+
+SUSPENDED = {
+    # name: (entry, innermost non-corolink function, frames innermost first)
+    "sock-reader": ("reader_body", "wait_on_socket",
+                    ["wait_on_socket", "handle_conn", "reader_body"]),
+    "timer": ("timer_body", "wait_on_timer", ["wait_on_timer", "timer_body"]),
+    "worker-0": ("worker_body", "idle_loop", ["idle_loop", "worker_body"]),
+    "worker-1": ("worker_body", "idle_loop", ["idle_loop", "worker_body"]),
+    "worker-2": ("worker_body", "idle_loop", ["idle_loop", "worker_body"]),
+    "t2-parked": ("t2_parked_body", "park_leaf",
+                  ["park_leaf", "park_deep", "park_deep", "park_deep",
+                   "t2_parked_body"]),
+}
+RUNNING = {
+    # name: (entry, frames that must appear, in this order)
+    "main-runner": ("main_runner_body",
+                    ["test_ready", "main_runner_work", "main_runner_body",
+                     '[coroutine # "main-runner" resumed here]', "main"]),
+    "t2-inner": ("t2_inner_body",
+                 ["t2_spin", "t2_inner_body",
+                  '[coroutine # "t2-inner" resumed here]', "t2_outer_body",
+                  '[coroutine # "t2-outer" resumed here]', "thread2"]),
+    "t2-outer": ("t2_outer_body",
+                 ["t2_outer_body", '[coroutine # "t2-outer" resumed here]',
+                  "thread2"]),
+}
+
+ROW = re.compile(r'^(\*?)\s+(\d+)\s+(created|running \(resuming another\)|'
+                 r'running|suspended|finished \(\w+\))\s+"([^"]*)"\s+'
+                 r'(?:(\d+)\s+)?(\S+)(?:\s+(.*))?$')
+
+
+def parse_rows(text):
+    rows = {}
+    for line in text.splitlines():
+        m = ROW.match(line)
+        if m:
+            rows[m.group(4)] = dict(star=m.group(1), id=int(m.group(2)),
+                                    state=m.group(3), thread=m.group(5),
+                                    entry=m.group(6), rest=m.group(7) or "")
+    return rows
+
+
+FRAME = re.compile(r"^#(\d+)\s+(?:0x[0-9a-f]+ in )?(\[coroutine \d+ \"[^\"]*\" "
+                   r"resumed here\]|\S+) ")
+
+
+def frame_names(text):
+    names = []
+    for line in text.splitlines():
+        m = FRAME.match(line)
+        if m:
+            n = m.group(2)
+            n = re.sub(r"\[coroutine \d+", "[coroutine #", n)
+            # gcc clones: foo.constprop.0, foo.isra.0
+            n = re.sub(r"\.(constprop|isra|part|cold)\.\d+$", "", n)
+            names.append(n)
+    return names
+
+
+def in_order(names, want):
+    i = 0
+    for n in names:
+        if i < len(want) and n == want[i]:
+            i += 1
+    return i == len(want)
+
+
+def check_info(label, text, live, stripped):
+    rows = parse_rows(text)
+    for name, (entry, where, _) in SUSPENDED.items():
+        r = rows.get(name)
+        if not check(r is not None, "%s: no row for %s:\n%s" % (label, name,
+                                                               text)):
+            continue
+        check(r["state"] == "suspended", "%s: %s state %s" % (label, name,
+                                                              r["state"]))
+        check(r["entry"] == entry, "%s: %s entry %s" % (label, name,
+                                                        r["entry"]))
+        check(re.match(re.escape(where) + r"\b", r["rest"]) is not None,
+              "%s: %s where %r" % (label, name, r["rest"]))
+        if not stripped:
+            check(re.search(r"\(gdb_target\.c:\d+\)", r["rest"]) is not None,
+                  "%s: %s: no file:line in %r" % (label, name, r["rest"]))
+        age = "ago" if live else "before newest"
+        check(age in r["rest"], "%s: %s: no %r in %r" % (label, name, age,
+                                                          r["rest"]))
+    for name, (entry, _) in RUNNING.items():
+        r = rows.get(name)
+        if not check(r is not None, "%s: no row for %s" % (label, name)):
+            continue
+        want = "running (resuming another)" if name == "t2-outer" \
+            else "running"
+        check(r["state"] == want, "%s: %s state %r" % (label, name,
+                                                       r["state"]))
+        check(r["entry"] == entry, "%s: %s entry %s" % (label, name,
+                                                        r["entry"]))
+        check(r["thread"] is not None, "%s: %s has no thread" % (label, name))
+    if "main-runner" in rows:
+        check(rows["main-runner"]["star"] == "*" and
+              rows["main-runner"]["thread"] == "1",
+              "%s: main-runner not marked current on thread 1" % label)
+    if "t2-inner" in rows and "t2-outer" in rows:
+        check(rows["t2-inner"]["thread"] == rows["t2-outer"]["thread"] and
+              rows["t2-inner"]["thread"] != "1",
+              "%s: t2 coroutines not on the second thread" % label)
+    check(rows.get("fresh", {}).get("state") == "created",
+          "%s: fresh not created" % label)
+    check(rows.get("done", {}).get("state") == "finished (returned)",
+          "%s: done not finished (returned)" % label)
+    stars = [n for n, r in rows.items() if r["star"]]
+    check(len(stars) == 1, "%s: %d rows marked *" % (label, len(stars)))
+    return rows
+
+
+def check_apply(label, text):
+    blocks = re.split(r'^\nCoroutine (\d+) "([^"]*)" \(([^)]*)\):\n', "\n" + text,
+                      flags=re.M)
+    got = {}
+    for i in range(1, len(blocks) - 3 + 1, 4):
+        got[blocks[i + 1]] = (blocks[i + 2], blocks[i + 3])
+    for name, (entry, _, frames) in SUSPENDED.items():
+        if not check(name in got, "%s: apply: no block for %s" % (label,
+                                                                  name)):
+            continue
+        names = frame_names(got[name][1])
+        check(names and names[-1] == entry,
+              "%s: apply: %s does not end at %s: %s" % (label, name, entry,
+                                                        names))
+        core = [n for n in names if not n.startswith("corolink_")]
+        check(core == frames, "%s: apply: %s frames %s, want %s"
+              % (label, name, core, frames))
+        for bad in ("??", "<signal handler called>", "corolink__trampoline",
+                    "main ", "thread2", "Backtrace stopped"):
+            check(bad not in got[name][1], "%s: apply: %r in %s's bt:\n%s"
+                  % (label, bad, name, got[name][1]))
+    for name, (entry, frames) in RUNNING.items():
+        if not check(name in got, "%s: apply: no block for %s" % (label,
+                                                                  name)):
+            continue
+        check(got[name][0].startswith("running, thread "),
+              "%s: apply: %s header %r" % (label, name, got[name][0]))
+        names = frame_names(got[name][1])
+        check(in_order(names, frames), "%s: apply: %s frames %s, want %s"
+              % (label, name, names, frames))
+    for name in ("fresh", "done"):
+        check(name not in got, "%s: apply all lists %s" % (label, name))
+
+
+def target_cases(stripped):
+    cases = [
+        ("info", "info coroutines"),
+        ("group", "info coroutines -group"),
+        ("f_name", "info coroutines -name ^worker"),
+        ("f_susp", "info coroutines -state suspended"),
+        ("f_run", "info coroutines -state running"),
+        ("f_bt", "info coroutines -bt ^park_deep$"),
+        ("f_bt_none", "info coroutines -bt no_such_function"),
+        ("f_ids", "info coroutines {{timer}} {{fresh}}"),
+        ("apply", "coroutine apply all bt"),
+        ("apply_q", "coroutine apply {{timer}} -q bt 1"),
+        ("sel", "coroutine {{sock-reader}}"),
+        ("sel_bt", "bt"),
+        ("sel_up", "up"),
+        ("sel_info", "info coroutines {{sock-reader}}"),
+        ("up_top", "up 100"),
+        ("up_more", "up"),
+    ]
+    if not stripped:
+        cases += [
+            ("sel_frame", "frame 2"),
+            ("sel_locals", "info locals"),
+            ("sel_frame2", "frame function handle_conn"),
+            ("sel_print", "print request_no"),
+            ("sel2", "coroutine {{timer}}"),
+            ("sel2_frame", "frame 2"),
+            ("sel2_locals", "info locals"),
+            ("sel3", "coroutine {{t2-parked}}"),
+            ("sel3_frame", "frame 2"),
+            ("sel3_print", "print/x leaf_mark"),
+        ]
+    cases += [
+        ("back", "coroutine"),
+        ("back_bt", "bt"),
+        ("run_sel", "coroutine {{t2-inner}}"),
+        ("run_thread", "thread"),
+        ("back_thread", "thread 1"),
+        ("plain_bt", "bt"),
+        ("err_id", "coroutine 999999"),
+        ("err_info_id", "info coroutines 999999"),
+        ("err_created", "coroutine {{fresh}}"),
+        ("err_finished", "coroutine {{done}}"),
+        ("err_state", "info coroutines -state bogus"),
+        ("err_opt", "info coroutines -frobnicate"),
+        ("err_apply", "coroutine apply 999999 bt"),
+        ("err_apply_nocmd", "coroutine apply all"),
+    ]
+    if not stripped:
+        cases += [
+            ("pp_co", "print g_timer"),
+            ("pp_y", "print g_timer_yielder"),
+            ("pp_null", "print (corolink *)0"),
+            ("pp_bad", "print (corolink *)&sink"),
+        ]
+    return cases
+
+
+def check_target(label, secs, live, stripped):
+    rows = check_info(label, secs.get("info", ""), live, stripped)
+    g = secs.get("group", "")
+    check(re.search(r"^3\s+suspended\s+worker_body\s+idle_loop\b.*\b%d %d %d$"
+                    % tuple(rows.get("worker-%d" % i, {}).get("id", -1)
+                            for i in range(3)), g, re.M) is not None,
+          "%s: -group has no count-3 worker group:\n%s" % (label, g))
+    check(re.search(r"^1\s+suspended\s+reader_body\b", g, re.M) is not None,
+          "%s: -group has no sock-reader group" % label)
+    check(sorted(parse_rows(secs.get("f_name", ""))) ==
+          ["worker-0", "worker-1", "worker-2"], "%s: -name: %s"
+          % (label, secs.get("f_name")))
+    check(sorted(parse_rows(secs.get("f_susp", ""))) ==
+          sorted(SUSPENDED), "%s: -state suspended: %s"
+          % (label, secs.get("f_susp")))
+    check(sorted(parse_rows(secs.get("f_run", ""))) ==
+          sorted(RUNNING), "%s: -state running: %s"
+          % (label, secs.get("f_run")))
+    check(sorted(parse_rows(secs.get("f_bt", ""))) == ["t2-parked"],
+          "%s: -bt: %s" % (label, secs.get("f_bt")))
+    check("No coroutines." in secs.get("f_bt_none", ""),
+          "%s: -bt no match: %s" % (label, secs.get("f_bt_none")))
+    check(sorted(parse_rows(secs.get("f_ids", ""))) == ["fresh", "timer"],
+          "%s: ids: %s" % (label, secs.get("f_ids")))
+    check_apply(label, secs.get("apply", ""))
+    aq = secs.get("apply_q", "")
+    check("Coroutine" not in aq and "wait_on_timer" in aq or
+          "corolink_suspend" in aq, "%s: apply -q: %s" % (label, aq))
+    # coroutine ID
+    check("ERROR" not in secs.get("sel", "") and
+          re.search(r"^#1 ", secs.get("sel", ""), re.M),
+          "%s: coroutine ID: %s" % (label, secs.get("sel")))
+    names = frame_names(secs.get("sel_bt", ""))
+    check([n for n in names if not n.startswith("corolink_")] ==
+          SUSPENDED["sock-reader"][2], "%s: bt of selected: %s"
+          % (label, names))
+    check("#0 " not in secs.get("sel_bt", ""), "%s: bt of selected shows #0"
+          % label)
+    check(re.search(r"^#\d+\s+.*(wait_on_socket|handle_conn)",
+                    secs.get("sel_up", ""), re.M) is not None,
+          "%s: up: %s" % (label, secs.get("sel_up")))
+    # `up` stops at the root frame: nothing stale beyond it
+    ut = secs.get("up_top", "")
+    # (gdb shows the .dynsym name of a stripped library as
+    # "corolink.trampoline")
+    check(re.search(r"corolink(__|\.)trampoline", ut) is not None and "corolink_resume" not in ut and
+          re.search(r"\bmain \(", ut) is None, "%s: up 100: %r" % (label, ut))
+    check("Initial frame selected; you cannot go up" in
+          secs.get("up_more", ""), "%s: up past the root: %r"
+          % (label, secs.get("up_more")))
+    check(parse_rows(secs.get("sel_info", "")).get("sock-reader", {})
+          .get("star") == "*", "%s: selected coroutine not marked *" % label)
+    if not stripped:
+        check(re.search(r"^fd = 42$", secs.get("sel_locals", ""), re.M),
+              "%s: info locals: %s" % (label, secs.get("sel_locals")))
+        check(re.search(r"= 7$", secs.get("sel_print", ""), re.M),
+              "%s: print request_no: %s" % (label, secs.get("sel_print")))
+        check(re.search(r"^deadline_ms = 1500$", secs.get("sel2_locals", ""),
+                        re.M), "%s: timer locals: %s"
+              % (label, secs.get("sel2_locals")))
+        check(re.search(r"= 0x1eaf$", secs.get("sel3_print", ""), re.M),
+              "%s: print leaf_mark: %s" % (label, secs.get("sel3_print")))
+    # back to the thread's stack
+    names = frame_names(secs.get("back_bt", ""))
+    check(names[:1] == ["test_ready"] and "main" in names,
+          "%s: after `coroutine`: %s" % (label, names))
+    check("t2_spin" in secs.get("run_sel", "") or
+          "clock_nanosleep" in secs.get("run_sel", "") or
+          "nanosleep" in secs.get("run_sel", ""),
+          "%s: coroutine <running>: %s" % (label, secs.get("run_sel")))
+    t2 = rows.get("t2-inner", {}).get("thread")
+    check(re.search(r"Current thread is %s " % t2, secs.get("run_thread", ""))
+          is not None, "%s: running coroutine did not select thread %s: %s"
+          % (label, t2, secs.get("run_thread")))
+    # the decorator in a plain bt
+    pb = secs.get("plain_bt", "")
+    check(re.search(r'^#\d+\s+\[coroutine %d "main-runner" resumed here\]'
+                    % rows.get("main-runner", {}).get("id", -1), pb, re.M),
+          "%s: no decorator in bt:\n%s" % (label, pb))
+    check("<signal handler called>" not in pb,
+          "%s: bt still shows <signal handler called>" % label)
+    # errors: one line each
+    for case, pat in (("err_id", r"^ERROR: corolink: no coroutine with id "
+                                 r"999999$"),
+                      ("err_info_id", r"^ERROR: corolink: no coroutine with "
+                                      r"id 999999$"),
+                      ("err_created", r"^ERROR: corolink: coroutine \d+ has "
+                                      r"not started"),
+                      ("err_finished", r"^ERROR: corolink: coroutine \d+ has "
+                                       r"finished \(returned\)"),
+                      ("err_state", r"^ERROR: corolink: unknown state"),
+                      ("err_opt", r"^ERROR: corolink: unknown option"),
+                      ("err_apply", r"^ERROR: corolink: no coroutine with id"),
+                      ("err_apply_nocmd", r"^ERROR: corolink: coroutine "
+                                          r"apply: no command")):
+        s = secs.get(case, "")
+        check(re.search(pat, s, re.M) is not None and
+              len(s.strip().splitlines()) == 1,
+              "%s: %s: %r" % (label, case, s))
+    if not stripped:
+        rg = r'0x[0-9a-f]+ \{id = %d, name = "timer", state = suspended, ' \
+             r'stack = \[0x[0-9a-f]+, 0x[0-9a-f]+\), used \d+ of \d+\}' \
+             % rows.get("timer", {}).get("id", -1)
+        check(re.search(rg, secs.get("pp_co", "")),
+              "%s: printer corolink *: %s" % (label, secs.get("pp_co")))
+        check(re.search(rg, secs.get("pp_y", "")),
+              "%s: printer corolink_yielder *: %s" % (label,
+                                                      secs.get("pp_y")))
+        check(re.search(r"= 0x0$", secs.get("pp_null", ""), re.M),
+              "%s: printer NULL: %s" % (label, secs.get("pp_null")))
+        check("not a corolink control block" in secs.get("pp_bad", ""),
+              "%s: printer bad pointer: %s" % (label, secs.get("pp_bad")))
+
+
+def mode_target(args, g):
+    stripped = args.strip is not None
+    program = args.program
+    env = dict(os.environ)
+    pre_env = []
+    if stripped:
+        d = os.path.join(args.workdir, "stripped")
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(d)
+        real = os.path.realpath(args.lib)
+        lib = os.path.join(d, os.path.basename(real))
+        shutil.copy(real, lib)
+        prog = os.path.join(d, os.path.basename(program))
+        shutil.copy(program, prog)
+        subprocess.check_call([args.strip, "--strip-all", lib, prog])
+        os.symlink(os.path.basename(real), os.path.join(d, "libcorolink.so.1"))
+        program = prog
+        pre_env = ["set environment LD_LIBRARY_PATH=" + d]
+        out = subprocess.check_output(["readelf", "-S", lib],
+                                      universal_newlines=True)
+        check(".symtab" not in out and ".debug_info" not in out,
+              "the stripped library still has symbols")
+    core = os.path.join(args.workdir, "core.%s" % args.variant)
+    if os.path.exists(core):
+        os.unlink(core)
+    cases = target_cases(stripped)
+    cases_live = cases + [("solib", "info sharedlibrary corolink"),
+                          ("gcore", "gcore " + core)]
+    out, secs = g.run([program],
+                      pre=pre_env + ["break test_ready", "run"],
+                      cases=cases_live, post=["kill"], label="live")
+    check_target("live", secs, True, stripped)
+    if stripped:
+        check(os.path.join(args.workdir, "stripped") in secs.get("solib", ""),
+              "live: not running with the stripped library: %s"
+              % secs.get("solib"))
+    if not check(os.path.exists(core), "no core file written"):
+        return
+    out, secs = g.run([program, core], cases=cases, label="core")
+    check_target("core", secs, False, stripped)
+
+
+def mode_errors(args, g):
+    cases = [("info", "info coroutines"), ("sel", "coroutine 1"),
+             ("apply", "coroutine apply all bt"), ("bt", "bt")]
+    out, secs = g.run([args.no_corolink], pre=["break test_ready", "run"],
+                      cases=cases, post=["kill"], label="no-corolink")
+    for c in ("info", "sel", "apply"):
+        s = secs.get(c, "")
+        check(re.match(r"^ERROR: corolink: this program does not use "
+                       r"corolink", s) is not None and
+              len(s.strip().splitlines()) == 1,
+              "no-corolink: %s: %r" % (c, s))
+    check("test_ready" in secs.get("bt", ""), "no-corolink: bt broken")
+    # no process at all
+    out, secs = g.run([args.no_corolink], cases=[("noproc",
+                                                  "info coroutines")],
+                      label="no-process")
+    check(secs.get("noproc", "").strip() ==
+          "ERROR: corolink: no process or core file",
+          "no process: %r" % secs.get("noproc"))
+    # corruption of the registry, done by the test through gdb
+    corrupt = [
+        ("ok", "info coroutines"),
+        # a wild pointer in a slot, and a bad check word
+        ("w1", "python _c = coroutines(); _t = _table(); "
+               "gdb.execute('set var *(unsigned long *)%d = 0x10000' % "
+               "[a for a in _slot_addrs(_t)][0]); "
+               "gdb.execute('set var *(unsigned long *)%d = 0' % "
+               "(_c[1].addr + _t.off_check))"),
+        ("bad", "info coroutines"),
+        # a cycle in the chunk list
+        ("w2", "python _t = _table(); _ch = _u64(_t.registry); "
+               "_l = _last_chunk(_t); "
+               "gdb.execute('set var *(unsigned long *)%d = %d' % "
+               "(_l + _t.chunk_off_next, _ch))"),
+        ("cycle", "info coroutines"),
+        ("cycle_apply", "coroutine apply all -q p 1"),
+        # a wild chunk pointer
+        ("w3", "python _t = _table(); "
+               "gdb.execute('set var *(unsigned long *)%d = 0xdead0000' % "
+               "_t.registry)"),
+        ("wild", "info coroutines"),
+        ("wild_sel", "coroutine 1"),
+    ]
+    helper = os.path.join(args.workdir, "slots.py")
+    with open(helper, "w") as f:
+        f.write("def _slot_addrs(t):\n"
+                "    ch = _u64(t.registry)\n"
+                "    n = _u64(ch + t.chunk_off_nslots)\n"
+                "    for i in range(n):\n"
+                "        a = ch + t.chunk_off_slots + 8 * i\n"
+                "        v = _u64(a)\n"
+                "        if v and not v & t.slot_tag_mask:\n"
+                "            yield a\n"
+                "def _last_chunk(t):\n"
+                "    ch = _u64(t.registry)\n"
+                "    while _u64(ch + t.chunk_off_next):\n"
+                "        ch = _u64(ch + t.chunk_off_next)\n"
+                "    return ch\n")
+    out, secs = g.run([args.program], pre=["source " + helper,
+                                           "break test_ready", "run"],
+                      cases=corrupt, post=["kill"], label="corrupt")
+    n_ok = len(parse_rows(secs.get("ok", "")))
+    n_bad = len(parse_rows(secs.get("bad", "")))
+    check(n_ok >= 10 and n_bad == n_ok - 2, "corrupt: %d rows, then %d"
+          % (n_ok, n_bad))
+    check("warning: corolink: 2 registry slot(s) do not hold a valid control "
+          "block" in secs.get("bad", ""), "corrupt: no warning: %s"
+          % secs.get("bad"))
+    check("has a cycle" in secs.get("cycle", "") and
+          len(parse_rows(secs.get("cycle", ""))) == n_bad,
+          "corrupt: cycle: %s" % secs.get("cycle"))
+    s = secs.get("wild", "")
+    check("cannot read" in s and "Traceback" not in s,
+          "corrupt: wild chunk pointer: %r" % s)
+    check(secs.get("wild_sel", "").startswith("ERROR: corolink:") or
+          "cannot read" in secs.get("wild_sel", ""),
+          "corrupt: coroutine 1 after wild pointer: %r"
+          % secs.get("wild_sel"))
+
+
+def mode_autoload(args, g):
+    libdir = os.path.dirname(os.path.realpath(args.lib))
+    out = subprocess.check_output(["readelf", "-W", "-S", os.path.realpath(args.lib)],
+                                  universal_newlines=True)
+    check(".debug_gdb_scripts" in out, "no .debug_gdb_scripts in the library")
+    # the inline script, allowed by the safe-path
+    out, secs = g.run([args.program], source=False, autoload_off=False,
+                      iex=["add-auto-load-safe-path " + libdir],
+                      pre=["break test_ready", "run"],
+                      cases=[("scripts", "info auto-load python-scripts"),
+                             ("info", "info coroutines")],
+                      post=["kill"], label="autoload-inline")
+    check(re.search(r"Yes\s+corolink-gdb\.py", secs.get("scripts", "")),
+          "inline script not loaded: %s" % secs.get("scripts"))
+    check("sock-reader" in secs.get("info", ""), "autoload: info coroutines: %s"
+          % secs.get("info"))
+    # the default safe-path declines it (and says how to allow it)
+    out, secs = g.run([args.program], source=False, autoload_off=False,
+                      iex=["set auto-load safe-path /nonexistent"],
+                      pre=["break test_ready", "run"],
+                      cases=[("scripts", "info auto-load python-scripts")],
+                      post=["kill"], label="autoload-declined")
+    check("declined" in out, "safe-path did not decline the inline script")
+    # the installed file: share/gdb/auto-load/<abs libdir>/<real name>-gdb.py
+    prefix = os.path.join(args.workdir, "prefix")
+    shutil.rmtree(prefix, ignore_errors=True)
+    subprocess.check_call([args.cmake, "--install", args.build_dir,
+                           "--prefix", prefix], stdout=subprocess.DEVNULL)
+    found = []
+    for root, _, files in os.walk(os.path.join(prefix, "share", "gdb",
+                                               "auto-load")):
+        for f in files:
+            found.append(os.path.join(root, f))
+    want_lib = os.path.basename(os.path.realpath(args.lib))
+    installed = [f for f in found if f.endswith("/" + want_lib + "-gdb.py")]
+    check(len(installed) == 1, "installed auto-load file: %s" % found)
+    if installed:
+        rel = os.path.relpath(os.path.dirname(installed[0]),
+                              os.path.join(prefix, "share", "gdb",
+                                           "auto-load"))
+        libs = [os.path.join(r, f) for r, _, fs in os.walk(prefix)
+                for f in fs if f == want_lib]
+        check(libs and "/" + rel == os.path.dirname(libs[0]),
+              "auto-load dir %s does not name the installed library's "
+              "directory (%s)" % (rel, libs))
+        with open(installed[0]) as a, open(args.plugin) as b:
+            check(a.read() == b.read(), "installed script differs")
+        # gdb loads it for the installed library
+        out, secs = g.run([], source=False, autoload_off=False,
+                          iex=["set auto-load scripts-directory " +
+                               os.path.join(prefix, "share", "gdb",
+                                            "auto-load"),
+                               "set auto-load safe-path " + prefix],
+                          pre=["file " + libs[0]],
+                          cases=[("scripts", "info auto-load python-scripts"),
+                                 ("help", "help info coroutines")],
+                          label="autoload-installed")
+        check(re.search(r"Yes\s+\S*%s-gdb\.py" % re.escape(want_lib),
+                        secs.get("scripts", "")),
+              "installed script not loaded: %s" % secs.get("scripts"))
+
+
+def mode_scale(args, g):
+    out, secs = g.run([args.program], pre=["break test_ready", "run"],
+                      cases=[("t0", "python _t0 = time.monotonic()"),
+                             ("group", "info coroutines -group"),
+                             ("t1", "python print('TIME %.2f' % "
+                                    "(time.monotonic() - _t0))"),
+                             ("t2", "python _t0 = time.monotonic()"),
+                             ("list", "info coroutines -state suspended "
+                                      "-name ^$ 1-20"),
+                             ("t3", "python print('TIME %.2f' % "
+                                    "(time.monotonic() - _t0))")],
+                      post=["kill"], label="scale")
+    gtext = secs.get("group", "")
+    counts = {}
+    for m in re.finditer(r"^(\d+)\s+suspended\s+scale_body\s+(\w+)", gtext,
+                         re.M):
+        counts[m.group(2)] = int(m.group(1))
+    check(counts == {"scale_wait_a": 50000, "scale_wait_b": 50000},
+          "scale: groups %s:\n%s" % (counts, gtext[:2000]))
+    tm = re.search(r"TIME (\S+)", secs.get("t1", ""))
+    print("scale: info coroutines -group of 100000 coroutines took %s s"
+          % (tm.group(1) if tm else "?"))
+    tm = re.search(r"TIME (\S+)", secs.get("t3", ""))
+    print("scale: info coroutines (20 ids) took %s s"
+          % (tm.group(1) if tm else "?"))
+    check(len(re.findall(r"^\*?\s+\d+\s+suspended\s", secs.get("list", ""),
+                         re.M)) == 20,
+          "scale: 20 ids: %s" % secs.get("list"))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--gdb", required=True)
+    ap.add_argument("--plugin", required=True)
+    ap.add_argument("--workdir", required=True)
+    ap.add_argument("mode", choices=["target", "errors", "autoload", "scale"])
+    ap.add_argument("--program")
+    ap.add_argument("--variant", default="x")
+    ap.add_argument("--strip")
+    ap.add_argument("--lib")
+    ap.add_argument("--no-corolink")
+    ap.add_argument("--build-dir")
+    ap.add_argument("--cmake")
+    args = ap.parse_args()
+    os.makedirs(args.workdir, exist_ok=True)
+    g = Gdb(args)
+    {"target": mode_target, "errors": mode_errors, "autoload": mode_autoload,
+     "scale": mode_scale}[args.mode](args, g)
+    if FAILS:
+        print("%d check(s) failed" % len(FAILS))
+        return 1
+    print("all checks passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
