@@ -495,8 +495,11 @@ COROLINK_API void corolink_debug_timestamps(bool enable);
  * running: take the backtrace from inside it), 0 for a created or finished
  * coroutine. Unwinds with libunwind when it is installed (loaded at the
  * first call), else by walking frame pointers (bodies built without frame
- * pointers then give short backtraces). pcs[0] is the exact pc at which
- * the coroutine suspended; the others are return addresses. */
+ * pointers then give short backtraces); COROLINK_BACKTRACE=fp in the
+ * environment forces the frame-pointer walk. pcs[0] is the exact pc at
+ * which the coroutine suspended (for a body that suspended through the
+ * out-of-line corolink_suspend(), a return address into its caller); the
+ * others are return addresses. */
 COROLINK_API int corolink_backtrace(const corolink *co, void **pcs, int max);
 
 #if defined(__STDC_HOSTED__) && __STDC_HOSTED__
@@ -504,8 +507,10 @@ COROLINK_API int corolink_backtrace(const corolink *co, void **pcs, int max);
  * state, name, creation site and, for a suspended one, its symbolized
  * backtrace; coroutines whose stacks are identical are printed once with a
  * count ("37 coroutines with this stack"). Safe to call from any thread
- * while other threads run coroutines only if they do not create or destroy
- * any meanwhile (it reads the registry without locking). Returns the
+ * while other threads run coroutines only if they do not create, destroy,
+ * resume or suspend any meanwhile: it reads the registry and the stacks
+ * without locking, so a coroutine that moves during the dump may show a
+ * garbled backtrace (the walk stays bounded). Returns the
  * number of live coroutines listed, or COROLINK_EINVAL (out NULL) or
  * COROLINK_ENOTSUP (no registry in this build). */
 COROLINK_API int corolink_dump(FILE *out);

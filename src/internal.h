@@ -108,6 +108,10 @@ void *corolink__call_on(void *arg, void *(*fn)(void *), void *top)
  * corolink__call_on. */
 CL_HIDDEN extern char corolink__trampoline_ret[];
 CL_HIDDEN extern char corolink__call_on_ret[];
+/* The end of the trampoline's code, and the out-of-line suspend's resume
+ * point. */
+CL_HIDDEN extern char corolink__trampoline_end[];
+CL_HIDDEN extern char corolink__suspend_resumed[];
 
 /* Places a control block at the top of [limit, top) and initialises the
  * stack fields; NULL if the region is too small. */

@@ -29,6 +29,7 @@
  * that this file depends on the table's frozen layout only.
  */
 #include "internal.h"
+#include "debug_table.h"
 
 #if !CL_FREESTANDING
 #include <dlfcn.h>
@@ -40,7 +41,6 @@
 #endif
 
 /* End of the trampoline's code (the .S file). */
-extern char corolink__trampoline_end[] CL_HIDDEN;
 
 /* Frames walked at most, whatever max is. */
 #define CL_BT_MAX_STEPS 1024
@@ -50,22 +50,10 @@ static inline bool in_trampoline(uintptr_t pc) {
            pc < (uintptr_t)corolink__trampoline_end;
 }
 
-/* The 16 bytes before the out-of-line suspend's resume point
- * (unwind-info/x86_64_sysv_elf.S): nop; movq 0xa0(%rdi), %rsp;
- * movq 0x78(%rdi), %rbp; jmp *-8(%rsp). The inline switch has
- * movq 0xa0(%rdi), %rax there. Both are part of ABI v1. */
-static const unsigned char outofline_switch_out[16] = {
-    0x90, 0x48, 0x8b, 0xa7, 0xa0, 0x00, 0x00, 0x00,
-    0x48, 0x8b, 0x6f, 0x78, 0xff, 0x64, 0x24, 0xf8,
-};
-
+/* Suspended in the out-of-line corolink_suspend() (its resume point is
+ * corolink__suspend_resumed): its own frame is then the innermost. */
 static bool suspended_out_of_line(const struct corolink *co) {
-    const volatile unsigned char *p =
-        (const unsigned char *)co->hot.pc - 16;
-    for (int i = 0; i < 16; i++)
-        if (p[i] != outofline_switch_out[i])
-            return false;
-    return true;
+    return co->hot.pc == (void *)corolink__suspend_resumed;
 }
 
 /* Where a walk stores its frames: the first `skip` are dropped, then up to
@@ -253,37 +241,6 @@ int corolink_backtrace(const corolink *co, void **pcs, int max) {
 
 #if CL_REGISTRY
 
-/* The debug-offsets table (registry.c), version 1; its layout is frozen
- * (unwind-info/debug-table.md). Declared here as the tools see it: only
- * the registry fields are used. */
-struct corolink_debug_offsets {
-    char magic[8];
-    uint32_t version, size, abi_version, pointer_size;
-    uint32_t control_size;
-    uint32_t off_pc, off_sp, off_fp, off_finished, off_fn, off_arg, off_id;
-    uint32_t off_name, name_size;
-    uint32_t off_stack_limit, off_stack_top, off_guard;
-    uint32_t off_link_fp, off_link_ra, off_link_sp;
-    uint32_t off_check, off_create_site, off_suspend_ns;
-    uint32_t off_trap_signo, off_trap_addr;
-    uint32_t finished_size;
-    uint64_t check_xor;
-    uint64_t trampoline, trampoline_ret, trampoline_end;
-    int64_t suspended_pc_adjust;
-    uint64_t registry;
-    uint32_t chunk_off_next, chunk_off_nslots, chunk_off_slots;
-    uint32_t slot_size;
-    uint64_t slot_tag_mask;
-    uint64_t debug_flags;
-    uint32_t clock_id, reserved;
-};
-_Static_assert(offsetof(struct corolink_debug_offsets, registry) == 0x98,
-               "debug-offsets table v1");
-_Static_assert(offsetof(struct corolink_debug_offsets, slot_tag_mask) == 0xb0,
-               "debug-offsets table v1");
-_Static_assert(sizeof(struct corolink_debug_offsets) == 0xc8,
-               "debug-offsets table v1");
-extern const struct corolink_debug_offsets corolink_debug_offsets;
 
 /* Frames kept per coroutine in a dump (one more is asked for, to tell a
  * truncated stack). */

@@ -4,6 +4,7 @@
  * stripped). The table's layout is a stable interface, documented in
  * unwind-info/debug-table.md. */
 #include "internal.h"
+#include "debug_table.h"
 
 #include <stddef.h>
 
@@ -137,50 +138,6 @@ void corolink_debug_timestamps(bool enable) { (void)enable; }
 
 #define OFF(field) ((uint32_t)offsetof(struct corolink, field))
 
-/* Version 1. Every field is little-endian and naturally aligned; offsets
- * are from the start of the control block. Tools check magic, version
- * (a newer minor layout only appends fields: accept version 1 and
- * size >= what you read) and pointer_size. */
-struct corolink_debug_offsets {
-    char magic[8];            /* "CLNKDBG\0" */
-    uint32_t version;         /* 1 */
-    uint32_t size;            /* sizeof this table */
-    uint32_t abi_version;     /* COROLINK_ABI_VERSION */
-    uint32_t pointer_size;    /* 8 */
-    /* the control block */
-    uint32_t control_size;    /* bytes of struct corolink to read */
-    uint32_t off_pc, off_sp, off_fp, off_finished, off_fn, off_arg, off_id;
-    uint32_t off_name, name_size;
-    uint32_t off_stack_limit, off_stack_top, off_guard;
-    uint32_t off_link_fp, off_link_ra, off_link_sp;
-    uint32_t off_check, off_create_site, off_suspend_ns;
-    uint32_t off_trap_signo, off_trap_addr;
-    uint32_t finished_size;   /* 4: bytes of `finished` */
-    uint64_t check_xor;       /* *(co + off_check) == co ^ check_xor */
-    /* states (see unwind-info/debug-table.md) */
-    uint64_t trampoline;      /* pc of a created, never started coroutine */
-    uint64_t trampoline_ret;  /* the body's return address: root frame */
-    uint64_t trampoline_end;
-    int64_t suspended_pc_adjust; /* unwind a suspended one from pc + this */
-    /* the registry */
-    uint64_t registry;        /* address of the first chunk pointer */
-    uint32_t chunk_off_next, chunk_off_nslots, chunk_off_slots;
-    uint32_t slot_size;       /* 8 */
-    uint64_t slot_tag_mask;   /* slot & mask != 0: not a live coroutine */
-    /* timestamps */
-    uint64_t debug_flags;     /* address of corolink__debug_flags */
-    uint32_t clock_id;        /* CLOCK_MONOTONIC (1) */
-    uint32_t reserved;
-};
-
-/* The layout is an interface (unwind-info/debug-table.md): frozen. */
-_Static_assert(offsetof(struct corolink_debug_offsets, off_pc) == 0x1c, "v1");
-_Static_assert(offsetof(struct corolink_debug_offsets, check_xor) == 0x70, "v1");
-_Static_assert(offsetof(struct corolink_debug_offsets, registry) == 0x98, "v1");
-_Static_assert(offsetof(struct corolink_debug_offsets, clock_id) == 0xc0, "v1");
-_Static_assert(sizeof(struct corolink_debug_offsets) == 0xc8, "v1");
-
-extern char corolink__trampoline_end[] CL_HIDDEN;
 
 /* Exported (default visibility: it stays in .dynsym of a stripped
  * libcorolink.so) and in a section of its own (tools that lack symbols find

@@ -391,6 +391,11 @@ corolink_suspend:
         movq    CO_LINK_FP(%rdi), %rbp
         .cfi_same_value %rbp
         jmp     *-8(%rsp)                       /* into the resumer */
+        /* The resume point (co->pc of a coroutine suspended here): named
+         * for introspect.c, which skips this function's frame. */
+        .globl  corolink__suspend_resumed
+        .hidden corolink__suspend_resumed
+corolink__suspend_resumed:
 .Lsuspend_resumed:
         /* Entered by a resume's `call` on the resumer's stack: [rsp] =
          * return address, rbp = the resumer's. CFA = rsp + 8. */
