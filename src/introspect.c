@@ -692,4 +692,12 @@ int corolink_dump(FILE *out) {
 }
 
 #endif /* CL_REGISTRY */
+#else  /* CL_FREESTANDING */
+/* The header declares corolink_dump(FILE *) to hosted programs, which may
+ * link this library too: answer them. (No FILE here: the argument is only
+ * passed through.) */
+COROLINK_API int corolink_dump(void *out);
+COROLINK_API int corolink_dump(void *out) {
+    return out ? COROLINK_ENOTSUP : COROLINK_EINVAL;
+}
 #endif /* !CL_FREESTANDING */

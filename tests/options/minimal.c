@@ -32,6 +32,9 @@ int main(void) {
         (intptr_t)out != 100 || corolink_current() != NULL)
         return 4;
     corolink_destroy(co);
+    /* No registry in this build (it is the freestanding core). */
+    if (corolink_dump(stdout) != COROLINK_ENOTSUP)
+        return 5;
     printf("minimal build ok\n");
     return 0;
 }
