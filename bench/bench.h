@@ -65,6 +65,7 @@ class MappedStack {
 // ---- group "switch": one resume + suspend round trip, a value each way ----
 void switch_corolink(benchmark::State &state);            // corolink_inline.cpp
 void switch_corolink_outofline(benchmark::State &state);  // corolink_outofline.cpp
+void switch_corolink_timestamps(benchmark::State &state); // corolink_inline.cpp
 void switch_boost_fcontext(benchmark::State &state);      // boost_peers.cpp
 void switch_boost_fiber(benchmark::State &state);         // boost_peers.cpp
 void switch_ucontext(benchmark::State &state);            // ucontext_peers.cpp

@@ -35,6 +35,14 @@ namespace clbench {
 
 void switch_corolink(benchmark::State &state) { run_switch_benchmark(state); }
 
+// The same with suspend timestamps on (corolink_debug_timestamps()): every
+// suspend reads CLOCK_MONOTONIC for debuggers.
+void switch_corolink_timestamps(benchmark::State &state) {
+    corolink_debug_timestamps(true);
+    run_switch_benchmark(state);
+    corolink_debug_timestamps(false);
+}
+
 // corolink_create_on() on a stack allocated once, resume to completion,
 // corolink_destroy() (which leaves the caller's stack alone).
 void call_corolink(benchmark::State &state) {

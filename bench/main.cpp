@@ -63,6 +63,8 @@ const Entry kEntries[] = {
      clbench::switch_corolink},
     {"switch/corolink_outofline", "corolink out-of-line (COROLINK_NO_INLINE)",
      false, true, clbench::switch_corolink_outofline},
+    {"switch/corolink_timestamps", "corolink, suspend timestamps on", false,
+     true, clbench::switch_corolink_timestamps},
     {"switch/boost_fcontext", "boost jump_fcontext", false, false,
      clbench::switch_boost_fcontext},
     {"switch/boost_fiber", "boost::context::fiber", false, false,

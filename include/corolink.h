@@ -481,8 +481,9 @@ COROLINK_API size_t corolink_stack_used(const corolink *co);
 
 /* Turns recording of suspend times on or off for the whole process (off
  * by default; COROLINK_TIMESTAMPS=1 in the environment turns it on at
- * start-up). When on, every suspend reads CLOCK_MONOTONIC (about 20 ns)
- * so that debuggers can show how long each coroutine has been suspended;
+ * start-up). When on, every suspend reads CLOCK_MONOTONIC_COARSE (about
+ * 10 ns; the kernel tick's resolution, typically 4 ms) so that debuggers
+ * can show how long each coroutine has been suspended;
  * when off, a suspend tests one flag. A live process's debugger may also
  * set the flag (see unwind-info/debug-table.md). */
 COROLINK_API void corolink_debug_timestamps(bool enable);

@@ -40,7 +40,7 @@ struct corolink_debug_offsets {
     uint64_t slot_tag_mask;   /* slot & mask != 0: not a live coroutine */
     /* timestamps */
     uint64_t debug_flags;     /* address of corolink__debug_flags */
-    uint32_t clock_id;        /* CLOCK_MONOTONIC (1) */
+    uint32_t clock_id;        /* CLOCK_MONOTONIC_COARSE (6) */
     uint32_t reserved;
 };
 

@@ -54,7 +54,7 @@ struct corolink {
     /* Introspection (registry.c), in the cache line that create writes
      * anyway (name[0]): the registry slot that holds this control block
      * (NULL: none), where corolink_create*() was called from, and when the
-     * body last suspended (CLOCK_MONOTONIC ns; 0: not recorded, see
+     * body last suspended (CLOCK_MONOTONIC_COARSE ns; 0: not recorded, see
      * corolink_debug_timestamps()). */
     uintptr_t *reg_slot;
     void *create_site;
