@@ -191,5 +191,5 @@ const struct corolink_debug_offsets corolink_debug_offsets = {
     .slot_size = sizeof(uintptr_t),
     .slot_tag_mask = CL_SLOT_FREE | CL_SLOT_POOLED,
     .debug_flags = (uint64_t)(uintptr_t)&corolink__debug_flags,
-    .clock_id = CLOCK_MONOTONIC_COARSE, /* 6 */
+    .clock_id = 6, /* CLOCK_MONOTONIC_COARSE (no <time.h> when freestanding) */
 };
