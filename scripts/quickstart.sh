@@ -28,7 +28,7 @@ build=${BUILD_DIR:-build}
 pkgs="build-essential cmake pkg-config"
 if [ "$mode" = test ]; then
     pkgs="$pkgs googletest libgtest-dev libbenchmark-dev libboost-context-dev \
-libunwind-dev libdw-dev libelf-dev gdb clang"
+libunwind-dev libdw-dev libelf-dev gdb clang linux-perf systemtap-sdt-dev"
 fi
 
 missing=""
