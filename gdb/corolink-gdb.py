@@ -122,6 +122,24 @@ def _clear_table_cache(*_args):
     _unwind_memo.clear()
 
 
+_SECTION_RE = re.compile(r"^\s*0x([0-9a-f]+) - 0x[0-9a-f]+ is \.corolink_debug\b",
+                         re.M)
+
+
+def _table_by_section():
+    """The table's address from its section, `.corolink_debug`, for a
+    program that links libcorolink.a and has no symbols left (strip
+    --strip-all keeps section headers). `info files` lists every loaded
+    file's sections at their run-time addresses, on live processes and
+    core files alike. None if there is none."""
+    try:
+        text = gdb.execute("info files", to_string=True)
+    except gdb.error:
+        return None
+    m = _SECTION_RE.search(text)
+    return int(m.group(1), 16) if m else None
+
+
 def _table(required=True):
     """The debug table of the selected inferior (cached per inferior and
     process; None if the program does not use corolink and not
@@ -140,7 +158,7 @@ def _table(required=True):
             addr = int(gdb.parse_and_eval(
                 "(unsigned long)&corolink_debug_offsets"))
         except gdb.error:
-            addr = None
+            addr = _table_by_section()
         if addr:
             try:
                 raw = bytes(inf.read_memory(addr, struct.calcsize(_TABLE_FMT)))
@@ -474,7 +492,14 @@ class CorolinkFrameFilter(object):
                     return
                 yield _BoundaryDecorator(fd, t)
                 continue
-            yield fd
+            try:
+                named = fd.function()
+            except gdb.error:
+                named = None
+            # gdb prints a nameless frame that went through a frame filter
+            # as "in  ()": say "??" as it does without filters.
+            yield fd if isinstance(named, str) and named \
+                else _UnknownDecorator(fd)
 
 
 class _BoundaryDecorator(FrameDecorator):
@@ -507,6 +532,18 @@ class _BoundaryDecorator(FrameDecorator):
 
     def address(self):
         return None
+
+
+class _UnknownDecorator(FrameDecorator):
+    """A frame without debug info: its minimal-symbol name (.dynsym) if it
+    has one, else "??"."""
+
+    def function(self):
+        try:
+            name = self.inferior_frame().name()
+        except gdb.error:
+            name = None
+        return name if name else "??"
 
 
 def _on_cont(*_args):
