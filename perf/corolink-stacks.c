@@ -1,0 +1,1761 @@
+/* corolink-stacks: list and unwind the coroutines of a live process or of a
+ * core file, like eu-stack does for threads (see perf/README.md).
+ *
+ * Everything about coroutines comes from the debug-offsets table
+ * (unwind-info/debug-table.md): the exported symbol corolink_debug_offsets
+ * (or the section .corolink_debug). The registry it points to lists every
+ * live control block; a suspended coroutine is unwound with libdw's CFI from
+ * its saved pc/sp/fp, exposed to libdw as a pseudo-thread through our own
+ * Dwfl_Thread_Callbacks; a running coroutine is found on the thread whose
+ * stack pointer lies in its stack, and that thread is unwound.
+ *
+ * Live processes: the table is looked up before the process is stopped;
+ * then every thread is stopped (PTRACE_SEIZE + PTRACE_INTERRUPT), the
+ * registry, the control blocks, the used part of every stack and the thread
+ * registers are copied (batched process_vm_readv), the threads are released,
+ * and the unwinding works on the copies.
+ *
+ * Every walk is bounded (chunks, slots, frames, bytes) and every pointer
+ * read from the target is checked: a corrupt registry or core file gives a
+ * one-line error, never a crash or a hang. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <libelf.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/procfs.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../src/debug_table.h"
+
+/* ---- bounds ---------------------------------------------------------------- */
+#define MAX_CHUNKS 100000u          /* registry chunks walked */
+#define MAX_SLOTS_PER_CHUNK (1u << 24)
+#define MAX_TOTAL_SLOTS (1u << 26)
+#define MAX_FRAMES 256              /* frames per stack */
+#define MAX_THREADS 65536
+#define MAX_STACK_COPY (8u << 20)   /* bytes copied per stack */
+#define THREAD_STACK_DEFAULT (256u << 10)
+#define MAX_CONTROL_SIZE 65536u
+#define IOV_BATCH 1024
+
+static const char *prog_name = "corolink-stacks";
+
+/* ---- errors ---------------------------------------------------------------- */
+static pid_t *attached;   /* threads stopped by us (detached on any exit) */
+static size_t nattached;
+static pid_t attached_pid;
+
+static void detach_all(void) {
+    for (size_t i = 0; i < nattached; i++)
+        ptrace(PTRACE_DETACH, attached[i], NULL, NULL);
+    nattached = 0;
+}
+
+static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+static void die(const char *fmt, ...) {
+    detach_all();
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", prog_name);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(1);
+}
+
+static void *xcalloc(size_t n, size_t sz) {
+    void *p = calloc(n ? n : 1, sz ? sz : 1);
+    if (!p)
+        die("out of memory");
+    return p;
+}
+
+static void *xrealloc(void *p, size_t n, size_t sz) {
+    if (sz && n > SIZE_MAX / sz)
+        die("out of memory");
+    p = realloc(p, (n * sz) != 0 ? n * sz : 1);
+    if (!p)
+        die("out of memory");
+    return p;
+}
+
+static char *xstrdup(const char *s) {
+    char *r = strdup(s ? s : "");
+    if (!r)
+        die("out of memory");
+    return r;
+}
+
+static uint64_t mono_ns(clockid_t c) {
+    struct timespec ts;
+    clock_gettime(c, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- memory of the target ---------------------------------------------------
+ * LIVE: process_vm_readv (only while stopped, or for constant data);
+ * SNAP: copies taken while the process was stopped; CORE: PT_LOAD segments
+ * of the core file (p_filesz bytes, clamped to the file's real size). */
+struct range {
+    uint64_t addr, len;
+    unsigned char *data;
+    bool owned; /* else: inside an arena */
+};
+struct seg {
+    uint64_t vaddr, len, off;
+};
+enum { MEM_LIVE, MEM_CORE };
+
+struct mem {
+    int kind;
+    pid_t pid;
+    bool use_snap;          /* LIVE after the copies: read only from them */
+    struct range *r;        /* sorted by addr after snap_sort() */
+    size_t nr, cr;
+    void *arena;            /* one mapping for the blocks of walk_registry */
+    size_t arena_size;
+    uint64_t snap_bytes;
+    struct seg *segs;
+    size_t nsegs;
+    const unsigned char *map;
+    size_t mapsz;
+};
+
+static bool live_read(pid_t pid, uint64_t addr, void *buf, size_t len) {
+    if (len == 0)
+        return true;
+    struct iovec l = {buf, len}, r = {(void *)(uintptr_t)addr, len};
+    ssize_t n = process_vm_readv(pid, &l, 1, &r, 1, 0);
+    return n == (ssize_t)len;
+}
+
+/* Reads as much of [addr, addr+len) as is mapped, from addr on. */
+static size_t live_read_partial(pid_t pid, uint64_t addr, void *buf, size_t len) {
+    struct iovec l = {buf, len}, r = {(void *)(uintptr_t)addr, len};
+    ssize_t n = process_vm_readv(pid, &l, 1, &r, 1, 0);
+    if (n < 0) {
+        /* the kernel fails the whole call when the first page is bad;
+         * retry page by page up to the first failure */
+        size_t got = 0;
+        while (got < len) {
+            size_t chunk = 4096 - ((addr + got) & 4095);
+            if (chunk > len - got)
+                chunk = len - got;
+            if (!live_read(pid, addr + got, (char *)buf + got, chunk))
+                break;
+            got += chunk;
+        }
+        return got;
+    }
+    return (size_t)n;
+}
+
+static int range_cmp(const void *a, const void *b) {
+    const struct range *x = a, *y = b;
+    return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+static void snap_add(struct mem *m, uint64_t addr, unsigned char *data, uint64_t len) {
+    if (len == 0) {
+        free(data);
+        return;
+    }
+    if (m->nr == m->cr) {
+        m->cr = m->cr ? m->cr * 2 : 1024;
+        m->r = xrealloc(m->r, m->cr, sizeof *m->r);
+    }
+    m->r[m->nr++] = (struct range){addr, len, data, true};
+    m->snap_bytes += len;
+}
+
+static void snap_clear(struct mem *m) {
+    for (size_t i = 0; i < m->nr; i++)
+        if (m->r[i].owned)
+            free(m->r[i].data);
+    m->nr = 0;
+    if (m->arena)
+        munmap(m->arena, m->arena_size);
+    m->arena = NULL;
+    m->snap_bytes = 0;
+    m->use_snap = false;
+}
+
+static bool snap_read(const struct mem *m, uint64_t addr, void *buf, size_t len) {
+    /* last range starting at or below addr, then a few before it (ranges
+     * rarely overlap: a thread's copy and a coroutine stack's) */
+    size_t lo = 0, hi = m->nr;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (m->r[mid].addr <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t k = 0; k < 16 && lo > 0; k++, lo--) {
+        const struct range *r = &m->r[lo - 1];
+        if (addr >= r->addr && addr - r->addr <= r->len && len <= r->len - (addr - r->addr)) {
+            memcpy(buf, r->data + (addr - r->addr), len);
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool core_read(const struct mem *m, uint64_t addr, void *buf, size_t len) {
+    size_t lo = 0, hi = m->nsegs;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (m->segs[mid].vaddr <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0)
+        return false;
+    const struct seg *s = &m->segs[lo - 1];
+    if (addr - s->vaddr > s->len || len > s->len - (addr - s->vaddr))
+        return false;
+    memcpy(buf, m->map + s->off + (addr - s->vaddr), len);
+    return true;
+}
+
+static bool mem_read(const struct mem *m, uint64_t addr, void *buf, size_t len) {
+    if (addr + len < addr)
+        return false;
+    if (m->kind == MEM_CORE)
+        return core_read(m, addr, buf, len);
+    if (m->use_snap)
+        return snap_read(m, addr, buf, len);
+    return live_read(m->pid, addr, buf, len);
+}
+
+/* Reads n blocks at once: ok[i] tells which arrived whole. Live: batched
+ * process_vm_readv (a failing element ends a call: go on after it). */
+static void mem_read_many(const struct mem *m, size_t n, const uint64_t *addr,
+                          const size_t *len, unsigned char **buf, bool *ok) {
+    if (m->kind != MEM_LIVE || m->use_snap) {
+        for (size_t i = 0; i < n; i++)
+            ok[i] = mem_read(m, addr[i], buf[i], len[i]);
+        return;
+    }
+    struct iovec lv[IOV_BATCH], rv[IOV_BATCH];
+    size_t i = 0;
+    while (i < n) {
+        size_t k = n - i < IOV_BATCH ? n - i : IOV_BATCH;
+        for (size_t j = 0; j < k; j++) {
+            lv[j] = (struct iovec){buf[i + j], len[i + j]};
+            rv[j] = (struct iovec){(void *)(uintptr_t)addr[i + j], len[i + j]};
+        }
+        ssize_t got = process_vm_readv(m->pid, lv, k, rv, k, 0);
+        size_t done = 0;
+        uint64_t total = got > 0 ? (uint64_t)got : 0;
+        while (done < k && total >= len[i + done]) {
+            ok[i + done] = true;
+            total -= len[i + done];
+            done++;
+        }
+        if (done < k) {
+            ok[i + done] = false; /* the element that failed */
+            done++;
+        }
+        i += done;
+    }
+}
+
+/* ---- the state of the target ------------------------------------------------ */
+enum { ST_SUSPENDED, ST_RUNNING, ST_CREATED, ST_FINISHED };
+static const char *finished_names[] = {"finished", "returned", "trapped", "threw", "unwound", "reset"};
+
+struct frame {
+    uint64_t pc;
+    bool activation;
+};
+
+struct coro {
+    uint64_t addr, id, pc, sp, fp, fn, create_site, suspend_ns;
+    uint64_t stack_limit, stack_top, link_sp;
+    uint32_t finished;
+    char name[64];
+    int state;
+    pid_t thread;       /* running: the OS thread (0: unknown) */
+    int depth;          /* running: 0 innermost, k: resumed k nested ones */
+    uint64_t resuming;  /* running, depth > 0: the id it resumed */
+    struct frame *frames;
+    int nframes;
+    bool incomplete;    /* unwinding stopped before the root */
+    bool copied;        /* live: its used stack is already in the snapshot */
+};
+
+struct thread {
+    pid_t tid;
+    uint64_t regs[17]; /* DWARF order: rax rdx rcx rbx rsi rdi rbp rsp r8-r15 rip */
+    struct frame *frames;
+    int nframes;
+    bool unwound;
+};
+
+/* A pseudo-thread for libdw: a suspended coroutine or a real thread. */
+struct pthr {
+    int kind; /* 0 coroutine, 1 thread */
+    size_t idx;
+};
+
+struct ctx {
+    struct mem mem;
+    Dwfl *dwfl;
+    bool attached_state;
+    struct corolink_debug_offsets t;
+    uint64_t table_addr;
+    bool live;
+    pid_t pid;
+    /* maps (live): for the extent of thread stacks */
+    uint64_t (*maps)[2];
+    size_t nmaps;
+    /* one snapshot */
+    struct coro *co;
+    size_t nco;
+    struct thread *th;
+    size_t nth;
+    struct pthr *pt;
+    size_t npt;
+    uint32_t debug_flags;
+    bool have_flags;
+    uint64_t now_ns;          /* live: CLOCK_MONOTONIC at the snapshot */
+    double stop_ms;           /* live: how long the process was stopped */
+    uint64_t chunks, slots;
+};
+
+static uint64_t rd64(const unsigned char *b, uint32_t off) {
+    uint64_t v;
+    memcpy(&v, b + off, 8);
+    return v;
+}
+
+/* ---- the table ---------------------------------------------------------------- */
+struct find_table {
+    uint64_t addr;
+    bool found;
+    Dwfl_Module *mod;
+};
+
+static int find_table_cb(Dwfl_Module *mod, void **ud, const char *name, Dwarf_Addr start, void *arg) {
+    (void)ud, (void)name, (void)start;
+    struct find_table *f = arg;
+    int n = dwfl_module_getsymtab(mod);
+    for (int i = 1; i < n; i++) {
+        GElf_Sym sym;
+        GElf_Addr addr;
+        const char *s = dwfl_module_getsym_info(mod, i, &sym, &addr, NULL, NULL, NULL);
+        if (s && strncmp(s, "corolink_debug_offsets", 22) == 0 && (s[22] == 0 || s[22] == '@') &&
+            sym.st_shndx != SHN_UNDEF && GELF_ST_TYPE(sym.st_info) == STT_OBJECT) {
+            f->addr = addr;
+            f->found = true;
+            f->mod = mod;
+            return DWARF_CB_ABORT;
+        }
+    }
+    /* a stripped static program: the section, plus the load bias */
+    Dwarf_Addr bias;
+    Elf *elf = dwfl_module_getelf(mod, &bias);
+    size_t shstrndx;
+    if (elf && elf_getshdrstrndx(elf, &shstrndx) == 0) {
+        Elf_Scn *scn = NULL;
+        while ((scn = elf_nextscn(elf, scn)) != NULL) {
+            GElf_Shdr sh;
+            if (!gelf_getshdr(scn, &sh))
+                break;
+            const char *sn = elf_strptr(elf, shstrndx, sh.sh_name);
+            if (sn && strcmp(sn, ".corolink_debug") == 0 && (sh.sh_flags & SHF_ALLOC)) {
+                f->addr = sh.sh_addr + bias;
+                f->found = true;
+                f->mod = mod;
+                return DWARF_CB_ABORT;
+            }
+        }
+    }
+    return DWARF_CB_OK;
+}
+
+static void load_table(struct ctx *c, const char *what) {
+    struct find_table f = {0};
+    dwfl_getmodules(c->dwfl, find_table_cb, &f, 0);
+    if (!f.found)
+        die("%s does not use corolink (no corolink_debug_offsets symbol or .corolink_debug section)", what);
+    c->table_addr = f.addr;
+    struct corolink_debug_offsets *t = &c->t;
+    if (!mem_read(&c->mem, f.addr, t, sizeof *t))
+        die("%s: cannot read the corolink debug table at 0x%" PRIx64, what, f.addr);
+    if (memcmp(t->magic, "CLNKDBG", 8) != 0)
+        die("%s: the corolink debug table at 0x%" PRIx64 " has a bad magic", what, f.addr);
+    if (t->version < 1 || t->size < sizeof *t || t->pointer_size != 8)
+        die("%s: unsupported corolink debug table (version %u, size %u, pointer size %u)", what,
+            t->version, t->size, t->pointer_size);
+    uint32_t cs = t->control_size;
+    if (cs == 0 || cs > MAX_CONTROL_SIZE || t->name_size == 0 || t->name_size > 4096 ||
+        t->finished_size != 4 || t->slot_size != 8)
+        die("%s: corrupt corolink debug table (sizes)", what);
+    uint32_t offs8[] = {t->off_pc, t->off_sp, t->off_fp, t->off_fn, t->off_arg, t->off_id,
+                        t->off_stack_limit, t->off_stack_top, t->off_link_sp, t->off_check,
+                        t->off_create_site, t->off_suspend_ns};
+    for (size_t i = 0; i < sizeof offs8 / sizeof offs8[0]; i++)
+        if (offs8[i] > cs - 8)
+            die("%s: corrupt corolink debug table (offsets)", what);
+    if (t->off_finished > cs - 4 || t->off_name > cs - t->name_size)
+        die("%s: corrupt corolink debug table (offsets)", what);
+    if (t->trampoline == 0 || t->trampoline_end <= t->trampoline)
+        die("%s: corrupt corolink debug table (trampoline)", what);
+    if (t->registry == 0)
+        die("%s: libcorolink was built without the registry (COROLINK_REGISTRY=OFF): coroutines cannot be listed", what);
+}
+
+/* ---- live process: modules, maps, stopping -------------------------------- */
+static char *debuginfo_path;
+static const Dwfl_Callbacks proc_callbacks = {
+    .find_elf = dwfl_linux_proc_find_elf,
+    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .debuginfo_path = &debuginfo_path,
+};
+static const Dwfl_Callbacks core_callbacks = {
+    .find_elf = dwfl_build_id_find_elf,
+    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .debuginfo_path = &debuginfo_path,
+};
+
+static void read_maps(struct ctx *c) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/maps", (int)c->pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    char line[4096];
+    size_t cap = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long long a, b;
+        if (sscanf(line, "%llx-%llx", &a, &b) != 2)
+            continue;
+        if (c->nmaps == cap) {
+            cap = cap ? cap * 2 : 256;
+            c->maps = xrealloc(c->maps, cap, sizeof *c->maps);
+        }
+        c->maps[c->nmaps][0] = a;
+        c->maps[c->nmaps][1] = b;
+        c->nmaps++;
+    }
+    fclose(f);
+}
+
+static uint64_t map_end(const struct ctx *c, uint64_t addr) {
+    for (size_t i = 0; i < c->nmaps; i++)
+        if (addr >= c->maps[i][0] && addr < c->maps[i][1])
+            return c->maps[i][1];
+    return 0;
+}
+
+static bool is_attached(pid_t tid) {
+    for (size_t i = 0; i < nattached; i++)
+        if (attached[i] == tid)
+            return true;
+    return false;
+}
+
+/* Stops every thread: PTRACE_SEIZE + PTRACE_INTERRUPT, until the thread list
+ * is stable (a stopped thread creates no new ones). */
+static void stop_all(struct ctx *c) {
+    static size_t cap;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)c->pid);
+    for (int round = 0; round < 50; round++) {
+        DIR *d = opendir(path);
+        if (!d)
+            die("process %d: %s", (int)c->pid, strerror(errno));
+        bool added = false;
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            char *end;
+            long tid = strtol(e->d_name, &end, 10);
+            if (*end || tid <= 0 || is_attached((pid_t)tid))
+                continue;
+            if (nattached >= MAX_THREADS)
+                break;
+            if (ptrace(PTRACE_SEIZE, (pid_t)tid, NULL, NULL) != 0) {
+                if (errno == ESRCH)
+                    continue; /* exited meanwhile */
+                int err = errno;
+                closedir(d);
+                die("cannot attach to thread %ld of process %d: %s%s", tid, (int)c->pid, strerror(err),
+                    err == EPERM ? " (ptrace not permitted: see /proc/sys/kernel/yama/ptrace_scope)" : "");
+            }
+            if (nattached == cap) {
+                cap = cap ? cap * 2 : 64;
+                attached = xrealloc(attached, cap, sizeof *attached);
+            }
+            attached[nattached++] = (pid_t)tid;
+            ptrace(PTRACE_INTERRUPT, (pid_t)tid, NULL, NULL);
+            added = true;
+        }
+        closedir(d);
+        if (!added)
+            break;
+    }
+    if (nattached == 0)
+        die("process %d has no threads", (int)c->pid);
+    attached_pid = c->pid;
+    /* wait for each stop, bounded (a thread in uninterruptible sleep) */
+    uint64_t deadline = mono_ns(CLOCK_MONOTONIC) + 3000000000ull;
+    for (size_t i = 0; i < nattached; i++) {
+        for (;;) {
+            int st;
+            pid_t r = waitpid(attached[i], &st, __WALL | WNOHANG);
+            if (r == attached[i]) {
+                if (WIFEXITED(st) || WIFSIGNALED(st)) {
+                    attached[i] = attached[--nattached];
+                    i--;
+                }
+                break;
+            }
+            if (r < 0) {
+                if (errno == EINTR)
+                    continue;
+                attached[i] = attached[--nattached]; /* gone */
+                i--;
+                break;
+            }
+            if (mono_ns(CLOCK_MONOTONIC) > deadline)
+                die("thread %d of process %d did not stop within 3 s", (int)attached[i], (int)c->pid);
+            struct timespec ts = {0, 20000};
+            nanosleep(&ts, NULL);
+        }
+    }
+}
+
+/* ---- the registry walk ------------------------------------------------------- */
+static int co_cmp(const void *a, const void *b) {
+    const struct coro *x = a, *y = b;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static void free_snapshot(struct ctx *c) {
+    for (size_t i = 0; i < c->nco; i++)
+        free(c->co[i].frames);
+    free(c->co);
+    c->co = NULL;
+    c->nco = 0;
+    for (size_t i = 0; i < c->nth; i++)
+        free(c->th[i].frames);
+    free(c->th);
+    c->th = NULL;
+    c->nth = 0;
+    free(c->pt);
+    c->pt = NULL;
+    c->npt = 0;
+}
+
+static void walk_registry(struct ctx *c) {
+    const struct corolink_debug_offsets *t = &c->t;
+    const struct mem *m = &c->mem;
+    uint64_t chunk;
+    if (!mem_read(m, t->registry, &chunk, 8))
+        die("cannot read the coroutine registry at 0x%" PRIx64, t->registry);
+    uint64_t *cands = NULL;
+    size_t ncand = 0, ccand = 0;
+    uint64_t nchunks = 0, total = 0;
+    uint64_t hdr_end = t->chunk_off_slots;
+    if (t->chunk_off_next + 8 > hdr_end)
+        hdr_end = t->chunk_off_next + 8;
+    if (t->chunk_off_nslots + 8 > hdr_end)
+        hdr_end = t->chunk_off_nslots + 8;
+    if (hdr_end > 4096)
+        die("corrupt corolink debug table (chunk layout)");
+    unsigned char hdr[4096];
+    uint64_t mark = 0, power = 1, lam = 0; /* Brent: a cycle ends the walk */
+    while (chunk != 0) {
+        if (++nchunks > MAX_CHUNKS)
+            die("the coroutine registry has more than %u chunks (a cycle?)", MAX_CHUNKS);
+        if (chunk == mark)
+            die("the coroutine registry is corrupt: its chunk list has a cycle (at 0x%" PRIx64 ")", chunk);
+        if (++lam == power) {
+            mark = chunk;
+            power *= 2;
+            lam = 0;
+        }
+        if (!mem_read(m, chunk, hdr, hdr_end))
+            die("the coroutine registry is corrupt: cannot read chunk at 0x%" PRIx64, chunk);
+        uint64_t next = rd64(hdr, t->chunk_off_next), ns = rd64(hdr, t->chunk_off_nslots);
+        if (ns > MAX_SLOTS_PER_CHUNK || total + ns > MAX_TOTAL_SLOTS)
+            die("the coroutine registry is corrupt: chunk at 0x%" PRIx64 " claims %" PRIu64 " slots", chunk, ns);
+        total += ns;
+        uint64_t *slots = xcalloc(ns, 8);
+        if (ns && !mem_read(m, chunk + t->chunk_off_slots, slots, ns * 8))
+            die("the coroutine registry is corrupt: cannot read the slots of chunk 0x%" PRIx64, chunk);
+        for (uint64_t i = 0; i < ns; i++) {
+            uint64_t v = slots[i];
+            if (v == 0 || (v & t->slot_tag_mask))
+                continue;
+            if (ncand == ccand) {
+                ccand = ccand ? ccand * 2 : 1024;
+                cands = xrealloc(cands, ccand, 8);
+            }
+            cands[ncand++] = v;
+        }
+        free(slots);
+        chunk = next;
+    }
+    c->chunks = nchunks;
+    c->slots = total;
+
+    /* the control blocks, in one batch; live, with the PRE bytes below
+     * each (the top of its stack, where a suspended body's frames usually
+     * are: one read per coroutine); where that fails, the block alone */
+    uint32_t cs = t->control_size;
+    bool live = m->kind == MEM_LIVE && !m->use_snap;
+    uint32_t pre = live ? 1536 : 0;
+    unsigned char **bufs = xcalloc(ncand, sizeof *bufs);
+    uint64_t *addrs = xcalloc(ncand, 8);
+    size_t *lens = xcalloc(ncand, sizeof *lens);
+    bool *ok = xcalloc(ncand, 1);
+    /* one populated mapping: no page fault per block while stopped */
+    size_t per = ((size_t)cs + pre + 15) & ~(size_t)15;
+    if (ncand > SIZE_MAX / per)
+        die("out of memory");
+    unsigned char *arena = mmap(NULL, ncand * per + 1, PROT_READ | PROT_WRITE,
+                                MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (arena == MAP_FAILED)
+        die("out of memory");
+    for (size_t i = 0; i < ncand; i++) {
+        uint32_t p = cands[i] > pre ? pre : 0;
+        bufs[i] = arena + i * per;
+        addrs[i] = cands[i] - p;
+        lens[i] = (size_t)cs + p;
+    }
+    mem_read_many(m, ncand, addrs, lens, bufs, ok);
+    if (pre) {
+        size_t nre = 0;
+        size_t *re = xcalloc(ncand, sizeof *re);
+        for (size_t i = 0; i < ncand; i++)
+            if (!ok[i])
+                re[nre++] = i;
+        if (nre) {
+            uint64_t *ra = xcalloc(nre, 8);
+            size_t *rl = xcalloc(nre, sizeof *rl);
+            unsigned char **rb = xcalloc(nre, sizeof *rb);
+            bool *rok = xcalloc(nre, 1);
+            for (size_t k = 0; k < nre; k++) {
+                size_t i = re[k];
+                ra[k] = cands[i];
+                rl[k] = cs;
+                rb[k] = bufs[i];
+                addrs[i] = cands[i];
+                lens[i] = cs;
+            }
+            mem_read_many(m, nre, ra, rl, rb, rok);
+            for (size_t k = 0; k < nre; k++)
+                ok[re[k]] = rok[k];
+            free(ra), free(rl), free(rb), free(rok);
+        }
+        free(re);
+    }
+    c->co = xcalloc(ncand, sizeof *c->co);
+    size_t bad = 0;
+    for (size_t i = 0; i < ncand; i++) {
+        const unsigned char *b = bufs[i] + (cands[i] - addrs[i]);
+        uint64_t a = cands[i];
+        if (!ok[i] || rd64(b, t->off_check) != (a ^ t->check_xor)) {
+            bad++;
+            continue;
+        }
+        struct coro *co = &c->co[c->nco];
+        memset(co, 0, sizeof *co);
+        co->addr = a;
+        co->id = rd64(b, t->off_id);
+        co->pc = rd64(b, t->off_pc);
+        co->sp = rd64(b, t->off_sp);
+        co->fp = rd64(b, t->off_fp);
+        co->fn = rd64(b, t->off_fn);
+        co->create_site = rd64(b, t->off_create_site);
+        co->suspend_ns = rd64(b, t->off_suspend_ns);
+        co->stack_limit = rd64(b, t->off_stack_limit);
+        co->stack_top = rd64(b, t->off_stack_top);
+        co->link_sp = rd64(b, t->off_link_sp);
+        memcpy(&co->finished, b + t->off_finished, 4);
+        size_t nl = t->name_size < sizeof co->name - 1 ? t->name_size : sizeof co->name - 1;
+        memcpy(co->name, b + t->off_name, nl);
+        co->name[nl] = 0;
+        if (co->finished)
+            co->state = ST_FINISHED;
+        else if (co->pc == 0)
+            co->state = ST_RUNNING;
+        else if (co->pc == t->trampoline)
+            co->state = ST_CREATED;
+        else
+            co->state = ST_SUSPENDED;
+        /* a stack that makes no sense: listed, not unwound */
+        if (co->stack_limit >= a || a - co->stack_limit > (1ull << 34))
+            co->stack_limit = a > MAX_STACK_COPY ? a - MAX_STACK_COPY : 0;
+        if (live && co->state == ST_SUSPENDED && co->sp >= addrs[i] && co->sp <= a) {
+            snap_add(&c->mem, addrs[i], bufs[i], lens[i]);
+            c->mem.r[c->mem.nr - 1].owned = false; /* in the arena */
+            co->copied = true;
+        }
+        c->nco++;
+    }
+    if (live && c->mem.arena == NULL) {
+        c->mem.arena = arena;
+        c->mem.arena_size = ncand * per + 1;
+    } else {
+        munmap(arena, ncand * per + 1);
+    }
+    free(bufs), free(addrs), free(lens), free(ok), free(cands);
+    if (bad && c->nco == 0)
+        die("the coroutine registry is corrupt: none of its %zu entries is a valid control block", bad);
+    qsort(c->co, c->nco, sizeof *c->co, co_cmp);
+    if (c->have_flags || mem_read(m, t->debug_flags, &c->debug_flags, 4))
+        c->have_flags = true;
+}
+
+/* The coroutine whose stack [stack_limit, control block end) holds addr. */
+static struct coro *co_holding(struct ctx *c, uint64_t addr) {
+    for (size_t i = 0; i < c->nco; i++) {
+        struct coro *co = &c->co[i];
+        if (addr >= co->stack_limit && addr < co->addr + c->t.control_size)
+            return co;
+    }
+    return NULL;
+}
+
+static void assign_threads(struct ctx *c) {
+    for (size_t i = 0; i < c->nth; i++) {
+        struct coro *co = co_holding(c, c->th[i].regs[7]);
+        int depth = 0;
+        uint64_t inner = 0;
+        while (co && co->state == ST_RUNNING && co->thread == 0 && depth < 1000) {
+            co->thread = c->th[i].tid;
+            co->depth = depth++;
+            co->resuming = inner;
+            inner = co->id;
+            co = co_holding(c, co->link_sp);
+        }
+    }
+}
+
+/* ---- snapshots ---------------------------------------------------------------- */
+static void copy_range(struct ctx *c, uint64_t lo, uint64_t hi) {
+    if (hi <= lo)
+        return;
+    if (hi - lo > MAX_STACK_COPY)
+        hi = lo + MAX_STACK_COPY;
+    unsigned char *buf = malloc(hi - lo);
+    if (!buf)
+        die("out of memory");
+    size_t got = live_read_partial(c->pid, lo, buf, hi - lo);
+    snap_add(&c->mem, lo, buf, got);
+}
+
+/* The end of the stack that holds addr (a coroutine's or a thread's). */
+static uint64_t stack_end(struct ctx *c, uint64_t addr) {
+    struct coro *co = co_holding(c, addr);
+    if (co)
+        return co->addr + c->t.control_size;
+    uint64_t e = map_end(c, addr);
+    return e ? e : addr + THREAD_STACK_DEFAULT;
+}
+
+static void snapshot_live(struct ctx *c) {
+    uint64_t t0 = mono_ns(CLOCK_MONOTONIC);
+    stop_all(c);
+    c->now_ns = mono_ns(CLOCK_MONOTONIC);
+    /* thread registers */
+    c->th = xcalloc(nattached, sizeof *c->th);
+    for (size_t i = 0; i < nattached; i++) {
+        struct user_regs_struct r;
+        if (ptrace(PTRACE_GETREGS, attached[i], NULL, &r) != 0)
+            continue;
+        struct thread *th = &c->th[c->nth++];
+        th->tid = attached[i];
+        uint64_t regs[17] = {r.rax, r.rdx, r.rcx, r.rbx, r.rsi, r.rdi, r.rbp, r.rsp,
+                             r.r8,  r.r9,  r.r10, r.r11, r.r12, r.r13, r.r14, r.r15, r.rip};
+        memcpy(th->regs, regs, sizeof regs);
+    }
+    uint64_t t1 = mono_ns(CLOCK_MONOTONIC);
+    walk_registry(c);
+    uint64_t t2 = mono_ns(CLOCK_MONOTONIC);
+    assign_threads(c);
+    /* the used part of every suspended stack, in one batch */
+    size_t n = 0;
+    uint64_t *addrs = xcalloc(c->nco, 8);
+    size_t *lens = xcalloc(c->nco, sizeof *lens);
+    unsigned char **bufs = xcalloc(c->nco, sizeof *bufs);
+    bool *ok = xcalloc(c->nco, 1);
+    for (size_t i = 0; i < c->nco; i++) {
+        struct coro *co = &c->co[i];
+        uint64_t end = co->addr + c->t.control_size;
+        if (co->state != ST_SUSPENDED || co->copied || co->sp < co->stack_limit || co->sp >= end)
+            continue;
+        uint64_t len = end - co->sp;
+        if (len > MAX_STACK_COPY)
+            len = MAX_STACK_COPY;
+        addrs[n] = co->sp;
+        lens[n] = len;
+        bufs[n] = malloc(len);
+        if (!bufs[n])
+            die("out of memory");
+        n++;
+    }
+    mem_read_many(&c->mem, n, addrs, lens, bufs, ok);
+    for (size_t i = 0; i < n; i++) {
+        if (ok[i])
+            snap_add(&c->mem, addrs[i], bufs[i], lens[i]);
+        else
+            free(bufs[i]);
+    }
+    free(addrs), free(lens), free(bufs), free(ok);
+    /* threads: from rsp to the end of the stack they are on; a running
+     * coroutine's resumer: from its link_sp on */
+    for (size_t i = 0; i < c->nth; i++) {
+        uint64_t sp = c->th[i].regs[7];
+        copy_range(c, sp > 128 ? sp - 128 : sp, stack_end(c, sp));
+    }
+    for (size_t i = 0; i < c->nco; i++)
+        if (c->co[i].state == ST_RUNNING && c->co[i].link_sp)
+            copy_range(c, c->co[i].link_sp, stack_end(c, c->co[i].link_sp));
+    uint64_t t3 = mono_ns(CLOCK_MONOTONIC);
+    detach_all();
+    c->stop_ms = (double)(mono_ns(CLOCK_MONOTONIC) - t0) / 1e6;
+    if (getenv("COROLINK_STACKS_PHASES"))
+        fprintf(stderr, "phases: stop %.3f walk %.3f copy %.3f detach %.3f ms\n", (t1 - t0) / 1e6, (t2 - t1) / 1e6,
+                (t3 - t2) / 1e6, c->stop_ms - (t3 - t0) / 1e6);
+    qsort(c->mem.r, c->mem.nr, sizeof *c->mem.r, range_cmp);
+    c->mem.use_snap = true;
+}
+
+/* ---- core files ---------------------------------------------------------------- */
+static int seg_cmp(const void *a, const void *b) {
+    const struct seg *x = a, *y = b;
+    return x->vaddr < y->vaddr ? -1 : x->vaddr > y->vaddr;
+}
+
+static void core_threads(struct ctx *c, Elf *core) {
+    size_t phnum;
+    if (elf_getphdrnum(core, &phnum) != 0)
+        die("core file: no program headers");
+    size_t cap = 0;
+    for (size_t i = 0; i < phnum && i < 100000; i++) {
+        GElf_Phdr ph;
+        if (!gelf_getphdr(core, (int)i, &ph) || ph.p_type != PT_NOTE)
+            continue;
+        if (ph.p_offset > c->mem.mapsz || ph.p_filesz > c->mem.mapsz - ph.p_offset)
+            continue; /* truncated */
+        Elf_Data *d = elf_getdata_rawchunk(core, ph.p_offset, ph.p_filesz, ELF_T_NHDR);
+        if (!d)
+            continue;
+        size_t off = 0, noff, doff;
+        GElf_Nhdr nh;
+        while (off < d->d_size && (off = gelf_getnote(d, off, &nh, &noff, &doff)) > 0) {
+            if (nh.n_type != NT_PRSTATUS || nh.n_namesz != 5 ||
+                memcmp((char *)d->d_buf + noff, "CORE", 5) != 0 ||
+                nh.n_descsz < sizeof(struct elf_prstatus))
+                continue;
+            struct elf_prstatus ps;
+            memcpy(&ps, (char *)d->d_buf + doff, sizeof ps);
+            if (c->nth >= MAX_THREADS)
+                break;
+            if (c->nth == cap) {
+                cap = cap ? cap * 2 : 16;
+                c->th = xrealloc(c->th, cap, sizeof *c->th);
+            }
+            struct thread *th = &c->th[c->nth++];
+            memset(th, 0, sizeof *th);
+            struct user_regs_struct r;
+            memcpy(&r, &ps.pr_reg, sizeof r);
+            th->tid = ps.pr_pid;
+            uint64_t regs[17] = {r.rax, r.rdx, r.rcx, r.rbx, r.rsi, r.rdi, r.rbp, r.rsp,
+                                 r.r8,  r.r9,  r.r10, r.r11, r.r12, r.r13, r.r14, r.r15, r.rip};
+            memcpy(th->regs, regs, sizeof regs);
+            if (c->pid == 0)
+                c->pid = ps.pr_pid;
+        }
+    }
+}
+
+static void core_segments(struct ctx *c, Elf *core) {
+    size_t phnum;
+    if (elf_getphdrnum(core, &phnum) != 0)
+        die("core file: no program headers");
+    c->mem.segs = xcalloc(phnum, sizeof *c->mem.segs);
+    for (size_t i = 0; i < phnum; i++) {
+        GElf_Phdr ph;
+        if (!gelf_getphdr(core, (int)i, &ph) || ph.p_type != PT_LOAD || ph.p_filesz == 0)
+            continue;
+        if (ph.p_offset >= c->mem.mapsz)
+            continue; /* truncated away */
+        uint64_t len = ph.p_filesz;
+        if (len > c->mem.mapsz - ph.p_offset)
+            len = c->mem.mapsz - ph.p_offset;
+        if (ph.p_vaddr + len < ph.p_vaddr)
+            continue;
+        c->mem.segs[c->mem.nsegs++] = (struct seg){ph.p_vaddr, len, ph.p_offset};
+    }
+    qsort(c->mem.segs, c->mem.nsegs, sizeof *c->mem.segs, seg_cmp);
+}
+
+/* The build id of an ELF file (NULL: none). */
+static int file_build_id(Elf *elf, unsigned char *out, size_t outsz) {
+    size_t phnum;
+    if (elf_getphdrnum(elf, &phnum) != 0)
+        return 0;
+    for (size_t i = 0; i < phnum; i++) {
+        GElf_Phdr ph;
+        if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_NOTE)
+            continue;
+        Elf_Data *d = elf_getdata_rawchunk(elf, ph.p_offset, ph.p_filesz, ELF_T_NHDR);
+        if (!d)
+            continue;
+        size_t off = 0, noff, doff;
+        GElf_Nhdr nh;
+        while (off < d->d_size && (off = gelf_getnote(d, off, &nh, &noff, &doff)) > 0)
+            if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
+                memcmp((char *)d->d_buf + noff, "GNU", 4) == 0 && nh.n_descsz <= outsz) {
+                memcpy(out, (char *)d->d_buf + doff, nh.n_descsz);
+                return (int)nh.n_descsz;
+            }
+    }
+    return 0;
+}
+
+struct bid_match {
+    const unsigned char *id;
+    int len;
+    bool match, any;
+};
+
+static int bid_cb(Dwfl_Module *mod, void **ud, const char *name, Dwarf_Addr start, void *arg) {
+    (void)ud, (void)name, (void)start;
+    struct bid_match *b = arg;
+    const unsigned char *bits;
+    GElf_Addr vaddr;
+    int n = dwfl_module_build_id(mod, &bits, &vaddr);
+    if (n > 0) {
+        b->any = true;
+        if (n == b->len && memcmp(bits, b->id, (size_t)n) == 0) {
+            b->match = true;
+            return DWARF_CB_ABORT;
+        }
+    }
+    return DWARF_CB_OK;
+}
+
+static void open_core(struct ctx *c, const char *core_path, const char *exe) {
+    int fd = open(core_path, O_RDONLY);
+    if (fd < 0)
+        die("%s: %s", core_path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        die("%s: not a regular file", core_path);
+    if (st.st_size < (off_t)sizeof(Elf64_Ehdr))
+        die("%s: not an ELF core file (too short)", core_path);
+    c->mem.kind = MEM_CORE;
+    c->mem.mapsz = (size_t)st.st_size;
+    c->mem.map = mmap(NULL, c->mem.mapsz, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (c->mem.map == MAP_FAILED)
+        die("%s: %s", core_path, strerror(errno));
+    Elf *core = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+    if (!core || elf_kind(core) != ELF_K_ELF)
+        die("%s: not an ELF file", core_path);
+    GElf_Ehdr eh;
+    if (!gelf_getehdr(core, &eh) || eh.e_type != ET_CORE)
+        die("%s: not a core file", core_path);
+    if (eh.e_machine != EM_X86_64 || gelf_getclass(core) != ELFCLASS64)
+        die("%s: not an x86-64 core file", core_path);
+    /* the program */
+    int efd = open(exe, O_RDONLY);
+    if (efd < 0)
+        die("%s: %s", exe, strerror(errno));
+    Elf *eelf = elf_begin(efd, ELF_C_READ_MMAP, NULL);
+    GElf_Ehdr eeh;
+    if (!eelf || elf_kind(eelf) != ELF_K_ELF || !gelf_getehdr(eelf, &eeh) ||
+        (eeh.e_type != ET_EXEC && eeh.e_type != ET_DYN))
+        die("%s: not an ELF program", exe);
+    unsigned char ebid[64];
+    int ebidlen = file_build_id(eelf, ebid, sizeof ebid);
+    elf_end(eelf);
+    close(efd);
+
+    core_segments(c, core);
+    core_threads(c, core);
+    c->dwfl = dwfl_begin(&core_callbacks);
+    if (!c->dwfl)
+        die("libdw: %s", dwfl_errmsg(-1));
+    dwfl_report_begin(c->dwfl);
+    int n = dwfl_core_file_report(c->dwfl, core, exe);
+    if (n < 0)
+        die("%s: %s", core_path, dwfl_errmsg(-1));
+    dwfl_report_end(c->dwfl, NULL, NULL);
+    if (ebidlen > 0) {
+        struct bid_match b = {ebid, ebidlen, false, false};
+        dwfl_getmodules(c->dwfl, bid_cb, &b, 0);
+        if (b.any && !b.match)
+            die("%s is not the program of %s (no module of the core has its build id)", exe, core_path);
+    }
+    if (c->nth == 0)
+        die("%s: no thread in the core file (truncated?)", core_path);
+    /* the core Elf stays open: libdw's modules refer to it */
+}
+
+static void open_live(struct ctx *c, pid_t pid) {
+    c->pid = pid;
+    c->live = true;
+    c->mem.kind = MEM_LIVE;
+    c->mem.pid = pid;
+    if (pid == getpid())
+        die("cannot inspect myself");
+    if (kill(pid, 0) != 0 && errno == ESRCH)
+        die("no process %d", (int)pid);
+    c->dwfl = dwfl_begin(&proc_callbacks);
+    if (!c->dwfl)
+        die("libdw: %s", dwfl_errmsg(-1));
+    dwfl_report_begin(c->dwfl);
+    int r = dwfl_linux_proc_report(c->dwfl, pid);
+    if (r != 0)
+        die("process %d: %s", (int)pid, r > 0 ? strerror(r) : dwfl_errmsg(-1));
+    dwfl_report_end(c->dwfl, NULL, NULL);
+    read_maps(c);
+}
+
+/* ---- unwinding with libdw ---------------------------------------------------- */
+static pid_t cb_next_thread(Dwfl *dwfl, void *arg, void **targ) {
+    (void)dwfl;
+    struct ctx *c = arg;
+    size_t i = *targ ? (size_t)((struct pthr *)*targ - c->pt) + 1 : 0;
+    if (i >= c->npt)
+        return 0;
+    *targ = &c->pt[i];
+    return (pid_t)(i + 1);
+}
+
+static bool cb_get_thread(Dwfl *dwfl, pid_t tid, void *arg, void **targ) {
+    (void)dwfl;
+    struct ctx *c = arg;
+    if (tid < 1 || (size_t)tid > c->npt)
+        return false;
+    *targ = &c->pt[tid - 1];
+    return true;
+}
+
+static struct ctx *the_ctx;
+
+static bool cb_memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void *arg) {
+    (void)dwfl;
+    struct ctx *c = arg;
+    uint64_t v;
+    if (!mem_read(&c->mem, addr, &v, 8))
+        return false;
+    *result = v;
+    return true;
+}
+
+static bool cb_set_initial_registers(Dwfl_Thread *thread, void *targ) {
+    struct ctx *c = the_ctx;
+    struct pthr *p = targ;
+    if (p->kind == 0) {
+        const struct coro *co = &c->co[p->idx];
+        Dwarf_Word regs[2] = {co->fp, co->sp}; /* DWARF 6 rbp, 7 rsp */
+        if (!dwfl_thread_state_registers(thread, 6, 2, regs))
+            return false;
+        dwfl_thread_state_register_pc(thread, co->pc + (uint64_t)c->t.suspended_pc_adjust);
+        return true;
+    }
+    const struct thread *th = &c->th[p->idx];
+    Dwarf_Word regs[17];
+    memcpy(regs, th->regs, sizeof regs);
+    if (!dwfl_thread_state_registers(thread, 0, 17, regs))
+        return false;
+    dwfl_thread_state_register_pc(thread, th->regs[16]);
+    return true;
+}
+
+static const Dwfl_Thread_Callbacks thread_callbacks = {
+    .next_thread = cb_next_thread,
+    .get_thread = cb_get_thread,
+    .memory_read = cb_memory_read,
+    .set_initial_registers = cb_set_initial_registers,
+};
+
+struct unwind_state {
+    struct ctx *c;
+    struct frame *f;
+    int n;
+    bool stop_at_root;
+    bool hit_root;
+};
+
+static int frame_cb(Dwfl_Frame *state, void *arg) {
+    struct unwind_state *u = arg;
+    Dwarf_Addr pc;
+    bool act;
+    if (!dwfl_frame_pc(state, &pc, &act) || pc == 0)
+        return DWARF_CB_ABORT;
+    if (u->stop_at_root && pc >= u->c->t.trampoline && pc < u->c->t.trampoline_end) {
+        u->hit_root = true;
+        return DWARF_CB_ABORT;
+    }
+    if (u->n >= MAX_FRAMES)
+        return DWARF_CB_ABORT;
+    u->f[u->n++] = (struct frame){pc, act};
+    return DWARF_CB_OK;
+}
+
+static void unwind_one(struct ctx *c, pid_t tid, bool stop_at_root, struct frame **out, int *n, bool *hit) {
+    struct unwind_state u = {c, xcalloc(MAX_FRAMES, sizeof(struct frame)), 0, stop_at_root, false};
+    dwfl_getthread_frames(c->dwfl, tid, frame_cb, &u);
+    *out = u.f;
+    *n = u.n;
+    if (hit)
+        *hit = u.hit_root;
+}
+
+static void unwind_all(struct ctx *c) {
+    if (!c->attached_state) {
+        if (!dwfl_attach_state(c->dwfl, NULL, c->pid > 0 ? c->pid : 1, &thread_callbacks, c))
+            die("libdw cannot unwind this target: %s", dwfl_errmsg(-1));
+        c->attached_state = true;
+    }
+    c->pt = xcalloc(c->nco + c->nth, sizeof *c->pt);
+    c->npt = 0;
+    for (size_t i = 0; i < c->nco; i++)
+        if (c->co[i].state == ST_SUSPENDED)
+            c->pt[c->npt++] = (struct pthr){0, i};
+    size_t first_thread = c->npt;
+    for (size_t i = 0; i < c->nth; i++)
+        c->pt[c->npt++] = (struct pthr){1, i};
+    for (size_t k = 0; k < first_thread; k++) {
+        struct coro *co = &c->co[c->pt[k].idx];
+        bool hit;
+        unwind_one(c, (pid_t)(k + 1), true, &co->frames, &co->nframes, &hit);
+        co->incomplete = !hit;
+    }
+    for (size_t k = first_thread; k < c->npt; k++) {
+        struct thread *th = &c->th[c->pt[k].idx];
+        bool needed = false;
+        for (size_t i = 0; i < c->nco && !needed; i++)
+            needed = c->co[i].state == ST_RUNNING && c->co[i].thread == th->tid;
+        if (!needed)
+            continue;
+        unwind_one(c, (pid_t)(k + 1), false, &th->frames, &th->nframes, NULL);
+        th->unwound = true;
+    }
+    /* running coroutines: the frames of their thread from their own (after
+     * `depth` nested roots) through to the resumers */
+    for (size_t i = 0; i < c->nco; i++) {
+        struct coro *co = &c->co[i];
+        if (co->state != ST_RUNNING || co->thread == 0)
+            continue;
+        struct thread *th = NULL;
+        for (size_t j = 0; j < c->nth; j++)
+            if (c->th[j].tid == co->thread)
+                th = &c->th[j];
+        if (!th || !th->unwound)
+            continue;
+        int start = 0, roots = 0;
+        while (roots < co->depth && start < th->nframes) {
+            uint64_t pc = th->frames[start].pc;
+            if (pc >= c->t.trampoline && pc < c->t.trampoline_end)
+                roots++;
+            start++;
+        }
+        co->nframes = th->nframes - start;
+        co->frames = xcalloc((size_t)(co->nframes > 0 ? co->nframes : 1), sizeof *co->frames);
+        if (co->nframes > 0)
+            memcpy(co->frames, th->frames + start, (size_t)co->nframes * sizeof *co->frames);
+    }
+}
+
+/* ---- symbols ------------------------------------------------------------------ */
+struct sym {
+    uint64_t key; /* lookup address + 1 (0: empty) */
+    char *func;   /* symbol name, or module+0xoffset, or 0x... */
+    char *file;   /* NULL: no line info */
+    int line;
+    uint64_t off;
+    bool named;
+};
+static struct sym *symtab;
+static size_t symcap, symcount;
+
+static uint64_t hash64(uint64_t x) {
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    return x;
+}
+
+static void sym_grow(void) {
+    size_t ncap = symcap ? symcap * 2 : 4096;
+    struct sym *n = xcalloc(ncap, sizeof *n);
+    for (size_t i = 0; i < symcap; i++) {
+        if (!symtab[i].key)
+            continue;
+        size_t h = hash64(symtab[i].key) & (ncap - 1);
+        while (n[h].key)
+            h = (h + 1) & (ncap - 1);
+        n[h] = symtab[i];
+    }
+    free(symtab);
+    symtab = n;
+    symcap = ncap;
+}
+
+static const struct sym *symbolize(struct ctx *c, uint64_t addr) {
+    if (symcount * 2 >= symcap)
+        sym_grow();
+    size_t h = hash64(addr + 1) & (symcap - 1);
+    while (symtab[h].key) {
+        if (symtab[h].key == addr + 1)
+            return &symtab[h];
+        h = (h + 1) & (symcap - 1);
+    }
+    struct sym *s = &symtab[h];
+    s->key = addr + 1;
+    symcount++;
+    char buf[512];
+    Dwfl_Module *mod = dwfl_addrmodule(c->dwfl, addr);
+    const char *name = NULL;
+    GElf_Off off = 0;
+    if (mod) {
+        GElf_Sym sym;
+        name = dwfl_module_addrinfo(mod, addr, &off, &sym, NULL, NULL, NULL);
+        Dwfl_Line *line = dwfl_module_getsrc(mod, addr);
+        if (line) {
+            int lineno = 0;
+            const char *file = dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
+            if (file) {
+                s->file = xstrdup(file);
+                s->line = lineno;
+            }
+        }
+    }
+    if (name) {
+        snprintf(buf, sizeof buf, "%s", name);
+        char *at = strchr(buf, '@'); /* clock_nanosleep@GLIBC_2.2.5 */
+        if (at && at != buf)
+            *at = 0;
+        s->named = true;
+        s->off = off;
+    } else if (mod) {
+        Dwarf_Addr start;
+        const char *mname = dwfl_module_info(mod, NULL, &start, NULL, NULL, NULL, NULL, NULL);
+        const char *base = mname ? strrchr(mname, '/') : NULL;
+        base = base ? base + 1 : (mname ? mname : "?");
+        snprintf(buf, sizeof buf, "%s+0x%" PRIx64, base, addr - start);
+    } else {
+        snprintf(buf, sizeof buf, "0x%" PRIx64, addr);
+    }
+    s->func = xstrdup(buf);
+    return s;
+}
+
+static const struct sym *frame_sym(struct ctx *c, const struct frame *f) {
+    return symbolize(c, f->activation ? f->pc : f->pc - 1);
+}
+
+static const char *basename_of(const char *p) {
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+/* ---- output ------------------------------------------------------------------- */
+static const char *state_name(const struct coro *co) {
+    switch (co->state) {
+    case ST_SUSPENDED: return "suspended";
+    case ST_RUNNING: return "running";
+    case ST_CREATED: return "created";
+    default: return "finished";
+    }
+}
+
+static const char *finished_how(const struct coro *co) {
+    return co->finished < 6 ? finished_names[co->finished] : "unknown";
+}
+
+/* The full state: "finished (returned)" for the finished ones. */
+static void state_long(const struct coro *co, char *buf, size_t n) {
+    if (co->state == ST_FINISHED)
+        snprintf(buf, n, "finished (%s)", finished_how(co));
+    else
+        snprintf(buf, n, "%s", state_name(co));
+}
+
+static void sanitize(const char *in, char *out, size_t n, bool folded) {
+    size_t j = 0;
+    for (size_t i = 0; in[i] && j + 1 < n; i++) {
+        unsigned char ch = (unsigned char)in[i];
+        if (ch < 0x20 || ch >= 0x7f)
+            ch = '?';
+        else if (folded && (ch == ';' || ch == ' '))
+            ch = '_';
+        out[j++] = (char)ch;
+    }
+    out[j] = 0;
+}
+
+static uint64_t newest_stamp(const struct ctx *c) {
+    uint64_t m = 0;
+    for (size_t i = 0; i < c->nco; i++)
+        if (c->co[i].state == ST_SUSPENDED && c->co[i].suspend_ns > m)
+            m = c->co[i].suspend_ns;
+    return m;
+}
+
+/* ns suspended (live: until now; core: before the newest stamp); false if
+ * not recorded. */
+static bool suspended_for(const struct ctx *c, const struct coro *co, uint64_t newest, uint64_t *ns) {
+    if (co->state != ST_SUSPENDED || co->suspend_ns == 0)
+        return false;
+    uint64_t ref = c->live ? c->now_ns : newest;
+    *ns = ref > co->suspend_ns ? ref - co->suspend_ns : 0;
+    return true;
+}
+
+static void print_frame(struct ctx *c, FILE *out, int i, const struct frame *f) {
+    const struct sym *s = frame_sym(c, f);
+    fprintf(out, "    #%-2d 0x%016" PRIx64 " %s", i, f->pc, s->func);
+    if (s->named && s->off)
+        fprintf(out, "+0x%" PRIx64, s->off);
+    if (s->file)
+        fprintf(out, " (%s:%d)", basename_of(s->file), s->line);
+    fputc('\n', out);
+}
+
+static void describe_site(struct ctx *c, uint64_t site, char *buf, size_t n) {
+    if (!site) {
+        snprintf(buf, n, "?");
+        return;
+    }
+    const struct sym *s = symbolize(c, site - 1);
+    int k = snprintf(buf, n, "%s", s->func);
+    if (s->named && k >= 0 && (size_t)k < n)
+        k += snprintf(buf + k, n - (size_t)k, "+0x%" PRIx64, s->off + 1);
+    if (s->file && k >= 0 && (size_t)k < n)
+        snprintf(buf + k, n - (size_t)k, " (%s:%d)", basename_of(s->file), s->line);
+}
+
+static void output_text(struct ctx *c, FILE *out) {
+    uint64_t newest = newest_stamp(c);
+    if (c->live)
+        fprintf(out, "process %d: %zu coroutines (%zu threads; stopped for %.3f ms)\n", (int)c->pid, c->nco,
+                c->nth, c->stop_ms);
+    else
+        fprintf(out, "core of process %d: %zu coroutines (%zu threads); times suspended are relative to "
+                     "the newest suspend in the core\n", (int)c->pid, c->nco, c->nth);
+    for (size_t i = 0; i < c->nco; i++) {
+        struct coro *co = &c->co[i];
+        char name[128], st[64], site[700];
+        sanitize(co->name, name, sizeof name, false);
+        state_long(co, st, sizeof st);
+        fprintf(out, "\ncoroutine %" PRIu64 " \"%s\" %s", co->id, name, st);
+        uint64_t ns;
+        if (suspended_for(c, co, newest, &ns))
+            fprintf(out, c->live ? " for %.3f s" : " (%.3f s before the newest suspend)", (double)ns / 1e9);
+        if (co->state == ST_RUNNING) {
+            if (co->thread)
+                fprintf(out, " on thread %d", (int)co->thread);
+            else
+                fprintf(out, " (thread not found)");
+            if (co->depth > 0)
+                fprintf(out, ", resuming coroutine %" PRIu64, co->resuming);
+        }
+        fputc('\n', out);
+        describe_site(c, co->create_site, site, sizeof site);
+        fprintf(out, "  control block 0x%" PRIx64 ", created at %s\n", co->addr, site);
+        for (int k = 0; k < co->nframes; k++) {
+            print_frame(c, out, k, &co->frames[k]);
+            if (co->state == ST_RUNNING && co->frames[k].pc >= c->t.trampoline &&
+                co->frames[k].pc < c->t.trampoline_end && k + 1 < co->nframes)
+                fprintf(out, "    -- resumed by --\n");
+        }
+        if (co->state == ST_SUSPENDED && co->incomplete)
+            fprintf(out, "    (unwinding stopped before the coroutine's root)\n");
+    }
+}
+
+static void json_str(FILE *out, const char *s) {
+    fputc('"', out);
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\')
+            fprintf(out, "\\%c", ch);
+        else if (ch < 0x20 || ch >= 0x7f)
+            fprintf(out, "\\u%04x", ch);
+        else
+            fputc(ch, out);
+    }
+    fputc('"', out);
+}
+
+static void output_json(struct ctx *c, FILE *out) {
+    uint64_t newest = newest_stamp(c);
+    fputs("[", out);
+    for (size_t i = 0; i < c->nco; i++) {
+        struct coro *co = &c->co[i];
+        char site[700];
+        fprintf(out, "%s\n  {\"id\": %" PRIu64 ", \"name\": ", i ? "," : "", co->id);
+        json_str(out, co->name);
+        fprintf(out, ", \"state\": \"%s\", \"thread\": ", state_name(co));
+        if (co->state == ST_RUNNING && co->thread)
+            fprintf(out, "%d", (int)co->thread);
+        else
+            fputs("null", out);
+        if (co->state == ST_RUNNING && co->depth > 0)
+            fprintf(out, ", \"resuming\": %" PRIu64, co->resuming);
+        if (co->state == ST_FINISHED)
+            fprintf(out, ", \"finished\": \"%s\"", finished_how(co));
+        fprintf(out, ", \"address\": \"0x%" PRIx64 "\", \"create_site\": ", co->addr);
+        describe_site(c, co->create_site, site, sizeof site);
+        json_str(out, site);
+        uint64_t ns;
+        fputs(", \"suspended_ns\": ", out);
+        if (suspended_for(c, co, newest, &ns))
+            fprintf(out, "%" PRIu64 ", \"suspended_since\": \"%s\"", ns, c->live ? "now" : "newest-suspend");
+        else
+            fputs("null", out);
+        fputs(", \"frames\": [", out);
+        for (int k = 0; k < co->nframes; k++) {
+            const struct sym *s = frame_sym(c, &co->frames[k]);
+            fprintf(out, "%s{\"pc\": \"0x%" PRIx64 "\", \"function\": ", k ? ", " : "", co->frames[k].pc);
+            json_str(out, s->func);
+            fputs(", \"file\": ", out);
+            if (s->file)
+                json_str(out, s->file);
+            else
+                fputs("null", out);
+            fputs(", \"line\": ", out);
+            if (s->file)
+                fprintf(out, "%d", s->line);
+            else
+                fputs("null", out);
+            fputc('}', out);
+        }
+        fputs("]", out);
+        if (co->state == ST_SUSPENDED && co->incomplete)
+            fputs(", \"incomplete\": true", out);
+        fputc('}', out);
+    }
+    fputs("\n]\n", out);
+}
+
+/* The folded line of a coroutine: state;outer;...;inner */
+static char *folded_line(struct ctx *c, const struct coro *co) {
+    size_t cap = 256, len = 0;
+    char *buf = xcalloc(cap, 1);
+    len = (size_t)snprintf(buf, cap, "%s", state_name(co));
+    for (int k = co->nframes - 1; k >= 0; k--) {
+        const struct sym *s = frame_sym(c, &co->frames[k]);
+        char name[512];
+        sanitize(s->func, name, sizeof name, true);
+        size_t nl = strlen(name);
+        if (len + nl + 2 > cap) {
+            cap = (len + nl + 2) * 2;
+            buf = xrealloc(buf, cap, 1);
+        }
+        buf[len++] = ';';
+        memcpy(buf + len, name, nl + 1);
+        len += nl;
+    }
+    return buf;
+}
+
+struct line_count {
+    char *line;
+    uint64_t count;
+    size_t first; /* group: index of the first coroutine */
+};
+
+static int lc_by_line(const void *a, const void *b) {
+    return strcmp(((const struct line_count *)a)->line, ((const struct line_count *)b)->line);
+}
+
+static int lc_by_count(const void *a, const void *b) {
+    const struct line_count *x = a, *y = b;
+    if (x->count != y->count)
+        return x->count < y->count ? 1 : -1;
+    return strcmp(x->line, y->line);
+}
+
+/* Merges identical lines, summing counts. */
+static size_t merge_lines(struct line_count *v, size_t n) {
+    qsort(v, n, sizeof *v, lc_by_line);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (m && strcmp(v[m - 1].line, v[i].line) == 0) {
+            v[m - 1].count += v[i].count;
+            free(v[i].line);
+            continue;
+        }
+        v[m++] = v[i];
+    }
+    return m;
+}
+
+static void output_folded_lines(FILE *out, struct line_count *v, size_t n) {
+    n = merge_lines(v, n);
+    qsort(v, n, sizeof *v, lc_by_count);
+    for (size_t i = 0; i < n; i++) {
+        fprintf(out, "%s %" PRIu64 "\n", v[i].line, v[i].count);
+        free(v[i].line);
+    }
+}
+
+static void output_folded(struct ctx *c, FILE *out) {
+    struct line_count *v = xcalloc(c->nco, sizeof *v);
+    for (size_t i = 0; i < c->nco; i++)
+        v[i] = (struct line_count){folded_line(c, &c->co[i]), 1, i};
+    output_folded_lines(out, v, c->nco);
+    free(v);
+}
+
+/* Groups: identical state and frames (by symbolized frame). */
+static char *group_key(struct ctx *c, const struct coro *co) {
+    size_t cap = 256, len;
+    char *buf = xcalloc(cap, 1);
+    len = (size_t)snprintf(buf, cap, "%s", state_name(co));
+    for (int k = 0; k < co->nframes; k++) {
+        const struct sym *s = frame_sym(c, &co->frames[k]);
+        char item[1200];
+        int n = snprintf(item, sizeof item, "\n%s+%" PRIx64 "@%s:%d", s->func, s->off, s->file ? s->file : "", s->line);
+        size_t nl = n > 0 ? (size_t)n : 0;
+        if (nl >= sizeof item)
+            nl = sizeof item - 1;
+        if (len + nl + 1 > cap) {
+            cap = (len + nl + 1) * 2;
+            buf = xrealloc(buf, cap, 1);
+        }
+        memcpy(buf + len, item, nl);
+        len += nl;
+        buf[len] = 0;
+    }
+    return buf;
+}
+
+static int idx_by_key(const void *a, const void *b) {
+    const struct line_count *x = a, *y = b;
+    int r = strcmp(x->line, y->line);
+    return r ? r : (x->first < y->first ? -1 : x->first > y->first);
+}
+
+static void output_group(struct ctx *c, FILE *out) {
+    size_t n = c->nco;
+    struct line_count *v = xcalloc(n, sizeof *v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = (struct line_count){group_key(c, &c->co[i]), 1, i};
+    qsort(v, n, sizeof *v, idx_by_key);
+    /* groups: [start, end) runs of equal keys */
+    struct line_count *g = xcalloc(n, sizeof *g);
+    size_t ng = 0;
+    size_t *members = xcalloc(n, sizeof *members);
+    size_t *gstart = xcalloc(n, sizeof *gstart);
+    for (size_t i = 0; i < n; i++) {
+        members[i] = v[i].first;
+        if (i == 0 || strcmp(v[i].line, v[i - 1].line) != 0) {
+            gstart[ng] = i;
+            g[ng] = (struct line_count){v[i].line, 0, ng};
+            ng++;
+        }
+        g[ng - 1].count++;
+    }
+    qsort(g, ng, sizeof *g, lc_by_count);
+    if (c->live)
+        fprintf(out, "process %d: %zu coroutines in %zu groups (stopped for %.3f ms)\n", (int)c->pid, n, ng, c->stop_ms);
+    else
+        fprintf(out, "core of process %d: %zu coroutines in %zu groups\n", (int)c->pid, n, ng);
+    for (size_t k = 0; k < ng; k++) {
+        size_t s = gstart[g[k].first];
+        const struct coro *co0 = &c->co[members[s]];
+        char st[64];
+        state_long(co0, st, sizeof st);
+        fprintf(out, "\n%" PRIu64 " coroutine%s %s:", g[k].count, g[k].count == 1 ? "" : "s", st);
+        for (uint64_t j = 0; j < g[k].count; j++) {
+            if (j == 8) {
+                fprintf(out, " ...");
+                break;
+            }
+            const struct coro *co = &c->co[members[s + j]];
+            char name[128];
+            sanitize(co->name, name, sizeof name, false);
+            fprintf(out, " %" PRIu64 " \"%s\"", co->id, name);
+            if (co->state == ST_RUNNING && co->thread)
+                fprintf(out, " (thread %d)", (int)co->thread);
+        }
+        fputc('\n', out);
+        for (int f = 0; f < co0->nframes; f++)
+            print_frame(c, out, f, &co0->frames[f]);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(v[i].line);
+    free(v), free(g), free(members), free(gstart);
+}
+
+/* ---- main ----------------------------------------------------------------------- */
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: corolink-stacks [MODE] PID\n"
+            "       corolink-stacks [MODE] --core FILE --exe PROGRAM\n"
+            "       corolink-stacks --interval MS --count N PID   (sampled folded stacks)\n"
+            "modes: (default) text; --group: identical stacks merged, most common first;\n"
+            "       --folded: 'state;outer;...;inner count' lines (flamegraph.pl, speedscope);\n"
+            "       --json: an array of coroutine objects\n"
+            "--stats: print the stop time of each snapshot on stderr\n");
+}
+
+static long parse_num(const char *s, const char *what, long lo, long hi) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || end == s || v < lo || v > hi)
+        die("bad %s: '%s'", what, s);
+    return v;
+}
+
+int main(int argc, char **argv) {
+    enum { O_TEXT, O_GROUP, O_FOLDED, O_JSON } mode = O_TEXT;
+    const char *core = NULL, *exe = NULL;
+    long interval = -1, count = -1;
+    bool stats = false;
+    static const struct option opts[] = {
+        {"core", required_argument, NULL, 'c'}, {"exe", required_argument, NULL, 'e'},
+        {"group", no_argument, NULL, 'g'},      {"folded", no_argument, NULL, 'f'},
+        {"json", no_argument, NULL, 'j'},       {"interval", required_argument, NULL, 'i'},
+        {"count", required_argument, NULL, 'n'}, {"stats", no_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
+    int o;
+    while ((o = getopt_long(argc, argv, "c:e:gfji:n:sh", opts, NULL)) != -1) {
+        switch (o) {
+        case 'c': core = optarg; break;
+        case 'e': exe = optarg; break;
+        case 'g': mode = O_GROUP; break;
+        case 'f': mode = O_FOLDED; break;
+        case 'j': mode = O_JSON; break;
+        case 'i': interval = parse_num(optarg, "--interval", 0, 3600000); break;
+        case 'n': count = parse_num(optarg, "--count", 1, 100000000); break;
+        case 's': stats = true; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    pid_t pid = 0;
+    if (core) {
+        if (!exe || optind != argc) {
+            fprintf(stderr, "%s: --core needs --exe PROGRAM and no PID\n", prog_name);
+            return 2;
+        }
+        if (interval >= 0 || count >= 0)
+            die("--interval/--count need a live process");
+    } else {
+        if (optind + 1 != argc || exe) {
+            usage(stderr);
+            return 2;
+        }
+        pid = (pid_t)parse_num(argv[optind], "pid", 1, INT32_MAX);
+    }
+    if ((interval >= 0) != (count >= 0))
+        die("--interval and --count go together");
+    signal(SIGPIPE, SIG_IGN);
+    elf_version(EV_CURRENT);
+
+    struct ctx *c = xcalloc(1, sizeof *c);
+    the_ctx = c;
+    if (core) {
+        open_core(c, core, exe);
+        load_table(c, core);
+        walk_registry(c);
+        assign_threads(c);
+    } else {
+        open_live(c, pid);
+        char what[64];
+        snprintf(what, sizeof what, "process %d", (int)pid);
+        load_table(c, what);
+        if (count < 0) {
+            snapshot_live(c);
+            if (stats)
+                fprintf(stderr, "%s: stopped for %.3f ms (%zu coroutines, %zu threads, %" PRIu64 " registry slots, %.1f KiB copied)\n",
+                        prog_name, c->stop_ms, c->nco, c->nth, c->slots, (double)c->mem.snap_bytes / 1024);
+        }
+    }
+
+    if (count > 0) {
+        /* sampling: folded stacks of all coroutines, weighted by samples */
+        struct line_count *v = NULL;
+        size_t nv = 0, cv = 0;
+        double *stops = xcalloc((size_t)count, sizeof *stops);
+        size_t total_co = 0;
+        uint64_t next = mono_ns(CLOCK_MONOTONIC);
+        for (long s = 0; s < count; s++) {
+            if (s > 0) {
+                next += (uint64_t)interval * 1000000u;
+                uint64_t now = mono_ns(CLOCK_MONOTONIC);
+                if (next > now) {
+                    struct timespec ts = {(time_t)((next - now) / 1000000000u), (long)((next - now) % 1000000000u)};
+                    nanosleep(&ts, NULL);
+                }
+            }
+            if (kill(pid, 0) != 0)
+                die("process %d is gone after %ld samples", (int)pid, s);
+            free_snapshot(c);
+            snap_clear(&c->mem);
+            snapshot_live(c);
+            stops[s] = c->stop_ms;
+            unwind_all(c);
+            total_co += c->nco;
+            for (size_t i = 0; i < c->nco; i++) {
+                if (nv == cv) {
+                    cv = cv ? cv * 2 : 1024;
+                    v = xrealloc(v, cv, sizeof *v);
+                }
+                v[nv++] = (struct line_count){folded_line(c, &c->co[i]), 1, 0};
+            }
+            if (nv > 4 * (size_t)c->nco + 4096) /* keep memory bounded */
+                nv = merge_lines(v, nv);
+        }
+        output_folded_lines(stdout, v, nv);
+        double sum = 0, mx = 0;
+        for (long s = 0; s < count; s++) {
+            sum += stops[s];
+            if (stops[s] > mx)
+                mx = stops[s];
+        }
+        fprintf(stderr, "%s: %ld samples, %zu coroutine stacks; stop time per sample: mean %.3f ms, max %.3f ms\n",
+                prog_name, count, total_co, sum / (double)count, mx);
+        free(stops);
+        free(v);
+        return 0;
+    }
+
+    unwind_all(c);
+    switch (mode) {
+    case O_TEXT: output_text(c, stdout); break;
+    case O_GROUP: output_group(c, stdout); break;
+    case O_FOLDED: output_folded(c, stdout); break;
+    case O_JSON: output_json(c, stdout); break;
+    }
+    if (fflush(stdout) != 0 && errno != EPIPE)
+        die("writing the output: %s", strerror(errno));
+    return 0;
+}

@@ -1,0 +1,218 @@
+/* The program corolink-stacks is tested on (tests/stacks/run_stacks_tests.py).
+ *
+ * Once it has printed "ready" (and its pid) on stdout it blocks for good:
+ *   main thread:  "main-runner"  running   main_runner_body -> main_runner_wait
+ *                 "sock-reader"  suspended reader_body -> handle_conn
+ *                                          -> wait_on_socket
+ *                 "timer"        suspended timer_body -> wait_on_timer
+ *                 "worker-0..2"  suspended worker_body -> idle_loop (3 identical
+ *                                          stacks: --group counts 3)
+ *                 "fresh"        created, never resumed
+ *                 "done"         finished (returned)
+ *   second thread: "t2-outer"    running, resuming "t2-inner"
+ *                 "t2-inner"     running   t2_inner_body -> t2_block
+ *                 "t2-parked"    suspended t2_parked_body -> park_deep x3
+ *                                          -> park_leaf
+ * With an argument N > 0 it creates N more suspended coroutines
+ * ("bulk", bulk_body -> bulk_wait) for the scale measurement.
+ * Functions are global, linked with -rdynamic (a stripped copy still names
+ * them from .dynsym), each with a distinct body (gcc -O2 merges identical
+ * functions). */
+#include <corolink.h>
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#define NOINLINE __attribute__((noinline))
+
+static volatile int t2_ready;
+volatile int sink;
+
+static corolink *make(corolink_fn fn, const char *name, void *arg) {
+    corolink *co;
+    if (corolink_create(&co, fn, arg, 64 * 1024) != 0) {
+        fprintf(stderr, "corolink_create failed\n");
+        exit(1);
+    }
+    corolink_set_name(co, name);
+    return co;
+}
+
+NOINLINE int wait_on_socket(corolink_yielder *y, int conn) {
+    volatile int fd = 42 + conn;
+    corolink_suspend(y, (void *)(intptr_t)fd);
+    return fd + 1;
+}
+
+NOINLINE int handle_conn(corolink_yielder *y, int conn) {
+    volatile int request_no = 7;
+    int r = wait_on_socket(y, conn);
+    return r + request_no;
+}
+
+NOINLINE void *reader_body(corolink_yielder *y, void *in, void *arg) {
+    (void)in, (void)arg;
+    sink = handle_conn(y, 0);
+    return NULL;
+}
+
+NOINLINE long wait_on_timer(corolink_yielder *y, long ms) {
+    volatile long deadline_ms = ms;
+    corolink_suspend(y, NULL);
+    return deadline_ms * 3;
+}
+
+NOINLINE void *timer_body(corolink_yielder *y, void *in, void *arg) {
+    (void)in, (void)arg;
+    sink = (int)wait_on_timer(y, 1500);
+    return NULL;
+}
+
+NOINLINE void idle_loop(corolink_yielder *y, int n) {
+    volatile int spins = n;
+    while (spins-- > 0)
+        corolink_suspend(y, (void *)(intptr_t)spins);
+}
+
+NOINLINE void *worker_body(corolink_yielder *y, void *in, void *arg) {
+    (void)in;
+    idle_loop(y, (int)(intptr_t)arg);
+    return (void *)1;
+}
+
+NOINLINE void *done_body(corolink_yielder *y, void *in, void *arg) {
+    (void)y, (void)arg;
+    return in;
+}
+
+NOINLINE void *fresh_body(corolink_yielder *y, void *in, void *arg) {
+    (void)y, (void)arg;
+    sink = 99;
+    return in;
+}
+
+NOINLINE void bulk_wait(corolink_yielder *y, int i) {
+    volatile int k = i * 5;
+    corolink_suspend(y, NULL);
+    sink = k;
+}
+
+NOINLINE void *bulk_body(corolink_yielder *y, void *in, void *arg) {
+    (void)in;
+    bulk_wait(y, (int)(intptr_t)arg);
+    return NULL;
+}
+
+/* Blocks for good (pause() returns only for a handled signal). */
+NOINLINE void block_forever(int who) {
+    volatile int w = who;
+    for (;;)
+        pause();
+    sink = w;
+}
+
+NOINLINE void main_runner_wait(int round) {
+    volatile int runner_round = round;
+    while (!t2_ready)
+        usleep(1000);
+    printf("ready %d\n", (int)getpid());
+    fflush(stdout);
+    block_forever(1);
+    sink = runner_round;
+}
+
+NOINLINE void *main_runner_body(corolink_yielder *y, void *in, void *arg) {
+    (void)y, (void)in, (void)arg;
+    main_runner_wait(5);
+    return NULL;
+}
+
+NOINLINE void park_leaf(corolink_yielder *y) {
+    volatile int leaf_mark = 0x1eaf;
+    corolink_suspend(y, NULL);
+    sink = leaf_mark;
+}
+
+NOINLINE int park_deep(corolink_yielder *y, int depth) {
+    volatile int level = depth;
+    if (depth > 0)
+        return park_deep(y, depth - 1) + level;
+    park_leaf(y);
+    return level * 2;
+}
+
+NOINLINE void *t2_parked_body(corolink_yielder *y, void *in, void *arg) {
+    (void)in, (void)arg;
+    sink = park_deep(y, 2);
+    return NULL;
+}
+
+NOINLINE void t2_block(void) {
+    volatile int blocked = 2;
+    t2_ready = 1;
+    block_forever(blocked);
+}
+
+NOINLINE void *t2_inner_body(corolink_yielder *y, void *in, void *arg) {
+    (void)y, (void)in, (void)arg;
+    t2_block();
+    return NULL;
+}
+
+NOINLINE void *t2_outer_body(corolink_yielder *y, void *in, void *arg) {
+    (void)y, (void)in, (void)arg;
+    corolink *inner = make(t2_inner_body, "t2-inner", NULL);
+    corolink_resume(inner, NULL, NULL);
+    return NULL;
+}
+
+void *thread2(void *arg) {
+    (void)arg;
+    corolink *parked = make(t2_parked_body, "t2-parked", NULL);
+    corolink_resume(parked, NULL, NULL);
+    corolink *outer = make(t2_outer_body, "t2-outer", NULL);
+    corolink_resume(outer, NULL, NULL);
+    return NULL;
+}
+
+int main(int argc, char **argv) {
+    /* Yama ptrace_scope 1: let the tool (not our parent) attach */
+#ifdef PR_SET_PTRACER
+    prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);
+#endif
+    corolink_debug_timestamps(true);
+    int bulk = argc > 1 ? atoi(argv[1]) : 0;
+    corolink *reader = make(reader_body, "sock-reader", NULL);
+    corolink *timer = make(timer_body, "timer", NULL);
+    corolink *workers[3];
+    char name[32];
+    for (int i = 0; i < 3; i++) {
+        snprintf(name, sizeof name, "worker-%d", i);
+        workers[i] = make(worker_body, name, (void *)(intptr_t)(10 + i));
+    }
+    (void)make(fresh_body, "fresh", NULL);
+    corolink *done = make(done_body, "done", NULL);
+    corolink_resume(done, NULL, NULL);
+    corolink_resume(reader, NULL, NULL);
+    corolink_resume(timer, NULL, NULL);
+    for (int i = 0; i < 3; i++)
+        corolink_resume(workers[i], NULL, NULL);
+    for (int i = 0; i < bulk; i++) {
+        corolink *co;
+        if (corolink_create(&co, bulk_body, (void *)(intptr_t)i, 16 * 1024) != 0) {
+            fprintf(stderr, "corolink_create failed at %d\n", i);
+            return 1;
+        }
+        corolink_set_name(co, "bulk");
+        corolink_resume(co, NULL, NULL);
+    }
+    pthread_t t;
+    pthread_create(&t, NULL, thread2, NULL);
+    corolink *runner = make(main_runner_body, "main-runner", NULL);
+    corolink_resume(runner, NULL, NULL);
+    return 0;
+}
