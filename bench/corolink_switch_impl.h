@@ -14,10 +14,15 @@
 
 namespace {
 
-// Suspends forever, replying input + 1 to every resume.
+// The input that ends switch_echo_body.
+constexpr std::uintptr_t kStopEcho = ~std::uintptr_t{0};
+
+// Replies input + 1 to every resume until it gets kStopEcho.
 void *switch_echo_body(corolink_yielder *y, void *input, void *) {
     for (;;) {
         auto in = reinterpret_cast<std::uintptr_t>(input);
+        if (in == kStopEcho)
+            return nullptr;
         input = corolink_suspend(
             y, reinterpret_cast<void *>(clbench::expected_reply(in)));
     }
@@ -58,8 +63,11 @@ void run_switch_benchmark(benchmark::State &state) {
             }
         }
     }
-    // The body is suspended for good: destroying it unwinds its stack
-    // (nothing there has a destructor) and frees it.
+    // Let the body return, so that destroying it unwinds nothing (builds
+    // without the unwinder cannot destroy a suspended coroutine).
+    if (corolink_resume(co, reinterpret_cast<void *>(kStopEcho), &out) !=
+        COROLINK_RETURN)
+        ok = false;
     corolink_destroy(co);
     corolink_stack_free(&stack);
     if (!ok)

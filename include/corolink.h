@@ -113,6 +113,48 @@
  * called first.
  *
  * ----------------------------------------------------------------------------
+ * Probes
+ * ----------------------------------------------------------------------------
+ * Builds with COROLINK_PROBES=ON (the default where <sys/sdt.h> is found;
+ * not the freestanding build) carry USDT probes of provider `corolink` in
+ * libcorolink, for perf, bpftrace and systemtap (see perf/README.md). All
+ * arguments are 64-bit unsigned integers except the signal (32-bit):
+ *
+ *   create  (id, entry fn, stack base, stack size)  after a create; base is
+ *           the highest address of the stack's region (the control block
+ *           included), size its usable size as created
+ *   resume  (from id, to id)  before a resume enters `to`; `from` is the
+ *           coroutine the resumer runs on, 0 for the thread's own stack
+ *   suspend (id)              before a suspend leaves the coroutine
+ *   return  (id)              as a finished coroutine returns into its
+ *           resumer: the body returned, or an exception or a forced unwind
+ *           left it
+ *   destroy (id)              in corolink_destroy(), before the stack is
+ *           freed (after the unwind of a suspended coroutine)
+ *   trap    (id, signal, address)  a fault finished the coroutine (see
+ *           "Traps"; fired in the signal handler)
+ *
+ * A failing resume fires nothing. corolink_force_unwind() (and so
+ * corolink_destroy() of a suspended coroutine) fires resume and return.
+ *
+ * Every probe has a semaphore that tracers increment while they have it
+ * enabled. Disabled, a probe costs its semaphore test: a load and a
+ * predicted branch in the inline resume and suspend (their probes are
+ * fired by the library, see corolink__probe_resume() below), in the
+ * trampoline and in create and destroy; no difference shows in the
+ * benchmarks (bench/README.md). Enabled, an event costs a uprobe trap
+ * (microseconds).
+ *
+ * `from`: the switch keeps no record of the coroutine running on a thread.
+ * While the resume, suspend, return or trap probe is enabled the library
+ * keeps one per thread (the coroutines it saw resumed there, with their
+ * stacks), so `from` is exact for resumers that were themselves resumed
+ * while tracing; it is 0 for the thread's own stack and also for a
+ * resumer resumed before tracing started (never another coroutine's id).
+ * Inside fn of corolink_on_parent_stack() (which runs on the resumer's
+ * stack) a resume reports the coroutine whose stack fn runs on.
+ *
+ * ----------------------------------------------------------------------------
  * Inline fast paths and the ABI they freeze
  * ----------------------------------------------------------------------------
  * corolink_resume() and corolink_suspend() are defined in this header as
@@ -688,6 +730,28 @@ COROLINK_API COROLINK__NOPLT void corolink__stamp(corolink *co)
 #endif
     ;
 
+/* Probes (see "Probes" above): the inline resume calls
+ * corolink__probe_resume(co) before it enters co, the inline suspend
+ * corolink__probe_suspend(co) before it leaves co, only while the 32-bit
+ * word `corolink__probe_switch` (exported by the library: the semaphores of
+ * the resume and suspend probes, two 16-bit counters that tracers increment
+ * while they have a probe enabled) is nonzero. The word is read through the
+ * GOT from inline assembly and never named in C: a direct reference from a
+ * non-PIC or PIE executable would make the linker copy it into the
+ * executable (a copy relocation), where the tracers' increments, made in
+ * the library's copy, would never show. Define COROLINK_NO_PROBES to leave
+ * the test out of a translation unit (its switches then fire no probes). */
+COROLINK_API COROLINK__NOPLT void corolink__probe_resume(corolink *co)
+#if defined(__GNUC__)
+    __attribute__((noinline, cold))
+#endif
+    ;
+COROLINK_API COROLINK__NOPLT void corolink__probe_suspend(corolink *co)
+#if defined(__GNUC__)
+    __attribute__((noinline, cold))
+#endif
+    ;
+
 #if !defined(COROLINK_NO_INLINE) && !defined(COROLINK__BUILDING) &&         \
     defined(__GNUC__) && defined(__x86_64__) && !defined(_WIN32) &&         \
     !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
@@ -754,6 +818,23 @@ COROLINK_API COROLINK__NOPLT void corolink__stamp(corolink *co)
 #define COROLINK__INLINE_DEF                                                   \
     extern inline __attribute__((gnu_inline, always_inline))
 
+/* Nonzero while a tracer has the resume or suspend probe enabled: loads the
+ * word's address from the GOT (a constant the compiler may hoist) and tests
+ * the word, which is volatile (tracers change it at any time). */
+#if defined(COROLINK_NO_PROBES)
+#define corolink__probing() 0
+#else
+#define corolink__probing()                                                    \
+    __extension__({                                                            \
+        const volatile uint32_t *corolink__sem;                                \
+        __asm__(COROLINK__ATT_BEGIN                                            \
+                "movq corolink__probe_switch@GOTPCREL(%%rip), %%rax\n\t"       \
+                COROLINK__ATT_END                                              \
+                : "=a"(corolink__sem));                                        \
+        *corolink__sem != 0;                                                   \
+    })
+#endif
+
 /* The error path as a real call, never a tail call (`jmp`): a function
  * whose only call is a tail call is a leaf to the compiler, which may then
  * keep data in the red zone below rsp, where the switch's `call` writes. */
@@ -769,6 +850,10 @@ COROLINK__INLINE_DEF int corolink_resume(corolink *co, void *input,
     struct corolink__hot *h = (struct corolink__hot *)co;
     if (__builtin_expect(co == NULL, 0))
         return corolink__resume_error(co, output);
+    /* A tracer wants the resume probe: the library fires it (and fires
+     * nothing if the resume is about to fail). */
+    if (__builtin_expect(corolink__probing(), 0))
+        corolink__probe_resume(co);
     void *pc = h->pc;
     /* Hide pc from the optimiser so that the call to the slow path can never
      * be proven dead: that call keeps every function containing a resume a
@@ -818,6 +903,8 @@ COROLINK__INLINE_DEF void *corolink_suspend(corolink_yielder *yielder,
     struct corolink__hot *h = (struct corolink__hot *)yielder;
     if (__builtin_expect(corolink__debug_flags & COROLINK__DEBUG_TIMESTAMPS, 0))
         corolink__stamp((corolink *)yielder);
+    if (__builtin_expect(corolink__probing(), 0))
+        corolink__probe_suspend((corolink *)yielder);
     register struct corolink__hot *rdi __asm__("rdi") = h;
     register void *rsi __asm__("rsi") = value;
     /* The resumer's status, COROLINK_YIELD; loaded by the compiler so that

@@ -1,6 +1,7 @@
 /* The portable core: creating coroutines on a given stack, resuming and
  * suspending (out-of-line copies of the inline switch), inspection. */
 #include "internal.h"
+#include "probes.h"
 
 #if !CL_FREESTANDING
 #include <pthread.h>
@@ -89,6 +90,7 @@ int corolink_create_on(corolink **out, const corolink_stack *stack,
     cl_init(co, fn, arg);
     co->create_site = __builtin_return_address(0);
     cl_reg_add(co);
+    CL_PROBE_CREATE(co);
     *out = co;
     return 0;
 }

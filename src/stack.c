@@ -1,6 +1,7 @@
 /* Default stacks: mmap'd with a guard page, and a per-thread pool of them
  * so that creating and destroying coroutines costs no system call. */
 #include "internal.h"
+#include "probes.h"
 
 #if COROLINK_DEFAULT_STACK
 
@@ -135,6 +136,7 @@ static __attribute__((noinline)) int create_slow(corolink **out, corolink_fn fn,
             cl_init(co, fn, arg);
             co->create_site = site;
             cl_reg_add(co);
+            CL_PROBE_CREATE(co);
             *out = co;
             return 0;
         }
@@ -149,6 +151,7 @@ static __attribute__((noinline)) int create_slow(corolink **out, corolink_fn fn,
     cl_init(co, fn, arg);
     co->create_site = site;
     cl_reg_add(co);
+    CL_PROBE_CREATE(co);
     *out = co;
     return 0;
 }
@@ -170,6 +173,7 @@ int corolink_create(corolink **out, corolink_fn fn, void *arg,
         cl_init(co, fn, arg);
         co->create_site = __builtin_return_address(0);
         cl_reg_add(co); /* one store: a pooled block keeps its slot */
+        CL_PROBE_CREATE(co);
         *out = co;
         return 0;
     }
@@ -250,6 +254,7 @@ static __attribute__((noinline, cold)) void destroy_slow(struct corolink *co) {
     if (cl_running(co))
         cl_fatal_running(co, "corolink_destroy() called on");
     void *exc = cl_destroy_unwind(co); /* aborts without the unwinder */
+    CL_PROBE_DESTROY(co); /* unwound; the stack is still there */
     if (exc == NULL) {
         release(co);
         return;
@@ -274,5 +279,6 @@ void corolink_destroy(corolink *co) {
         destroy_slow(co);
         return;
     }
+    CL_PROBE_DESTROY(co); /* before release() may unmap co */
     release(co);
 }

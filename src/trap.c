@@ -12,6 +12,7 @@
  * resumer, just after its switch `call`, as if the body had returned with
  * status COROLINK_TRAP. */
 #include "internal.h"
+#include "probes.h"
 
 bool cl_trap_installed;
 
@@ -229,6 +230,7 @@ int corolink_trap_redirect(corolink *co, void *ucontext, int signo, void *addr,
     co->trap_addr = addr;
     co->trap_overflow = overflow;
     co->hot.finished = CL_FINISHED_TRAPPED; /* pc stays NULL */
+    CL_PROBE_TRAP(co, signo, addr); /* async-signal-safe */
     /* Continue in the resumer just after its switch `call`, as a body that
      * returns does (the trampoline's .Lleave): rdi = co, rsi = value,
      * edx = status. Every other register is clobbered by the switch (the

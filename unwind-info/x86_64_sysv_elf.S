@@ -54,6 +54,15 @@
  *   0x02           expression length 2
  *   0x76 0x08      DW_OP_breg6 (rbp) + 8         -> &co->link_ra
  */
+/*
+ * Probes (COROLINK_PROBES; src/probes.c): the semaphores of the USDT probes,
+ * 16-bit counters that tracers increment while a probe is enabled. The
+ * 32-bit word at cl_probe_sems holds those of the resume and suspend
+ * probes (the word the inline switch tests, corolink__probe_switch), the
+ * 64-bit word those and the return and trap probes'. Each site below tests
+ * one and, only if it is nonzero, calls the probe in C from a cold block
+ * in the function's `_eh` tail or after its main path.
+ */
 #define CFA_VIA_LINK .cfi_escape 0x0f, 0x03, 0x76, 0x28, 0x06
 #define RBP_AT_RBP   .cfi_escape 0x10, 0x06, 0x02, 0x76, 0x00
 #define RIP_AT_RBP8  .cfi_escape 0x10, 0x10, 0x02, 0x76, 0x08
@@ -136,6 +145,11 @@ corolink__trampoline_ret:
 .Lleave:
         /* Into the resumer with rdi = co, rsi = value, edx = status; rows
          * as above (CFA via the link). */
+#if COROLINK_PROBES
+        cmpq    $0, cl_probe_sems(%rip)         /* the return probe (and `from`) */
+        jne     .Lleave_probe
+.Lleave_probed:
+#endif
         movq    CO_LINK_SP(%rdi), %rax
 #if COROLINK_UNWIND
         .cfi_remember_state                     /* for the landing pad */
@@ -175,6 +189,30 @@ corolink__trampoline_eh:
         leaq    -CO_LINK_FP(%rbp), %rdi         /* co */
         xorl    %esi, %esi                      /* value: NULL */
         jmp     .Lleave
+#endif
+#if COROLINK_PROBES
+#if !COROLINK_UNWIND
+        /* The cold tail (check-cfi's --cover leaves it out, as it does the
+         * landing pad in builds with the unwinder). */
+        .globl  corolink__trampoline_eh
+        .hidden corolink__trampoline_eh
+corolink__trampoline_eh:
+#endif
+.Lleave_probe:
+        /* A tracer has the return probe (or the bookkeeping of `from`)
+         * enabled: cl_probe_leave(co). On the coroutine stack, rsp = co
+         * (64-byte aligned), rbp = &co->link_fp: rows via the link, as at
+         * .Lleave (restated: the landing pad's jump leaves other rows). */
+        CFA_VIA_LINK
+        RBP_AT_RBP
+        RIP_AT_RBP8
+        pushq   %rsi                            /* value */
+        pushq   %rdx                            /* status */
+        call    cl_probe_leave                  /* (co) */
+        popq    %rdx
+        popq    %rsi
+        leaq    -CO_LINK_FP(%rbp), %rdi         /* co */
+        jmp     .Lleave_probed
 #endif
         .cfi_endproc
         .size   corolink__trampoline, .-corolink__trampoline
@@ -314,6 +352,11 @@ corolink_resume:
         pushq   %rdx                            /* output, at rbp - 48 */
         testq   %rdi, %rdi
         jz      .Lresume_fail
+#if COROLINK_PROBES
+        cmpl    $0, cl_probe_sems(%rip)         /* the resume probe */
+        jne     .Lresume_probe
+.Lresume_probed:
+#endif
         movq    CO_PC(%rdi), %rax
         testq   %rax, %rax
         jz      .Lresume_fail                   /* running or finished */
@@ -342,6 +385,19 @@ corolink_resume:
         movq    %rdx, %rsi
         call    corolink__resume_fail@PLT       /* (co, output): the error */
         jmp     .Lresume_out
+#if COROLINK_PROBES
+.Lresume_probe:
+        /* CFA = rbp + 16, registers saved as above; rsp is 16-byte aligned.
+         * cl_probe_resume(co) keeps rbx and r12, where rdi and rsi wait. */
+        CALLEE_SAVED_ROWS
+        movq    %rdi, %rbx
+        movq    %rsi, %r12
+        call    cl_probe_resume
+        movq    %rbx, %rdi
+        movq    %r12, %rsi
+        movq    -48(%rbp), %rdx                 /* output */
+        jmp     .Lresume_probed
+#endif
 .Lresume_throw:
         /* CFA = rbp + 16, registers saved as above; rsp is 16-byte aligned
          * (return address + 7 pushes). Raise the body's exception again
@@ -364,6 +420,11 @@ corolink_suspend:
         testl   $DEBUG_TIMESTAMPS, (%rax)
         jnz     .Lsuspend_stamp
 .Lsuspend_stamped:
+#if COROLINK_PROBES
+        cmpl    $0, cl_probe_sems(%rip)         /* the suspend probe */
+        jne     .Lsuspend_probe
+.Lsuspend_probed:
+#endif
         leaq    .Lsuspend_resumed(%rip), %rax
         movq    %rax, CO_PC(%rdi)               /* suspended; resume here */
         movq    %rsp, CO_SP(%rdi)
@@ -452,6 +513,19 @@ corolink_suspend_eh:
         movq    %rbx, %rdi
         movq    %r12, %rsi
         jmp     .Lsuspend_stamped
+#if COROLINK_PROBES
+.Lsuspend_probe:
+        /* As for the timestamp: cl_probe_suspend(co). */
+        CALLEE_SAVED_ROWS
+        movq    %rdi, %rbx
+        movq    %rsi, %r12
+        subq    $8, %rsp
+        call    cl_probe_suspend
+        addq    $8, %rsp
+        movq    %rbx, %rdi
+        movq    %r12, %rsi
+        jmp     .Lsuspend_probed
+#endif
 .Lsuspend_unwind:
         /* corolink_force_unwind() resumed us with the unwind command. On
          * the body's stack in our own frame: CFA = rbp + 16, registers
@@ -480,6 +554,11 @@ corolink__enter:
         /* CFA = rsp + 8, return address at CFA - 8. */
         SAVE_CALLEE_SAVED
         pushq   %rcx                            /* value, at rbp - 48 */
+#if COROLINK_PROBES
+        cmpl    $0, cl_probe_sems(%rip)         /* the resume probe */
+        jne     .Lenter_probe
+.Lenter_probed:
+#endif
         movq    CO_PC(%rdi), %rax
         movq    $0, CO_PC(%rdi)                 /* running */
         call    *%rax                           /* rdi = co, rsi, edx = cmd */
@@ -489,6 +568,20 @@ corolink__enter:
         movl    %edx, %eax
         RESTORE_CALLEE_SAVED
         ret
+#if COROLINK_PROBES
+.Lenter_probe:
+        /* CFA = rbp + 16, registers saved as above; rsp is 16-byte aligned.
+         * cl_probe_resume(co), keeping rdi, rsi and rdx in rbx, r12, r13. */
+        CALLEE_SAVED_ROWS
+        movq    %rdi, %rbx
+        movq    %rsi, %r12
+        movq    %rdx, %r13
+        call    cl_probe_resume
+        movq    %rbx, %rdi
+        movq    %r12, %rsi
+        movq    %r13, %rdx
+        jmp     .Lenter_probed
+#endif
         .cfi_endproc
         .size   corolink__enter, .-corolink__enter
 

@@ -1,0 +1,227 @@
+/* USDT probes, provider "corolink" (see "Probes" in include/corolink.h and
+ * perf/README.md):
+ *
+ *   create  (id, entry fn, stack base, stack size)
+ *   resume  (from id or 0, to id)
+ *   suspend (id)
+ *   return  (id)
+ *   destroy (id)
+ *   trap    (id, signal, address)
+ *
+ * Every probe has an SDT semaphore, a 16-bit counter in section .probes
+ * that tracers (perf, bpftrace, systemtap) increment while the probe is
+ * enabled (the kernel does it through the uprobe's reference counter). The
+ * switch is inline in the user's code and cannot carry a probe of its own:
+ * instead it tests the resume and suspend semaphores together, as the
+ * exported 32-bit word corolink__probe_switch (one load through the GOT and
+ * a predicted branch), and only while one of them is nonzero calls
+ * corolink__probe_resume() or corolink__probe_suspend() below, which fire
+ * the probes. The library's assembly (the trampoline's return path, the
+ * out-of-line switch, the forced unwind's resume) and its C (create,
+ * destroy, the trap redirect) test the same semaphores.
+ *
+ * `from` of the resume probe: the switch keeps no record of the coroutine
+ * running on a thread (it would cost a third of a round trip). While the
+ * resume, suspend, return or trap probe is enabled, this file keeps one: a
+ * per-thread stack of the coroutines seen resumed on the thread (pushed by
+ * the resume probe, popped by the suspend, return and trap probes), each
+ * with its stack's address range. `from` is the entry whose stack holds
+ * the resumer's stack pointer: entries above it are stale and dropped; if
+ * none holds it, the resumer runs on the thread's own stack or on a
+ * coroutine resumed before tracing started, and `from` is 0. So the answer
+ * is exact whenever tracing saw the resumer resumed, and 0 otherwise; it
+ * never names a coroutine the resumer does not run on. Only a coroutine
+ * whose stack holds the stack pointer is ever read (then it is live: code
+ * is running on it), so stale entries of destroyed coroutines are harmless.
+ */
+#include "internal.h"
+#include "probes.h"
+
+#if CL_PROBES
+
+#define _SDT_HAS_SEMAPHORES 1
+#include <sys/sdt.h>
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The semaphores, in the order the inline switch and the assembly rely on:
+ * resume and suspend first (the 32-bit word corolink__probe_switch, the
+ * only exported symbol: the inline switch reads it through the GOT), then
+ * return and trap (with them the 64-bit cl_probe_sems), create, destroy. */
+__asm__(".pushsection .probes,\"aw\",@progbits\n"
+        "\t.balign 8\n"
+        "\t.globl corolink__probe_switch\n"
+        "\t.type corolink__probe_switch, @object\n"
+        "\t.size corolink__probe_switch, 4\n"
+        "\t.globl cl_probe_sems\n"
+        "\t.hidden cl_probe_sems\n"
+        "\t.type cl_probe_sems, @object\n"
+        "\t.size cl_probe_sems, 8\n"
+        "corolink__probe_switch:\n"
+        "cl_probe_sems:\n"
+#define CL_SEMAPHORE(name)                                                     \
+    "\t.globl corolink_" #name "_semaphore\n"                                  \
+    "\t.hidden corolink_" #name "_semaphore\n"                                 \
+    "\t.type corolink_" #name "_semaphore, @object\n"                          \
+    "\t.size corolink_" #name "_semaphore, 2\n"                                \
+    "corolink_" #name "_semaphore:\n"                                          \
+    "\t.2byte 0\n"
+        CL_SEMAPHORE(resume) CL_SEMAPHORE(suspend) CL_SEMAPHORE(return)
+        CL_SEMAPHORE(trap) CL_SEMAPHORE(create) CL_SEMAPHORE(destroy)
+        ".popsection");
+
+/* ---- the per-thread stack behind `from` ---- */
+
+#define DEPTH 64 /* deeper nesting loses the outermost entries */
+
+struct frame {
+    uintptr_t co; /* control block = the top of the body's stack */
+    uintptr_t lo; /* lowest address of its stack, guard included */
+};
+
+struct probe_stack {
+    unsigned depth;
+    struct frame f[DEPTH];
+};
+
+/* Allocated at a thread's first resume probe; freed at thread exit. A
+ * pointer, not the array, in static TLS (kept small for dlopen()). */
+static __thread struct probe_stack *probe_stack
+    __attribute__((tls_model("initial-exec")));
+static pthread_key_t stack_key;
+static bool stack_key_ok;
+static pthread_once_t stack_once = PTHREAD_ONCE_INIT;
+
+static void stack_free(void *s) {
+    if (probe_stack == s)
+        probe_stack = NULL;
+    free(s);
+}
+
+static void make_stack_key(void) {
+    stack_key_ok = pthread_key_create(&stack_key, stack_free) == 0;
+}
+
+static struct probe_stack *stack_get(void) {
+    struct probe_stack *s = probe_stack;
+    if (__builtin_expect(s != NULL, 1))
+        return s;
+    pthread_once(&stack_once, make_stack_key);
+    if (!stack_key_ok || (s = calloc(1, sizeof *s)) == NULL)
+        return NULL;
+    if (pthread_setspecific(stack_key, s) != 0) {
+        free(s);
+        return NULL;
+    }
+    probe_stack = s;
+    return s;
+}
+
+/* The id of the coroutine whose stack holds sp, dropping the entries above
+ * it; 0 (and an empty stack) if there is none. */
+static uint64_t stack_from(struct probe_stack *s, uintptr_t sp) {
+    for (unsigned i = s->depth; i-- > 0;) {
+        if (sp >= s->f[i].lo && sp < s->f[i].co) {
+            s->depth = i + 1;
+            return ((const struct corolink *)s->f[i].co)->hot.id;
+        }
+    }
+    s->depth = 0;
+    return 0;
+}
+
+static void stack_push(struct probe_stack *s, const struct corolink *co) {
+    if (s->depth == DEPTH) {
+        memmove(&s->f[0], &s->f[1], (DEPTH - 1) * sizeof s->f[0]);
+        s->depth--;
+    }
+    uintptr_t limit = (uintptr_t)co->stack_limit;
+    s->f[s->depth].co = (uintptr_t)co;
+    s->f[s->depth].lo = limit >= co->guard ? limit - co->guard : 0;
+    s->depth++;
+}
+
+/* co leaves the thread (suspend, return, trap): drop it and anything above
+ * it; nothing if it is not there (resumed before tracing started). */
+static void stack_pop(const struct corolink *co) {
+    struct probe_stack *s = probe_stack;
+    if (s == NULL)
+        return;
+    for (unsigned i = s->depth; i-- > 0;) {
+        if (s->f[i].co == (uintptr_t)co) {
+            s->depth = i;
+            return;
+        }
+    }
+}
+
+/* ---- the probes ---- */
+
+/* Before a resume enters co (inline, out of line, or the library's own
+ * resume for a forced unwind). A resume that is about to fail (co running
+ * or finished) fires nothing. */
+CL_HIDDEN void cl_probe_resume(corolink *co) {
+    if (co->hot.pc == NULL)
+        return;
+    uint64_t from = 0;
+    struct probe_stack *s = stack_get();
+    if (s != NULL) {
+        from = stack_from(s, (uintptr_t)__builtin_frame_address(0));
+        stack_push(s, co);
+    }
+    uint64_t to = co->hot.id;
+    if (corolink_resume_semaphore)
+        STAP_PROBE2(corolink, resume, from, to);
+}
+
+/* Before a suspend leaves co. */
+CL_HIDDEN void cl_probe_suspend(corolink *co) {
+    stack_pop(co);
+    uint64_t id = co->hot.id;
+    if (corolink_suspend_semaphore)
+        STAP_PROBE1(corolink, suspend, id);
+}
+
+/* The trampoline, as co finishes (its body returned, or an exception or a
+ * forced unwind left it) and is about to return into its resumer. */
+CL_HIDDEN void cl_probe_leave(corolink *co) {
+    stack_pop(co);
+    uint64_t id = co->hot.id;
+    if (corolink_return_semaphore)
+        STAP_PROBE1(corolink, return, id);
+}
+
+void cl_probe_trap(const struct corolink *co, int signo, void *addr) {
+    stack_pop(co);
+    uint64_t id = co->hot.id;
+    if (corolink_trap_semaphore)
+        STAP_PROBE3(corolink, trap, id, signo, addr);
+}
+
+void cl_probe_create(const struct corolink *co) {
+    uint64_t id = co->hot.id;
+    void *fn = (void *)co->hot.fn;
+    uintptr_t base = (uintptr_t)co->stack_top;
+    uint64_t size = (uint64_t)(base - (uintptr_t)co->stack_limit);
+    STAP_PROBE4(corolink, create, id, fn, base, size);
+}
+
+void cl_probe_destroy(const struct corolink *co) {
+    uint64_t id = co->hot.id;
+    STAP_PROBE1(corolink, destroy, id);
+}
+
+/* The inline switch's slow paths (exported, ABI). */
+void corolink__probe_resume(corolink *co) { cl_probe_resume(co); }
+void corolink__probe_suspend(corolink *co) { cl_probe_suspend(co); }
+
+#else /* no probes: the symbols the inline switch uses, inert */
+
+/* Never nonzero: no tracer knows of it (no stapsdt notes). */
+COROLINK_API const volatile uint32_t corolink__probe_switch = 0;
+void corolink__probe_resume(corolink *co) { (void)co; }
+void corolink__probe_suspend(corolink *co) { (void)co; }
+
+#endif

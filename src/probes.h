@@ -1,0 +1,61 @@
+/* USDT probes (provider "corolink"): the probe sites of the library's own
+ * code. The probes themselves and their semaphores live in probes.c; see
+ * "Probes" in include/corolink.h. Each site costs a load of its semaphore
+ * and a predicted branch while no tracer has the probe enabled. */
+#ifndef COROLINK_PROBES_H
+#define COROLINK_PROBES_H
+
+#include "internal.h"
+
+/* Probes in this build: COROLINK_PROBES (CMake option) and not
+ * freestanding (the resume probe's `from` needs thread-local state). */
+#define CL_PROBES (COROLINK_PROBES && !CL_FREESTANDING)
+
+#if CL_PROBES
+/* The semaphores: 16-bit counters in section .probes (defined in
+ * probes.c), which tracers increment through the uprobe reference counter
+ * while they have the probe enabled. All hidden: the library reads its own
+ * copies whatever a program links. cl_probe_sems overlays the first four
+ * (resume, suspend, return, trap): nonzero while any probe that involves
+ * the per-thread bookkeeping of `from` is enabled. */
+CL_HIDDEN extern volatile unsigned short corolink_resume_semaphore,
+    corolink_suspend_semaphore, corolink_return_semaphore,
+    corolink_trap_semaphore, corolink_create_semaphore,
+    corolink_destroy_semaphore;
+CL_HIDDEN extern volatile uint64_t cl_probe_sems;
+
+/* True while the probe `name` is enabled. */
+#define COROLINK_PROBE_ENABLED(name)                                           \
+    __builtin_expect(corolink_##name##_semaphore != 0, 0)
+
+CL_HIDDEN __attribute__((noinline, cold)) void
+cl_probe_create(const struct corolink *co);
+CL_HIDDEN __attribute__((noinline, cold)) void
+cl_probe_destroy(const struct corolink *co);
+/* Async-signal-safe (called by the trap redirect). */
+CL_HIDDEN __attribute__((noinline, cold)) void
+cl_probe_trap(const struct corolink *co, int signo, void *addr);
+
+#define CL_PROBE_CREATE(co)                                                    \
+    do {                                                                       \
+        if (COROLINK_PROBE_ENABLED(create))                                    \
+            cl_probe_create(co);                                               \
+    } while (0)
+#define CL_PROBE_DESTROY(co)                                                   \
+    do {                                                                       \
+        if (COROLINK_PROBE_ENABLED(destroy))                                   \
+            cl_probe_destroy(co);                                              \
+    } while (0)
+#define CL_PROBE_TRAP(co, signo, addr)                                         \
+    do {                                                                       \
+        if (__builtin_expect(cl_probe_sems != 0, 0))                           \
+            cl_probe_trap(co, signo, addr);                                    \
+    } while (0)
+#else
+#define COROLINK_PROBE_ENABLED(name) 0
+#define CL_PROBE_CREATE(co) ((void)(co))
+#define CL_PROBE_DESTROY(co) ((void)(co))
+#define CL_PROBE_TRAP(co, signo, addr) ((void)(co), (void)(signo), (void)(addr))
+#endif
+
+#endif
