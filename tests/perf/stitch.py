@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""perf.stitch: perf/corolink-perf on callgraph_target. `record` samples with
+--call-graph dwarf (which copies only the sampled stack, so a sample inside
+a coroutine stops at its root frame) together with the resume/suspend
+probes; `report --folded` must stitch those samples through the resume that
+entered the coroutine to main(); the summary must attribute the samples to
+the four coroutines; `--coroutine ID` must keep only that coroutine's.
+Skips (77) where perf_event_open or uprobes are refused."""
+import argparse
+import os
+import re
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from perf_common import REFUSED, check_perf_works, run, scratch_env, skip  # noqa: E402
+
+BODY = ["body", "stage_outer", "stage_inner", "spin"]
+MIN_FRACTION = 0.8
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--perf", default="perf")
+    ap.add_argument("--tool", required=True)
+    ap.add_argument("--lib", required=True)
+    ap.add_argument("--target", required=True)
+    ap.add_argument("--work", required=True)
+    a = ap.parse_args()
+    env = scratch_env(a.work)
+    check_perf_works(a.perf, a.work, env)
+    r = run([a.perf, "probe", "-l", "sdt_corolink:*"], env)
+    if "sdt_corolink:" in r.stdout:
+        skip("sdt_corolink:* probe events exist already (someone else's)")
+    data = os.path.join(a.work, "perf.data")
+    r = run([sys.executable, a.tool, "--perf", a.perf, "record", "-o", data,
+             "-F", "2000", "--lib", os.path.realpath(a.lib), "--",
+             a.target, "1500"], env)
+    print(r.stdout + r.stderr)
+    if r.returncode != 0:
+        if any(s in r.stderr for s in REFUSED) or "uprobes refused" in r.stderr:
+            skip("perf or uprobes refused here")
+        print("FAIL: corolink-perf record")
+        return 1
+    folded = run([sys.executable, a.tool, "--perf", a.perf, "report", "-i",
+                  data, "--folded"], env)
+    if folded.returncode != 0:
+        print(folded.stderr)
+        print("FAIL: corolink-perf report --folded")
+        return 1
+    ok = True
+    inside = stitched = 0
+    ids = set()
+    for line in folded.stdout.splitlines():
+        stack, n = line.rsplit(" ", 1)
+        frames = stack.split(";")
+        n = int(n)
+        if frames[-len(BODY):] != BODY:
+            continue  # not a sample in the hot loop
+        inside += n
+        m = [i for i, f in enumerate(frames) if re.match(r"\[coroutine \d+\]$", f)]
+        if m:
+            ids.add(frames[m[-1]])
+            # ... -> main -> drive -> [corolink_resume] -> [coroutine N] -> body
+            before = [f for f in frames[:m[-1]] if f != "corolink_resume"]
+            if before[-2:] == ["main", "drive"]:
+                stitched += n
+    print("samples in the body: %d, stitched to main: %d; coroutines: %s"
+          % (inside, stitched, sorted(ids)))
+    if inside < 100:
+        print("FAIL: too few samples in the body")
+        ok = False
+    elif stitched < MIN_FRACTION * inside:
+        print("FAIL: fewer than %d%% stitched to main" % (100 * MIN_FRACTION))
+        ok = False
+    if len(ids) != 4:
+        print("FAIL: expected samples in 4 coroutines")
+        ok = False
+    summary = run([sys.executable, a.tool, "--perf", a.perf, "report", "-i",
+                   data], env)
+    print(summary.stdout)
+    rows = re.findall(r"^\s+(\d+)\s+[\d.]+%\s+(\d+)\s+body$", summary.stdout, re.M)
+    if len(rows) != 4:
+        print("FAIL: the summary should attribute samples to 4 coroutines")
+        ok = False
+    elif rows:
+        one = rows[0][1]
+        only = run([sys.executable, a.tool, "--perf", a.perf, "report", "-i",
+                    data, "--coroutine", one], env)
+        kept = re.findall(r"^\s+(\d+)\s+[\d.]+%\s+(\d+)\s+body$", only.stdout,
+                          re.M)
+        if [k[1] for k in kept] != [one] or kept[0][0] != rows[0][0]:
+            print(only.stdout)
+            print("FAIL: --coroutine %s kept other samples" % one)
+            ok = False
+    print("OK" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
