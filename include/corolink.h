@@ -133,6 +133,9 @@
  *           freed (after the unwind of a suspended coroutine)
  *   trap    (id, signal, address)  a fault finished the coroutine (see
  *           "Traps"; fired in the signal handler)
+ *   name    (id, w0, w1, w2, w3)  corolink_set_name(): the name's
+ *           COROLINK_NAME_MAX bytes as four little-endian 64-bit words
+ *           (NUL-terminated; bytes after the NUL mean nothing)
  *
  * A failing resume fires nothing. corolink_force_unwind() (and so
  * corolink_destroy() of a suspended coroutine) fires resume and return.

@@ -341,6 +341,7 @@ int corolink_set_name(corolink *co, const char *name) {
             co->name[n] = name[n];
 #endif
     co->name[n] = '\0';
+    CL_PROBE_NAME(co);
     return 0;
 }
 

@@ -70,6 +70,7 @@ __asm__(".pushsection .probes,\"aw\",@progbits\n"
     "\t.2byte 0\n"
         CL_SEMAPHORE(resume) CL_SEMAPHORE(suspend) CL_SEMAPHORE(return)
         CL_SEMAPHORE(trap) CL_SEMAPHORE(create) CL_SEMAPHORE(destroy)
+        CL_SEMAPHORE(name)
         ".popsection");
 
 /* ---- the per-thread stack behind `from` ---- */
@@ -211,6 +212,16 @@ void cl_probe_create(const struct corolink *co) {
 void cl_probe_destroy(const struct corolink *co) {
     uint64_t id = co->hot.id;
     STAP_PROBE1(corolink, destroy, id);
+}
+
+/* The name as four 64-bit words (its 32 bytes, NUL-padded, little-endian):
+ * every tracer reads integer arguments, not every one strings. */
+void cl_probe_name(const struct corolink *co) {
+    uint64_t w[COROLINK_NAME_MAX / 8];
+    _Static_assert(sizeof w == COROLINK_NAME_MAX, "four words");
+    memcpy(w, co->name, sizeof w);
+    uint64_t id = co->hot.id, w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3];
+    STAP_PROBE5(corolink, name, id, w0, w1, w2, w3);
 }
 
 /* The inline switch's slow paths (exported, ABI). */

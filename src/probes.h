@@ -21,7 +21,7 @@
 CL_HIDDEN extern volatile unsigned short corolink_resume_semaphore,
     corolink_suspend_semaphore, corolink_return_semaphore,
     corolink_trap_semaphore, corolink_create_semaphore,
-    corolink_destroy_semaphore;
+    corolink_destroy_semaphore, corolink_name_semaphore;
 CL_HIDDEN extern volatile uint64_t cl_probe_sems;
 
 /* True while the probe `name` is enabled. */
@@ -32,6 +32,8 @@ CL_HIDDEN __attribute__((noinline, cold)) void
 cl_probe_create(const struct corolink *co);
 CL_HIDDEN __attribute__((noinline, cold)) void
 cl_probe_destroy(const struct corolink *co);
+CL_HIDDEN __attribute__((noinline, cold)) void
+cl_probe_name(const struct corolink *co);
 /* Async-signal-safe (called by the trap redirect). */
 CL_HIDDEN __attribute__((noinline, cold)) void
 cl_probe_trap(const struct corolink *co, int signo, void *addr);
@@ -46,6 +48,11 @@ cl_probe_trap(const struct corolink *co, int signo, void *addr);
         if (COROLINK_PROBE_ENABLED(destroy))                                   \
             cl_probe_destroy(co);                                              \
     } while (0)
+#define CL_PROBE_NAME(co)                                                      \
+    do {                                                                       \
+        if (COROLINK_PROBE_ENABLED(name))                                      \
+            cl_probe_name(co);                                                 \
+    } while (0)
 #define CL_PROBE_TRAP(co, signo, addr)                                         \
     do {                                                                       \
         if (__builtin_expect(cl_probe_sems != 0, 0))                           \
@@ -55,6 +62,7 @@ cl_probe_trap(const struct corolink *co, int signo, void *addr);
 #define COROLINK_PROBE_ENABLED(name) 0
 #define CL_PROBE_CREATE(co) ((void)(co))
 #define CL_PROBE_DESTROY(co) ((void)(co))
+#define CL_PROBE_NAME(co) ((void)(co))
 #define CL_PROBE_TRAP(co, signo, addr) ((void)(co), (void)(signo), (void)(addr))
 #endif
 

@@ -58,9 +58,13 @@ int main(int argc, char **argv) {
     long rounds = argc > 1 ? atol(argv[1]) : 20000;
     enum { N = 4 };
     corolink *cos[N];
-    for (int i = 0; i < N; i++)
-        if (corolink_create(&cos[i], body, NULL, 0) != 0)
+    for (int i = 0; i < N; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "worker-%d", i);
+        if (corolink_create(&cos[i], body, NULL, 0) != 0 ||
+            corolink_set_name(cos[i], name) != 0)
             abort();
+    }
     drive(cos, N, rounds);
     for (int i = 0; i < N; i++) {
         corolink_force_reset(cos[i]);

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define STACK_SIZE ((size_t)64 * 1024)
 
@@ -94,6 +95,14 @@ int main(void) {
         abort();
     expect_create(a, body_a);
     uint64_t id_a = corolink_id(a);
+    /* name: the 32 bytes of the name as four little-endian words. */
+    if (corolink_set_name(a, "probe-target-alpha") != 0)
+        abort();
+    uint64_t w[4] = {0, 0, 0, 0};
+    memcpy(w, corolink_name(a), strlen(corolink_name(a)));
+    printf("name %llu %#llx %#llx %#llx %#llx\n", (unsigned long long)id_a,
+           (unsigned long long)w[0], (unsigned long long)w[1],
+           (unsigned long long)w[2], (unsigned long long)w[3]);
 
     printf("resume 0 %llu\n", (unsigned long long)id_a);
     if (corolink_resume(a, NULL, &out) != COROLINK_YIELD)

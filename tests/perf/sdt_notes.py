@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""perf.sdt_notes: `readelf -n libcorolink.so` lists the six USDT probes of
+"""perf.sdt_notes: `readelf -n libcorolink.so` lists the seven USDT probes of
 provider corolink, each once, with its number of arguments and a semaphore
 (--expect on), or no stapsdt note at all (--expect off: COROLINK_PROBES=OFF).
 """
@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 EXPECTED = {"create": 4, "resume": 2, "suspend": 1, "return": 1,
-            "destroy": 1, "trap": 3}
+            "destroy": 1, "trap": 3, "name": 5}
 
 
 def main():

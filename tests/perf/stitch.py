@@ -57,7 +57,8 @@ def main():
         if frames[-len(BODY):] != BODY:
             continue  # not a sample in the hot loop
         inside += n
-        m = [i for i, f in enumerate(frames) if re.match(r"\[coroutine \d+\]$", f)]
+        m = [i for i, f in enumerate(frames)
+             if re.match(r'\[coroutine \d+ "worker-\d"\]$', f)]
         if m:
             ids.add(frames[m[-1]])
             # ... -> main -> drive -> [corolink_resume] -> [coroutine N] -> body
@@ -78,7 +79,8 @@ def main():
     summary = run([sys.executable, a.tool, "--perf", a.perf, "report", "-i",
                    data], env)
     print(summary.stdout)
-    rows = re.findall(r"^\s+(\d+)\s+[\d.]+%\s+(\d+)\s+body$", summary.stdout, re.M)
+    rows = re.findall(r'^\s+(\d+)\s+[\d.]+%\s+(\d+)\s+"worker-\d"\s+body$',
+                      summary.stdout, re.M)
     if len(rows) != 4:
         print("FAIL: the summary should attribute samples to 4 coroutines")
         ok = False
@@ -86,8 +88,8 @@ def main():
         one = rows[0][1]
         only = run([sys.executable, a.tool, "--perf", a.perf, "report", "-i",
                     data, "--coroutine", one], env)
-        kept = re.findall(r"^\s+(\d+)\s+[\d.]+%\s+(\d+)\s+body$", only.stdout,
-                          re.M)
+        kept = re.findall(r'^\s+(\d+)\s+[\d.]+%\s+(\d+)\s+"worker-\d"\s+body$',
+                          only.stdout, re.M)
         if [k[1] for k in kept] != [one] or kept[0][0] != rows[0][0]:
             print(only.stdout)
             print("FAIL: --coroutine %s kept other samples" % one)
