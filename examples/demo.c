@@ -9,6 +9,7 @@
 #include <execinfo.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Functions are not static so that backtrace() can name them (the
@@ -81,6 +82,19 @@ void *longest(corolink_yielder *y, void *input, void *arg) {
     return NULL;
 }
 
+/* Work per word for `demo N`, so that a profile has something to show:
+ * rounds of a checksum over the word (0 in the normal demo). */
+static volatile unsigned checksum_rounds;
+static volatile unsigned checksum_sink;
+
+__attribute__((noinline)) unsigned checksum(const char *w) {
+    unsigned h = 2166136261u;
+    for (unsigned r = 0; r < checksum_rounds; r++)
+        for (const char *p = w; *p; p++)
+            h = (h ^ (unsigned char)*p) * 16777619u;
+    return h;
+}
+
 /* Counts letters of every string it is sent and yields the running
  * total; a NULL input ends it. */
 void *counter(corolink_yielder *y, void *input, void *arg) {
@@ -88,12 +102,43 @@ void *counter(corolink_yielder *y, void *input, void *arg) {
     uintptr_t total = 0;
     while (input != NULL) {
         total += strlen((const char *)input);
+        checksum_sink = checksum((const char *)input);
         input = corolink_suspend(y, (void *)total);
     }
     return (void *)total;
 }
 
-int main(void) {
+/* `demo N`: the same pipeline N times without output, then one line: a
+ * workload to profile (perf/README.md); 'counter' also checksums each word
+ * 5000 times. */
+static int repeat(long n) {
+    show_backtrace_once = 0;
+    checksum_rounds = 5000;
+    uintptr_t letters = 0;
+    for (long i = 0; i < n; i++) {
+        corolink *lng, *cnt;
+        if (corolink_create(&lng, longest, NULL, 0) != 0 ||
+            corolink_create(&cnt, counter, NULL, 64 * 1024) != 0)
+            return 1;
+        corolink_set_name(lng, "longest");
+        corolink_set_name(cnt, "counter");
+        void *word, *total = NULL;
+        while (corolink_resume(lng, NULL, &word) == COROLINK_YIELD)
+            if (corolink_resume(cnt, word, &total) != COROLINK_YIELD)
+                return 1;
+        if (corolink_resume(cnt, NULL, &total) != COROLINK_RETURN)
+            return 1;
+        letters += (uintptr_t)total;
+        corolink_destroy(lng);
+        corolink_destroy(cnt);
+    }
+    printf("%ld pipelines, %lu letters counted\n", n, (unsigned long)letters);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1)
+        return repeat(atol(argv[1]));
     corolink *lng, *cnt;
     if (corolink_create(&lng, longest, NULL, 0) != 0 ||
         corolink_create(&cnt, counter, NULL, 64 * 1024) != 0) {

@@ -58,7 +58,7 @@ def main():
             continue  # not a sample in the hot loop
         inside += n
         m = [i for i, f in enumerate(frames)
-             if re.match(r'\[coroutine \d+ "worker-\d"\]$', f)]
+             if re.match(r'\[coroutine "worker-\d"\]$', f)]
         if m:
             ids.add(frames[m[-1]])
             # ... -> main -> drive -> [corolink_resume] -> [coroutine N] -> body
