@@ -32,9 +32,11 @@ def main():
     if "sdt_corolink:" in r.stdout:
         skip("sdt_corolink:* probe events exist already (someone else's)")
     data = os.path.join(a.work, "perf.data")
+    # 4 kHz for enough samples on a fast machine; 4 KiB stack copies (the
+    # body's frames are shallow) to keep the recording small.
     r = run([sys.executable, a.tool, "--perf", a.perf, "record", "-o", data,
-             "-F", "2000", "--lib", os.path.realpath(a.lib), "--",
-             a.target, "1500"], env)
+             "-F", "4000", "--call-graph", "dwarf,4096",
+             "--lib", os.path.realpath(a.lib), "--", a.target, "1500"], env)
     print(r.stdout + r.stderr)
     if r.returncode != 0:
         if any(s in r.stderr for s in REFUSED) or "uprobes refused" in r.stderr:
