@@ -27,87 +27,13 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#define NOINLINE __attribute__((noinline))
+#include "../common/parked.h"
 
 static volatile int t2_ready;
 static volatile int release_all;
-volatile int sink;
-/* For the pretty-printer tests (globals: never optimised out). */
-corolink *g_timer;
-corolink_yielder *g_timer_yielder;
 
 /* Where gdb stops (break test_ready). */
 NOINLINE void test_ready(void) { __asm__ volatile("" ::: "memory"); }
-
-static corolink *make(corolink_fn fn, const char *name, void *arg) {
-    corolink *co;
-    if (corolink_create(&co, fn, arg, 64 * 1024) != 0) {
-        fprintf(stderr, "corolink_create failed\n");
-        exit(1);
-    }
-    corolink_set_name(co, name);
-    return co;
-}
-
-/* ---- suspended on the main thread ---- */
-
-NOINLINE int wait_on_socket(corolink_yielder *y, int conn) {
-    volatile int fd = 42 + conn;
-    corolink_suspend(y, (void *)(intptr_t)fd);
-    return fd + 1;
-}
-
-NOINLINE int handle_conn(corolink_yielder *y, int conn) {
-    volatile int request_no = 7;
-    int r = wait_on_socket(y, conn);
-    return r + request_no;
-}
-
-NOINLINE void *reader_body(corolink_yielder *y, void *in, void *arg) {
-    (void)in;
-    (void)arg;
-    sink = handle_conn(y, 0);
-    return NULL;
-}
-
-NOINLINE long wait_on_timer(corolink_yielder *y, long ms) {
-    volatile long deadline_ms = ms;
-    corolink_suspend(y, NULL);
-    return deadline_ms * 3;
-}
-
-NOINLINE void *timer_body(corolink_yielder *y, void *in, void *arg) {
-    (void)in;
-    (void)arg;
-    g_timer_yielder = y;
-    sink = (int)wait_on_timer(y, 1500);
-    return NULL;
-}
-
-NOINLINE void idle_loop(corolink_yielder *y, int n) {
-    volatile int spins = n;
-    while (spins-- > 0)
-        corolink_suspend(y, (void *)(intptr_t)spins);
-}
-
-NOINLINE void *worker_body(corolink_yielder *y, void *in, void *arg) {
-    (void)in;
-    idle_loop(y, (int)(intptr_t)arg);
-    return (void *)1;
-}
-
-NOINLINE void *done_body(corolink_yielder *y, void *in, void *arg) {
-    (void)y;
-    (void)arg;
-    return in;
-}
-
-NOINLINE void *fresh_body(corolink_yielder *y, void *in, void *arg) {
-    (void)y;
-    (void)arg;
-    sink = 99;
-    return in;
-}
 
 /* ---- the running coroutine of the main thread ---- */
 
@@ -129,26 +55,6 @@ NOINLINE void *main_runner_body(corolink_yielder *y, void *in, void *arg) {
 
 /* ---- the second thread ---- */
 
-NOINLINE void park_leaf(corolink_yielder *y) {
-    volatile int leaf_mark = 0x1eaf;
-    corolink_suspend(y, NULL);
-    sink = leaf_mark;
-}
-
-NOINLINE int park_deep(corolink_yielder *y, int depth) {
-    volatile int level = depth;
-    if (depth > 0)
-        return park_deep(y, depth - 1) + level;
-    park_leaf(y);
-    return level * 2;
-}
-
-NOINLINE void *t2_parked_body(corolink_yielder *y, void *in, void *arg) {
-    (void)in;
-    (void)arg;
-    sink = park_deep(y, 2);
-    return NULL;
-}
 
 NOINLINE void t2_spin(void) {
     volatile int spin_count = 0;

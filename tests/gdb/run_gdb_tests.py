@@ -198,7 +198,7 @@ def check_info(label, text, live, stripped):
         check(re.match(re.escape(where) + r"\b", r["rest"]) is not None,
               "%s: %s where %r" % (label, name, r["rest"]))
         if not stripped:
-            check(re.search(r"\(gdb_target\.c:\d+\)", r["rest"]) is not None,
+            check(re.search(r"\(parked\.h:\d+\)", r["rest"]) is not None,
                   "%s: %s: no file:line in %r" % (label, name, r["rest"]))
         age = "ago" if live else "before newest"
         check(age in r["rest"], "%s: %s: no %r in %r" % (label, name, age,

@@ -133,7 +133,7 @@ def check_all(src, pid, label, lines=True):
         check(by[n]["thread"] is None, "%s: %s has a thread" % (label, n))
         check(isinstance(by[n]["suspended_ns"], int), "%s: %s no suspend time" % (label, n))
         if lines:
-            check(by[n]["frames"][-1]["file"] and by[n]["frames"][-1]["file"].endswith("stacks_target.c"),
+            check(by[n]["frames"][-1]["file"] and by[n]["frames"][-1]["file"].endswith("parked.h"),
                   "%s: %s no source line for its entry" % (label, n))
     check(by["fresh"]["state"] == "created" and by["fresh"]["frames"] == [], "%s: fresh" % label)
     check(by["done"]["state"] == "finished" and by["done"].get("finished") == "returned"
@@ -165,7 +165,7 @@ def check_all(src, pid, label, lines=True):
           "%s text: t2-outer" % label)
     check("wait_on_socket" in out and "park_leaf" in out, "%s text: frames" % label)
     if lines:
-        check("stacks_target.c:" in out, "%s text: no file:line" % label)
+        check("parked.h:" in out, "%s text: no file:line" % label)
 
     # --group
     rc, out, err = run_tool(["--group"] + src)

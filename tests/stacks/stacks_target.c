@@ -27,73 +27,9 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#define NOINLINE __attribute__((noinline))
+#include "../common/parked.h"
 
 static volatile int t2_ready;
-volatile int sink;
-
-static corolink *make(corolink_fn fn, const char *name, void *arg) {
-    corolink *co;
-    if (corolink_create(&co, fn, arg, 64 * 1024) != 0) {
-        fprintf(stderr, "corolink_create failed\n");
-        exit(1);
-    }
-    corolink_set_name(co, name);
-    return co;
-}
-
-NOINLINE int wait_on_socket(corolink_yielder *y, int conn) {
-    volatile int fd = 42 + conn;
-    corolink_suspend(y, (void *)(intptr_t)fd);
-    return fd + 1;
-}
-
-NOINLINE int handle_conn(corolink_yielder *y, int conn) {
-    volatile int request_no = 7;
-    int r = wait_on_socket(y, conn);
-    return r + request_no;
-}
-
-NOINLINE void *reader_body(corolink_yielder *y, void *in, void *arg) {
-    (void)in, (void)arg;
-    sink = handle_conn(y, 0);
-    return NULL;
-}
-
-NOINLINE long wait_on_timer(corolink_yielder *y, long ms) {
-    volatile long deadline_ms = ms;
-    corolink_suspend(y, NULL);
-    return deadline_ms * 3;
-}
-
-NOINLINE void *timer_body(corolink_yielder *y, void *in, void *arg) {
-    (void)in, (void)arg;
-    sink = (int)wait_on_timer(y, 1500);
-    return NULL;
-}
-
-NOINLINE void idle_loop(corolink_yielder *y, int n) {
-    volatile int spins = n;
-    while (spins-- > 0)
-        corolink_suspend(y, (void *)(intptr_t)spins);
-}
-
-NOINLINE void *worker_body(corolink_yielder *y, void *in, void *arg) {
-    (void)in;
-    idle_loop(y, (int)(intptr_t)arg);
-    return (void *)1;
-}
-
-NOINLINE void *done_body(corolink_yielder *y, void *in, void *arg) {
-    (void)y, (void)arg;
-    return in;
-}
-
-NOINLINE void *fresh_body(corolink_yielder *y, void *in, void *arg) {
-    (void)y, (void)arg;
-    sink = 99;
-    return in;
-}
 
 NOINLINE void bulk_wait(corolink_yielder *y, int i) {
     volatile int k = i * 5;
@@ -128,26 +64,6 @@ NOINLINE void main_runner_wait(int round) {
 NOINLINE void *main_runner_body(corolink_yielder *y, void *in, void *arg) {
     (void)y, (void)in, (void)arg;
     main_runner_wait(5);
-    return NULL;
-}
-
-NOINLINE void park_leaf(corolink_yielder *y) {
-    volatile int leaf_mark = 0x1eaf;
-    corolink_suspend(y, NULL);
-    sink = leaf_mark;
-}
-
-NOINLINE int park_deep(corolink_yielder *y, int depth) {
-    volatile int level = depth;
-    if (depth > 0)
-        return park_deep(y, depth - 1) + level;
-    park_leaf(y);
-    return level * 2;
-}
-
-NOINLINE void *t2_parked_body(corolink_yielder *y, void *in, void *arg) {
-    (void)in, (void)arg;
-    sink = park_deep(y, 2);
     return NULL;
 }
 
