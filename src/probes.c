@@ -224,15 +224,38 @@ void cl_probe_name(const struct corolink *co) {
     STAP_PROBE5(corolink, name, id, w0, w1, w2, w3);
 }
 
-/* The inline switch's slow paths (exported, ABI). */
+/* The inline switch's slow paths (exported, ABI). The suspend one also
+ * records the suspend time (see cl_probes_timestamps()). */
 void corolink__probe_resume(corolink *co) { cl_probe_resume(co); }
-void corolink__probe_suspend(corolink *co) { cl_probe_suspend(co); }
+void corolink__probe_suspend(corolink *co) {
+    if (corolink__debug_flags & COROLINK__DEBUG_TIMESTAMPS)
+        corolink__stamp(co);
+    cl_probe_suspend(co);
+}
+
+void cl_probes_timestamps(bool on) {
+    /* One more "tracer" of the suspend probe while timestamps are on. (The
+     * kernel updates semaphores with plain read-modify-writes: toggling
+     * timestamps at the very moment a tracer attaches could lose one
+     * count.) */
+    __atomic_add_fetch(&corolink_suspend_semaphore, on ? 1 : (unsigned short)-1,
+                       __ATOMIC_RELAXED);
+}
 
 #else /* no probes: the symbols the inline switch uses, inert */
 
-/* Never nonzero: no tracer knows of it (no stapsdt notes). */
-COROLINK_API const volatile uint32_t corolink__probe_switch = 0;
+/* No tracer knows of it (no stapsdt notes): nonzero only while suspend
+ * timestamps are on (cl_probes_timestamps()), so that the inline suspend
+ * calls corolink__probe_suspend(), which stamps. */
+COROLINK_API volatile uint32_t corolink__probe_switch = 0;
 void corolink__probe_resume(corolink *co) { (void)co; }
-void corolink__probe_suspend(corolink *co) { (void)co; }
+void corolink__probe_suspend(corolink *co) {
+    if (corolink__debug_flags & COROLINK__DEBUG_TIMESTAMPS)
+        corolink__stamp(co);
+}
+void cl_probes_timestamps(bool on) {
+    __atomic_store_n(&corolink__probe_switch, on ? 1u << 16 : 0u,
+                     __ATOMIC_RELAXED);
+}
 
 #endif

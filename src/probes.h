@@ -11,6 +11,10 @@
  * freestanding (the resume probe's `from` needs thread-local state). */
 #define CL_PROBES (COROLINK_PROBES && !CL_FREESTANDING)
 
+/* Suspend timestamps turned on or off (registry.c): keeps the inline
+ * suspend's probe test true while they are on (probes.c). */
+CL_HIDDEN void cl_probes_timestamps(bool on);
+
 #if CL_PROBES
 /* The semaphores: 16-bit counters in section .probes (defined in
  * probes.c), which tracers increment through the uprobe reference counter

@@ -5,6 +5,7 @@
  * unwind-info/debug-table.md. */
 #include "internal.h"
 #include "debug_table.h"
+#include "probes.h"
 
 #include <stddef.h>
 
@@ -122,9 +123,11 @@ void corolink__stamp(corolink *co) {
 }
 
 void corolink_debug_timestamps(bool enable) {
-    __atomic_store_n(&corolink__debug_flags,
-                     enable ? COROLINK__DEBUG_TIMESTAMPS : 0u,
-                     __ATOMIC_RELAXED);
+    unsigned want = enable ? COROLINK__DEBUG_TIMESTAMPS : 0u;
+    unsigned was = __atomic_exchange_n(&corolink__debug_flags, want,
+                                       __ATOMIC_RELAXED);
+    if (was != want)
+        cl_probes_timestamps(enable); /* the inline suspend's slow path */
 }
 
 /* COROLINK_TIMESTAMPS=1 in the environment turns them on from the start. */
