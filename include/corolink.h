@@ -723,11 +723,12 @@ corolink__suspend_unwind(corolink_yielder *yielder)
     ;
 
 /* Process-wide debugging switches: bit 0 (COROLINK__DEBUG_TIMESTAMPS) =
- * record suspend times (corolink__stamp(co)). The inline suspend does not
- * test it: while timestamps are on, the library also holds the suspend
- * probe's semaphore up, so the inline switch's one probe test sends it to
- * corolink__probe_suspend(), which stamps. (A second test in the switch
- * cost 1.5 ns of a 3 ns round trip in -O3 builds.) */
+ * record suspend times (corolink__stamp(co)). The switch does not test
+ * it: while timestamps are on, the library also holds the suspend probe's
+ * semaphore up, so the inline resume's one test sends every resume through
+ * corolink__resume_traced(), which stamps when the coroutine comes back
+ * suspended. (Each test in the body's suspend cost about 10% of a round
+ * trip in -O3 code: the suspend carries none.) */
 #define COROLINK__DEBUG_TIMESTAMPS 1u
 extern COROLINK_API unsigned corolink__debug_flags;
 COROLINK_API COROLINK__NOPLT void corolink__stamp(corolink *co)
@@ -736,17 +737,27 @@ COROLINK_API COROLINK__NOPLT void corolink__stamp(corolink *co)
 #endif
     ;
 
-/* Probes (see "Probes" above): the inline resume calls
- * corolink__probe_resume(co) before it enters co, the inline suspend
- * corolink__probe_suspend(co) before it leaves co, only while the 32-bit
- * word `corolink__probe_switch` (exported by the library: the semaphores of
- * the resume and suspend probes, two 16-bit counters that tracers increment
- * while they have a probe enabled) is nonzero. The word is read through the
+/* Probes (see "Probes" above): while the 32-bit word
+ * `corolink__probe_switch` (exported by the library: the semaphores of the
+ * resume and suspend probes, two 16-bit counters that tracers increment
+ * while they have a probe enabled; also held up while suspend timestamps
+ * are on) is nonzero, the inline resume hands the whole resume to
+ * corolink__resume_traced(), which fires the resume probe, switches, and
+ * fires the suspend probe (and takes the suspend time) when the coroutine
+ * comes back suspended. The body's suspend tests nothing. (The suspend
+ * probe thus fires on the resumer's side, after the switch; no code of the
+ * process runs in between.) corolink__probe_resume() and
+ * corolink__probe_suspend() remain for code compiled against the previous
+ * form of this header. The word is read through the
  * GOT from inline assembly and never named in C: a direct reference from a
  * non-PIC or PIE executable would make the linker copy it into the
  * executable (a copy relocation), where the tracers' increments, made in
  * the library's copy, would never show. Define COROLINK_NO_PROBES to leave
- * the test out of a translation unit (its switches then fire no probes). */
+ * the test out of a translation unit (its resumes then fire no probes and
+ * take no suspend times). */
+COROLINK_API COROLINK__NOPLT int corolink__resume_traced(corolink *co,
+                                                         void *input,
+                                                         void **output);
 COROLINK_API COROLINK__NOPLT void corolink__probe_resume(corolink *co)
 #if defined(__GNUC__)
     __attribute__((noinline, cold))
@@ -856,10 +867,11 @@ COROLINK__INLINE_DEF int corolink_resume(corolink *co, void *input,
     struct corolink__hot *h = (struct corolink__hot *)co;
     if (__builtin_expect(co == NULL, 0))
         return corolink__resume_error(co, output);
-    /* A tracer wants the resume probe: the library fires it (and fires
-     * nothing if the resume is about to fail). */
+    /* A tracer wants the resume or suspend probe, or suspend timestamps
+     * are on: the library's traced resume does the whole resume (a real
+     * call, so this function stays a non-leaf as well). */
     if (__builtin_expect(corolink__probing(), 0))
-        corolink__probe_resume(co);
+        return corolink__resume_traced(co, input, output);
     void *pc = h->pc;
     /* Hide pc from the optimiser so that the call to the slow path can never
      * be proven dead: that call keeps every function containing a resume a
@@ -907,8 +919,6 @@ COROLINK__INLINE_DEF int corolink_resume(corolink *co, void *input,
 COROLINK__INLINE_DEF void *corolink_suspend(corolink_yielder *yielder,
                                             void *value) {
     struct corolink__hot *h = (struct corolink__hot *)yielder;
-    if (__builtin_expect(corolink__probing(), 0))
-        corolink__probe_suspend((corolink *)yielder);
     register struct corolink__hot *rdi __asm__("rdi") = h;
     register void *rsi __asm__("rsi") = value;
     /* The resumer's status, COROLINK_YIELD; loaded by the compiler so that

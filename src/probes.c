@@ -259,3 +259,32 @@ void cl_probes_timestamps(bool on) {
 }
 
 #endif
+
+/* The resume taken by the inline corolink_resume() (and the out-of-line
+ * one) while corolink__probe_switch is nonzero: a tracer has the resume or
+ * suspend probe enabled, or suspend timestamps are on. corolink__enter()
+ * fires the resume probe; when the coroutine comes back suspended, the
+ * suspend probe fires and the suspend time is taken here, on the
+ * resumer's side, so that the body's suspend needs no test at all (each
+ * test there cost about 10% of a round trip in -O3 code). The return and
+ * trap probes fire where they happen (the trampoline, the trap handler). */
+int corolink__resume_traced(corolink *co, void *input, void **output) {
+    if (co == NULL || co->hot.pc == NULL)
+        return corolink__resume_fail(co, output);
+    void *value = NULL;
+    int st = corolink__enter(co, input, CL_CMD_CONTINUE, &value);
+    if (st == COROLINK_YIELD) {
+        if (corolink__debug_flags & COROLINK__DEBUG_TIMESTAMPS)
+            corolink__stamp(co);
+#if CL_PROBES
+        if (cl_probe_sems != 0)
+            cl_probe_suspend(co);
+#endif
+    } else if (st == CL_STATUS_THROW) {
+        corolink__resume_throw(co); /* a real call: the exception goes on */
+    }
+    if (output)
+        *output = value;
+    return st;
+}
+

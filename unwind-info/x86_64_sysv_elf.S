@@ -348,15 +348,16 @@ corolink__call_on_ret:
 corolink_resume:
         .cfi_startproc
         /* CFA = rsp + 8, return address at CFA - 8. */
+        /* A tracer has the resume or suspend probe enabled, or suspend
+         * timestamps are on: the traced resume (src/probes.c) does it all,
+         * with the same arguments. rax is free here. */
+        movq    corolink__probe_switch@GOTPCREL(%rip), %rax
+        cmpl    $0, (%rax)
+        jne     corolink__resume_traced@PLT
         SAVE_CALLEE_SAVED
         pushq   %rdx                            /* output, at rbp - 48 */
         testq   %rdi, %rdi
         jz      .Lresume_fail
-#if COROLINK_PROBES
-        cmpl    $0, cl_probe_sems(%rip)         /* the resume probe */
-        jne     .Lresume_probe
-.Lresume_probed:
-#endif
         movq    CO_PC(%rdi), %rax
         testq   %rax, %rax
         jz      .Lresume_fail                   /* running or finished */
@@ -385,19 +386,6 @@ corolink_resume:
         movq    %rdx, %rsi
         call    corolink__resume_fail@PLT       /* (co, output): the error */
         jmp     .Lresume_out
-#if COROLINK_PROBES
-.Lresume_probe:
-        /* CFA = rbp + 16, registers saved as above; rsp is 16-byte aligned.
-         * cl_probe_resume(co) keeps rbx and r12, where rdi and rsi wait. */
-        CALLEE_SAVED_ROWS
-        movq    %rdi, %rbx
-        movq    %rsi, %r12
-        call    cl_probe_resume
-        movq    %rbx, %rdi
-        movq    %r12, %rsi
-        movq    -48(%rbp), %rdx                 /* output */
-        jmp     .Lresume_probed
-#endif
 .Lresume_throw:
         /* CFA = rbp + 16, registers saved as above; rsp is 16-byte aligned
          * (return address + 7 pushes). Raise the body's exception again
@@ -415,16 +403,8 @@ corolink_suspend:
         .cfi_startproc
         /* CFA = rsp + 8: the body's frame called us. */
         SAVE_CALLEE_SAVED
-        /* Suspend times wanted (corolink_debug_timestamps())? */
-        movq    corolink__debug_flags@GOTPCREL(%rip), %rax
-        testl   $DEBUG_TIMESTAMPS, (%rax)
-        jnz     .Lsuspend_stamp
-.Lsuspend_stamped:
-#if COROLINK_PROBES
-        cmpl    $0, cl_probe_sems(%rip)         /* the suspend probe */
-        jne     .Lsuspend_probe
-.Lsuspend_probed:
-#endif
+        /* (The suspend probe and the suspend timestamp are taken by the
+         * traced resume, on the resumer's side: nothing to test here.) */
         leaq    .Lsuspend_resumed(%rip), %rax
         movq    %rax, CO_PC(%rdi)               /* suspended; resume here */
         movq    %rsp, CO_SP(%rdi)
@@ -494,38 +474,11 @@ corolink__suspend_resumed:
         /* CFA = rsp: return address still at CFA - 8. */
         .cfi_def_cfa_offset 0
         jmp     *%rcx                           /* into the body */
-        /* From here on only rare paths run: exception handling, and the
-         * suspend timestamp (check-cfi's --cover leaves the `_eh` tail
-         * out: its windows take neither). */
+        /* From here on only exception handling runs (check-cfi's --cover
+         * leaves the `_eh` tail out: its windows do not take it). */
         .globl  corolink_suspend_eh
         .hidden corolink_suspend_eh
 corolink_suspend_eh:
-.Lsuspend_stamp:
-        /* In our own frame on the body's stack: CFA = rbp + 16, registers
-         * saved below it; rsp = 8 mod 16. corolink__stamp(co) keeps rbx and
-         * r12, where rdi and rsi wait. */
-        CALLEE_SAVED_ROWS
-        movq    %rdi, %rbx
-        movq    %rsi, %r12
-        subq    $8, %rsp
-        call    corolink__stamp@PLT
-        addq    $8, %rsp
-        movq    %rbx, %rdi
-        movq    %r12, %rsi
-        jmp     .Lsuspend_stamped
-#if COROLINK_PROBES
-.Lsuspend_probe:
-        /* As for the timestamp: cl_probe_suspend(co). */
-        CALLEE_SAVED_ROWS
-        movq    %rdi, %rbx
-        movq    %rsi, %r12
-        subq    $8, %rsp
-        call    cl_probe_suspend
-        addq    $8, %rsp
-        movq    %rbx, %rdi
-        movq    %r12, %rsi
-        jmp     .Lsuspend_probed
-#endif
 .Lsuspend_unwind:
         /* corolink_force_unwind() resumed us with the unwind command. On
          * the body's stack in our own frame: CFA = rbp + 16, registers

@@ -126,7 +126,15 @@ def check_all(src, pid, label, lines=True):
     check(set(by) == NAMES, "%s: coroutines %s" % (label, sorted(by)))
     if set(by) != NAMES:
         return data
-    fn = lambda n: [f["function"] for f in by[n]["frames"]]
+    # With suspend timestamps on (the target turns them on) resumes go
+    # through the library's traced resume: its frames sit between a
+    # coroutine's root and its resumer's code. They are real, but not what
+    # this test is about.
+    # (corolink__enter is hidden: nameless in a stripped library.)
+    traced = ("corolink__enter", "corolink__resume_traced")
+    fn = lambda n: [f["function"] for f in by[n]["frames"]
+                    if f["function"] not in traced and
+                    not f["function"].startswith("libcorolink.so")]
     for n, want in SUSPENDED.items():
         check(by[n]["state"] == "suspended", "%s: %s state %s" % (label, n, by[n]["state"]))
         check(fn(n) == want, "%s: %s frames %s, want %s" % (label, n, fn(n), want))
