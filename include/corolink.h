@@ -142,11 +142,11 @@
  *
  * Every probe has a semaphore that tracers increment while they have it
  * enabled. Disabled, a probe costs its semaphore test: a load and a
- * predicted branch in the inline resume and suspend (their probes are
- * fired by the library, see corolink__probe_resume() below), in the
- * trampoline and in create and destroy; no difference shows in the
- * benchmarks (bench/README.md). Enabled, an event costs a uprobe trap
- * (microseconds).
+ * predicted branch in the inline resume (which then hands the resume to
+ * the library, see corolink__resume_traced() below; the suspend probe
+ * fires there, on the resumer's side, and the body's suspend tests
+ * nothing), in the trampoline and in create and destroy (bench/README.md).
+ * Enabled, an event costs a uprobe trap (microseconds).
  *
  * `from`: the switch keeps no record of the coroutine running on a thread.
  * While the resume, suspend, return or trap probe is enabled the library
