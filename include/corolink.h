@@ -722,21 +722,6 @@ corolink__suspend_unwind(corolink_yielder *yielder)
 #endif
     ;
 
-/* Process-wide debugging switches: bit 0 (COROLINK__DEBUG_TIMESTAMPS) =
- * record suspend times (corolink__stamp(co)). The switch does not test
- * it: while timestamps are on, the library also holds the suspend probe's
- * semaphore up, so the inline resume's one test sends every resume through
- * corolink__resume_traced(), which stamps when the coroutine comes back
- * suspended. (Each test in the body's suspend cost about 10% of a round
- * trip in -O3 code: the suspend carries none.) */
-#define COROLINK__DEBUG_TIMESTAMPS 1u
-extern COROLINK_API unsigned corolink__debug_flags;
-COROLINK_API COROLINK__NOPLT void corolink__stamp(corolink *co)
-#if defined(__GNUC__)
-    __attribute__((noinline, cold))
-#endif
-    ;
-
 /* Probes (see "Probes" above): while the 32-bit word
  * `corolink__probe_switch` (exported by the library: the semaphores of the
  * resume and suspend probes, two 16-bit counters that tracers increment
@@ -746,9 +731,11 @@ COROLINK_API COROLINK__NOPLT void corolink__stamp(corolink *co)
  * fires the suspend probe (and takes the suspend time) when the coroutine
  * comes back suspended. The body's suspend tests nothing. (The suspend
  * probe thus fires on the resumer's side, after the switch; no code of the
- * process runs in between.) corolink__probe_resume() and
- * corolink__probe_suspend() remain for code compiled against the previous
- * form of this header. The word is read through the
+ * process runs in between.) Suspend timestamps
+ * (corolink_debug_timestamps()) ride on the same test: while they are on,
+ * the library holds the word up and the traced resume takes them. (Each
+ * test in the body's suspend cost about 10% of a round trip in -O3 code:
+ * the suspend carries none.) The word is read through the
  * GOT from inline assembly and never named in C: a direct reference from a
  * non-PIC or PIE executable would make the linker copy it into the
  * executable (a copy relocation), where the tracers' increments, made in
@@ -758,16 +745,6 @@ COROLINK_API COROLINK__NOPLT void corolink__stamp(corolink *co)
 COROLINK_API COROLINK__NOPLT int corolink__resume_traced(corolink *co,
                                                          void *input,
                                                          void **output);
-COROLINK_API COROLINK__NOPLT void corolink__probe_resume(corolink *co)
-#if defined(__GNUC__)
-    __attribute__((noinline, cold))
-#endif
-    ;
-COROLINK_API COROLINK__NOPLT void corolink__probe_suspend(corolink *co)
-#if defined(__GNUC__)
-    __attribute__((noinline, cold))
-#endif
-    ;
 
 #if !defined(COROLINK_NO_INLINE) && !defined(COROLINK__BUILDING) &&         \
     defined(__GNUC__) && defined(__x86_64__) && !defined(_WIN32) &&         \

@@ -211,6 +211,13 @@ static inline void cl_reg_park(struct corolink *co) { (void)co; }
 static inline void cl_reg_remove(struct corolink *co) { (void)co; }
 #endif
 
+/* registry.c: process-wide debugging switches (exported, so that
+ * debuggers find them through the debug-offsets table); bit 0 = record
+ * suspend times, which corolink__stamp() takes (probes.c calls it). */
+#define COROLINK__DEBUG_TIMESTAMPS 1u
+extern unsigned corolink__debug_flags __attribute__((visibility("default")));
+CL_HIDDEN void corolink__stamp(corolink *co);
+
 /* trap.c: set once corolink_trap_install() ran; cl_trap_thread_setup()
  * gives the calling thread an alternate signal stack (if it has none) and
  * sets cl_thread.trap_ready. Called on the cold create paths. */

@@ -12,12 +12,12 @@
  * that tracers (perf, bpftrace, systemtap) increment while the probe is
  * enabled (the kernel does it through the uprobe's reference counter). The
  * switch is inline in the user's code and cannot carry a probe of its own:
- * instead it tests the resume and suspend semaphores together, as the
- * exported 32-bit word corolink__probe_switch (one load through the GOT and
- * a predicted branch), and only while one of them is nonzero calls
- * corolink__probe_resume() or corolink__probe_suspend() below, which fire
- * the probes. The library's assembly (the trampoline's return path, the
- * out-of-line switch, the forced unwind's resume) and its C (create,
+ * instead the inline resume tests the resume and suspend semaphores
+ * together, as the exported 32-bit word corolink__probe_switch (one load
+ * through the GOT and a predicted branch), and only while one of them is
+ * nonzero hands the resume to corolink__resume_traced() below, which fires
+ * both probes. The library's assembly (the trampoline's return path, the
+ * out-of-line resume, the forced unwind's resume) and its C (create,
  * destroy, the trap redirect) test the same semaphores.
  *
  * `from` of the resume probe: the switch keeps no record of the coroutine
@@ -224,15 +224,6 @@ void cl_probe_name(const struct corolink *co) {
     STAP_PROBE5(corolink, name, id, w0, w1, w2, w3);
 }
 
-/* The inline switch's slow paths (exported, ABI). The suspend one also
- * records the suspend time (see cl_probes_timestamps()). */
-void corolink__probe_resume(corolink *co) { cl_probe_resume(co); }
-void corolink__probe_suspend(corolink *co) {
-    if (corolink__debug_flags & COROLINK__DEBUG_TIMESTAMPS)
-        corolink__stamp(co);
-    cl_probe_suspend(co);
-}
-
 void cl_probes_timestamps(bool on) {
     /* One more "tracer" of the suspend probe while timestamps are on. (The
      * kernel updates semaphores with plain read-modify-writes: toggling
@@ -242,17 +233,12 @@ void cl_probes_timestamps(bool on) {
                        __ATOMIC_RELAXED);
 }
 
-#else /* no probes: the symbols the inline switch uses, inert */
+#else /* no probes: the word the inline resume tests */
 
 /* No tracer knows of it (no stapsdt notes): nonzero only while suspend
- * timestamps are on (cl_probes_timestamps()), so that the inline suspend
- * calls corolink__probe_suspend(), which stamps. */
+ * timestamps are on (cl_probes_timestamps()), so that resumes go through
+ * corolink__resume_traced(), which stamps. */
 COROLINK_API volatile uint32_t corolink__probe_switch = 0;
-void corolink__probe_resume(corolink *co) { (void)co; }
-void corolink__probe_suspend(corolink *co) {
-    if (corolink__debug_flags & COROLINK__DEBUG_TIMESTAMPS)
-        corolink__stamp(co);
-}
 void cl_probes_timestamps(bool on) {
     __atomic_store_n(&corolink__probe_switch, on ? 1u << 16 : 0u,
                      __ATOMIC_RELAXED);

@@ -31,7 +31,6 @@
 #define STATUS_RETURN 2
 #define STATUS_THROW 4      /* internal: the body threw (CL_STATUS_THROW) */
 #define FINISHED_RETURNED 1 /* CL_FINISHED_RETURNED */
-#define DEBUG_TIMESTAMPS 1  /* COROLINK__DEBUG_TIMESTAMPS */
 
 /*
  * DWARF expressions used below, spelled out byte by byte.
