@@ -72,6 +72,8 @@ struct corolink *cl_place(void *limit, void *top, size_t guard) {
      * cleanly. Later versions, and every other unwinder, use the CFI. */
     co->hot.link_ip = NULL;
     co->hot.flags = CL_STACK_USER;
+    if (__builtin_expect(cl_tools != 0, 0))
+        cl_tools_place(co); /* a sanitizer or valgrind watches */
     co->check = (uintptr_t)co ^ CL_CHECK;
     co->pending = NULL;
     co->reg_slot = NULL;
@@ -83,6 +85,11 @@ int corolink_create_on(corolink **out, const corolink_stack *stack,
     if (out == NULL || stack == NULL || fn == NULL || stack->base == NULL ||
         (uintptr_t)stack->base <= (uintptr_t)stack->limit)
         return COROLINK_EINVAL;
+    /* A guard region larger than the stack (or below address 0) is no
+     * stack anyone made: a wrong size or an uninitialised field. */
+    if (stack->guard > (uintptr_t)stack->limit ||
+        stack->guard > (uintptr_t)stack->base - (uintptr_t)stack->limit)
+        return COROLINK_ESTACK;
     struct corolink *co = cl_place(stack->limit, stack->base, stack->guard);
     if (co == NULL)
         return COROLINK_ESTACK;
@@ -96,19 +103,22 @@ int corolink_create_on(corolink **out, const corolink_stack *stack,
 }
 
 #if !CL_FREESTANDING
-void cl_fatal_running(const struct corolink *co, const char *what) {
-    fprintf(stderr,
-            "corolink: fatal: %s coroutine %llu \"%s\" while it is running\n",
-            what, (unsigned long long)co->hot.id, co->name);
+void cl_fatal_msg(const struct corolink *co, const char *what,
+                  const char *tail) {
+    if (co)
+        fprintf(stderr, "corolink: fatal: %s coroutine %llu \"%.*s\"%s\n", what,
+                (unsigned long long)co->hot.id, COROLINK_NAME_MAX - 1,
+                co->name, tail);
+    else
+        fprintf(stderr, "corolink: fatal: %s%s\n", what, tail);
     abort();
 }
 
-void cl_fatal(const struct corolink *co, const char *what) {
-    if (co)
-        fprintf(stderr, "corolink: fatal: %s coroutine %llu \"%s\"\n", what,
-                (unsigned long long)co->hot.id, co->name);
-    else
-        fprintf(stderr, "corolink: fatal: %s\n", what);
+void cl_fatal_not_coroutine(const void *p, const char *what) {
+    fprintf(stderr,
+            "corolink: fatal: %s %p, which is not a coroutine (no live "
+            "control block there)\n",
+            what, p);
     abort();
 }
 #else
@@ -187,17 +197,34 @@ static void cl_msg_head(struct cl_msg *m, const struct corolink *co,
     }
 }
 
-void cl_fatal_running(const struct corolink *co, const char *what) {
+static void cl_msg_hex(struct cl_msg *m, uintptr_t v) {
+    cl_msg_str(m, "0x");
+    char digits[16];
+    int n = 0;
+    do {
+        digits[n++] = "0123456789abcdef"[v & 15];
+        v >>= 4;
+    } while (v);
+    while (n > 0 && m->len < sizeof m->buf)
+        m->buf[m->len++] = digits[--n];
+}
+
+void cl_fatal_msg(const struct corolink *co, const char *what,
+                  const char *tail) {
     struct cl_msg m;
     cl_msg_head(&m, co, what);
-    cl_msg_str(&m, " while it is running\n");
+    cl_msg_str(&m, tail);
+    cl_msg_str(&m, "\n");
     cl_die(&m);
 }
 
-void cl_fatal(const struct corolink *co, const char *what) {
+void cl_fatal_not_coroutine(const void *p, const char *what) {
     struct cl_msg m;
-    cl_msg_head(&m, co, what);
-    cl_msg_str(&m, "\n");
+    cl_msg_head(&m, NULL, what);
+    cl_msg_str(&m, " ");
+    cl_msg_hex(&m, (uintptr_t)p);
+    cl_msg_str(&m, ", which is not a coroutine (no live control block "
+                   "there)\n");
     cl_die(&m);
 }
 #endif
@@ -220,6 +247,8 @@ int corolink__resume_fail(corolink *co, void **output) {
         *output = NULL;
     if (co == NULL)
         return COROLINK_EINVAL;
+    if (!cl_is_block(co) || co->hot.finished == CL_DESTROYED)
+        return COROLINK_EINVAL; /* not (or no longer) a coroutine */
     if (co->hot.finished)
         return COROLINK_EDONE;
     if (co->hot.pc == NULL)
@@ -267,16 +296,55 @@ static void on_parent_done(unsigned **depth) { --**depth; }
 #define CL_ON_PARENT_DONE on_parent_depth--
 #endif
 
+/* The checks of a yielder that must belong to the innermost running
+ * coroutine, the one whose stack holds sp: fatal otherwise, naming it. */
+static void check_yielder(const struct corolink *co, uintptr_t sp,
+                          const char *fn) {
+    if (co == NULL)
+        cl_fatal_msg(NULL, fn, " called with a NULL yielder");
+    if (!cl_is_block(co))
+        cl_fatal_not_coroutine(co, fn);
+    if (co->hot.finished)
+        cl_fatal_msg(co, fn, " (finished) passed as the yielder");
+    if (co->hot.pc != NULL)
+        cl_fatal_msg(co, fn, " (suspended) passed as the yielder");
+    if (sp < (uintptr_t)co->stack_limit || sp >= (uintptr_t)co)
+        cl_fatal_msg(co, fn,
+                     " passed as the yielder off its stack (not the "
+                     "innermost running coroutine)");
+}
+
+/* The out-of-line corolink_suspend() found a yielder that is not the
+ * innermost running coroutine's (NULL, or its stack does not hold the
+ * caller's sp): say which, and abort. */
+CL_HIDDEN __attribute__((noreturn, cold)) void
+cl_suspend_misuse(const struct corolink *co, uintptr_t sp);
+_Static_assert(offsetof(struct corolink, stack_limit) == 0xe8,
+               "CO_STACK_LIMIT in unwind-info/x86_64_sysv_elf.S");
+void cl_suspend_misuse(const struct corolink *co, uintptr_t sp) {
+    check_yielder(co, sp, "corolink_suspend():");
+    cl_fatal_msg(co, "corolink_suspend(): bad yielder for", "");
+}
+
 void *corolink_on_parent_stack(corolink_yielder *yielder, void *(*fn)(void *),
                                void *arg) {
     struct corolink *co = (struct corolink *)yielder;
+    check_yielder(co, (uintptr_t)__builtin_frame_address(0),
+                  "corolink_on_parent_stack():");
+    if (fn == NULL)
+        cl_fatal_msg(co, "corolink_on_parent_stack() called by", " with fn NULL");
     CL_ON_PARENT_BEGIN;
     CL_ON_PARENT_GUARD;
     /* Below the resumer's return address (the word under link_sp), which the
      * suspend that returns to the resumer still needs, and below the
      * resumer's 128-byte red zone (never in use across a resume, but the
      * margin costs nothing). */
-    void *r = corolink__call_on(arg, fn, (char *)co->hot.link_sp - 8 - 128);
+    void *top = (char *)co->hot.link_sp - 8 - 128, *r;
+    if (__builtin_expect(co->hot.flags & CL_FLAG_TOOLS, 0))
+        r = cl_tools_call_on(arg, fn, top, co->tool_parent_lo,
+                             co->tool_parent_size, false);
+    else
+        r = corolink__call_on(arg, fn, top);
     /* Never a tail call (the decrement after it sees to it):
      * corolink__call_on is a signal frame, and a `jmp` to it leaves
      * debuggers (gdb at -O2, with call-site info) a synthetic tail-call
@@ -293,7 +361,14 @@ int corolink_on_stack(const corolink_stack *stack, void *(*fn)(void *),
     if ((uintptr_t)stack->base - (uintptr_t)stack->limit <
         COROLINK_STACK_MIN_USABLE)
         return COROLINK_ESTACK;
-    void *r = corolink__call_on(arg, fn, stack->base);
+    void *r;
+    if (__builtin_expect(cl_tools != 0, 0))
+        r = cl_tools_call_on(arg, fn, stack->base, stack->limit,
+                             (size_t)((char *)stack->base -
+                                      (char *)stack->limit),
+                             true);
+    else
+        r = corolink__call_on(arg, fn, stack->base);
     if (result)
         *result = r;
     return 0;
@@ -423,12 +498,32 @@ int corolink_get_stack(const corolink *co, corolink_stack *out) {
     return 0;
 }
 
-size_t corolink_stack_used(const corolink *co) {
+/* Reads the stack's dead parts on purpose: not for ASan (the redzones of
+ * frames) and, under valgrind, through cl_tools_read(). */
+__attribute__((no_sanitize_address)) size_t
+corolink_stack_used(const corolink *co) {
     if (co == NULL)
         return 0;
     /* Lowest non-zero word of the body's stack [limit, co). */
     uintptr_t lo = ((uintptr_t)co->stack_limit + 7) & ~(uintptr_t)7;
     const uint64_t *p = (const uint64_t *)lo, *end = (const uint64_t *)co;
+#if CL_TOOLS
+    if (__builtin_expect(cl_tools & CL_TOOL_VALGRIND, 0)) {
+        /* memcheck marks the stack below a body's sp undefined or
+         * inaccessible: copy it through the kernel, a page at a time. */
+        uint64_t buf[512];
+        while (p < end) {
+            size_t n = (size_t)(end - p) < 512 ? (size_t)(end - p) : 512;
+            if (!cl_tools_read(buf, p, n * 8))
+                break;
+            for (size_t i = 0; i < n; i++)
+                if (buf[i] != 0)
+                    return (size_t)((const char *)end - (const char *)(p + i));
+            p += n;
+        }
+        return 0;
+    }
+#endif
     while (p < end && *p == 0)
         p++;
     return (size_t)((const char *)end - (const char *)p);

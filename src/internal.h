@@ -25,6 +25,9 @@
 enum {
     CL_STACK_USER = 0,   /* corolink_create_on(): the caller owns it */
     CL_STACK_POOLED = 1, /* corolink_create(): a mapping of ours */
+    /* A sanitizer or valgrind watches this coroutine's switches (tools.c):
+     * its release and the library's own resume of it take the hooks. */
+    CL_FLAG_TOOLS = 0x100,
 };
 
 /* How a coroutine finished (struct corolink__hot.finished; 0 = not). */
@@ -34,6 +37,11 @@ enum {
     CL_FINISHED_THREW = 3,    /* an exception left the body (unwind.c) */
     CL_FINISHED_UNWOUND = 4,  /* a forced unwind reached the root */
     CL_FINISHED_RESET = 5,    /* corolink_force_reset() */
+    CL_FINISHED_LAST = CL_FINISHED_RESET,
+    /* Not a coroutine any more: destroyed, its block waits in the pool
+     * (with pc NULL: see corolink_destroy()). Never seen by tools (the
+     * registry slot of a pooled block is tagged). */
+    CL_DESTROYED = 0xdead,
 };
 
 /* Statuses of the switch beyond COROLINK_YIELD/RETURN/TRAP, and commands
@@ -74,6 +82,14 @@ struct corolink {
     void *trap_addr;
     int trap_signo;
     bool trap_overflow;
+    /* Tools (tools.c), set only in blocks with CL_FLAG_TOOLS: ASan's fake
+     * stack of the body while it is not running, and the resumer's stack
+     * as ASan knew it; TSan's fiber; valgrind's stack id (0: none). */
+    unsigned tool_vg_id;
+    void *tool_fake;
+    void *tool_fiber;
+    const void *tool_parent_lo;
+    size_t tool_parent_size;
 };
 
 _Static_assert(sizeof(struct corolink__hot) == 0xb0, "ABI v1 hot layout");
@@ -239,20 +255,80 @@ static inline void cl_trap_on_create(void) {
 static inline void cl_trap_on_create(void) {}
 #endif
 
+/* ---- the tools that watch every switch (tools.c) ----
+ * AddressSanitizer, ThreadSanitizer, valgrind: found at load time (the
+ * sanitizers' entry points are weak references). cl_tools holds the
+ * CL_TOOL_* bits of the ones found; 0 in the freestanding core. */
+#define CL_TOOLS (!CL_FREESTANDING)
+enum { CL_TOOL_ASAN = 1, CL_TOOL_TSAN = 2, CL_TOOL_VALGRIND = 4 };
+#if CL_TOOLS
+CL_HIDDEN extern unsigned cl_tools;
+/* A block is placed while a tool watches: flag it, clear its tool state. */
+CL_HIDDEN void cl_tools_place(struct corolink *co);
+/* corolink__enter() with every tool told of both switches. */
+CL_HIDDEN int cl_tools_enter(struct corolink *co, void *input, uintptr_t cmd,
+                             void **value);
+/* A flagged coroutine's stack is given back (destroy). */
+CL_HIDDEN void cl_tools_release(struct corolink *co);
+/* corolink__call_on() on [lo, lo + size) (new_stack: not a stack the
+ * tools know, corolink_on_stack()). */
+CL_HIDDEN void *cl_tools_call_on(void *arg, void *(*fn)(void *), void *top,
+                                 const void *lo, size_t size, bool new_stack);
+/* Memory that ASan may have poisoned (a stack) is free again. */
+CL_HIDDEN void cl_tools_unpoison(const void *lo, size_t size);
+/* Copies memory without the tools' checks (process_vm_readv on
+ * ourselves: valgrind sees a system call that fills dst); false if it is
+ * not readable. */
+CL_HIDDEN bool cl_tools_read(void *dst, const void *src, size_t n);
+#else
+#define cl_tools 0u
+static inline void cl_tools_place(struct corolink *co) { (void)co; }
+static inline int cl_tools_enter(struct corolink *co, void *input,
+                                 uintptr_t cmd, void **value) {
+    return corolink__enter(co, input, cmd, value);
+}
+static inline void cl_tools_release(struct corolink *co) { (void)co; }
+static inline void *cl_tools_call_on(void *arg, void *(*fn)(void *),
+                                     void *top, const void *lo, size_t size,
+                                     bool new_stack) {
+    (void)lo, (void)size, (void)new_stack;
+    return corolink__call_on(arg, fn, top);
+}
+static inline void cl_tools_unpoison(const void *lo, size_t size) {
+    (void)lo, (void)size;
+}
+#endif
+
+/* The library's own resume of co (the traced resume, the forced unwind):
+ * corolink__enter(), through the tools' hooks when they watch co. */
+static inline int cl_enter(struct corolink *co, void *input, uintptr_t cmd,
+                           void **value) {
+    if (__builtin_expect(co->hot.flags & CL_FLAG_TOOLS, 0))
+        return cl_tools_enter(co, input, cmd, value);
+    return corolink__enter(co, input, cmd, value);
+}
+
 /* The coroutine is running: resumed and neither suspended nor finished. */
 static inline bool cl_running(const struct corolink *co) {
     return co->hot.pc == NULL && !co->hot.finished;
 }
 
-/* Prints "corolink: fatal: <what> coroutine <id> "<name>" while it is
- * running" and aborts. */
+/* Prints one line, "corolink: fatal: <what> coroutine <id> "<name>"<tail>"
+ * ("corolink: fatal: <what><tail>" for co NULL), and aborts. */
 CL_HIDDEN __attribute__((noreturn, cold)) void
-cl_fatal_running(const struct corolink *co, const char *what);
+cl_fatal_msg(const struct corolink *co, const char *what, const char *tail);
+#define cl_fatal(co, what) cl_fatal_msg(co, what, "")
+#define cl_fatal_running(co, what) cl_fatal_msg(co, what, " while it is running")
 
-/* Prints "corolink: fatal: <what> coroutine <id> "<name>"" (just
- * "corolink: fatal: <what>" for co NULL) and aborts. */
+/* Prints "corolink: fatal: <what> <p>, which is not a coroutine (no live
+ * control block there)" and aborts. */
 CL_HIDDEN __attribute__((noreturn, cold)) void
-cl_fatal(const struct corolink *co, const char *what);
+cl_fatal_not_coroutine(const void *p, const char *what);
+
+/* Whether co points at a control block: its check word matches. */
+static inline bool cl_is_block(const struct corolink *co) {
+    return co->check == ((uintptr_t)co ^ CL_CHECK);
+}
 
 /* unwind.c. corolink_destroy() of a suspended coroutine: unwinds it
  * (aborts in builds without the unwinder) and returns the exception the

@@ -224,9 +224,10 @@ void cl_probe_name(const struct corolink *co) {
     STAP_PROBE5(corolink, name, id, w0, w1, w2, w3);
 }
 
-void cl_probes_timestamps(bool on) {
-    /* One more "tracer" of the suspend probe while timestamps are on. (The
-     * kernel updates semaphores with plain read-modify-writes: toggling
+void cl_probes_hold(bool on) {
+    /* One more "tracer" of the suspend probe while suspend timestamps are
+     * on, and while a sanitizer or valgrind watches (tools.c). (The kernel
+     * updates semaphores with plain read-modify-writes: toggling
      * timestamps at the very moment a tracer attaches could lose one
      * count.) */
     __atomic_add_fetch(&corolink_suspend_semaphore, on ? 1 : (unsigned short)-1,
@@ -236,12 +237,13 @@ void cl_probes_timestamps(bool on) {
 #else /* no probes: the word the inline resume tests */
 
 /* No tracer knows of it (no stapsdt notes): nonzero only while suspend
- * timestamps are on (cl_probes_timestamps()), so that resumes go through
- * corolink__resume_traced(), which stamps. */
+ * timestamps are on or a tool watches (cl_probes_hold(): a count of
+ * holders), so that resumes go through corolink__resume_traced(), which
+ * stamps and calls the tools' hooks. */
 COROLINK_API volatile uint32_t corolink__probe_switch = 0;
-void cl_probes_timestamps(bool on) {
-    __atomic_store_n(&corolink__probe_switch, on ? 1u << 16 : 0u,
-                     __ATOMIC_RELAXED);
+void cl_probes_hold(bool on) {
+    __atomic_add_fetch(&corolink__probe_switch, on ? 1u : (uint32_t)-1,
+                       __ATOMIC_RELAXED);
 }
 
 #endif
@@ -258,7 +260,7 @@ int corolink__resume_traced(corolink *co, void *input, void **output) {
     if (co == NULL || co->hot.pc == NULL)
         return corolink__resume_fail(co, output);
     void *value = NULL;
-    int st = corolink__enter(co, input, CL_CMD_CONTINUE, &value);
+    int st = cl_enter(co, input, CL_CMD_CONTINUE, &value);
     if (st == COROLINK_YIELD) {
         if (corolink__debug_flags & COROLINK__DEBUG_TIMESTAMPS)
             corolink__stamp(co);

@@ -11,9 +11,11 @@
  * freestanding (the resume probe's `from` needs thread-local state). */
 #define CL_PROBES (COROLINK_PROBES && !CL_FREESTANDING)
 
-/* Suspend timestamps turned on or off (registry.c): keeps the inline
- * suspend's probe test true while they are on (probes.c). */
-CL_HIDDEN void cl_probes_timestamps(bool on);
+/* One more (on) or one fewer (off) holder of corolink__probe_switch:
+ * while it is nonzero every resume goes through corolink__resume_traced()
+ * (probes.c). Held by suspend timestamps (registry.c) and by the tools
+ * (tools.c). */
+CL_HIDDEN void cl_probes_hold(bool on);
 
 #if CL_PROBES
 /* The semaphores: 16-bit counters in section .probes (defined in

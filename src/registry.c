@@ -127,7 +127,7 @@ void corolink_debug_timestamps(bool enable) {
     unsigned was = __atomic_exchange_n(&corolink__debug_flags, want,
                                        __ATOMIC_RELAXED);
     if (was != want)
-        cl_probes_timestamps(enable); /* the inline suspend's slow path */
+        cl_probes_hold(enable); /* resumes through the traced resume */
 }
 
 /* COROLINK_TIMESTAMPS=1 in the environment turns them on from the start. */

@@ -64,6 +64,9 @@ int corolink_stack_alloc(corolink_stack *out, size_t size) {
 void corolink_stack_free(corolink_stack *stack) {
     if (stack == NULL || stack->base == NULL)
         return;
+    /* No poison left behind for the next mapping at these addresses. */
+    cl_tools_unpoison(stack->limit,
+                      (size_t)((char *)stack->base - (char *)stack->limit));
     char *lo = (char *)stack->limit - stack->guard;
     munmap(lo, (size_t)((char *)stack->base - lo));
     memset(stack, 0, sizeof *stack);
@@ -146,7 +149,7 @@ static __attribute__((noinline)) int create_slow(corolink **out, corolink_fn fn,
     if (rc != 0)
         return rc;
     struct corolink *co = cl_place(st.limit, st.base, st.guard);
-    co->hot.flags = CL_STACK_POOLED;
+    co->hot.flags |= CL_STACK_POOLED; /* CL_FLAG_TOOLS stays */
     co->size_class = rounded;
     cl_init(co, fn, arg);
     co->create_site = site;
@@ -199,9 +202,20 @@ static __attribute__((noinline)) void release_slow(struct cl_thread *t,
     cl_reg_park(co);
 }
 
-/* Gives a finished or never-started coroutine's stack back. */
+/* Gives a finished or never-started coroutine's stack back. The block is
+ * marked destroyed first (what a pooled block looks like until a create
+ * takes it): corolink_destroy() of it again is diagnosed. */
 static inline void release(struct corolink *co) {
-    if (co->hot.flags != CL_STACK_POOLED) {
+    co->hot.finished = CL_DESTROYED;
+    uint32_t flags = co->hot.flags;
+    if (flags != CL_STACK_POOLED) {
+        if (__builtin_expect(flags & CL_FLAG_TOOLS, 0)) {
+            cl_tools_release(co); /* then to the pool the slow way */
+            if (flags & CL_STACK_POOLED) {
+                release_slow(&cl_thread, co);
+                return;
+            }
+        }
         cl_reg_remove(co); /* a caller-provided stack: nothing else */
         return;
     }
@@ -238,8 +252,14 @@ int corolink_stack_alloc(corolink_stack *out, size_t size) {
     return COROLINK_ENOTSUP;
 }
 void corolink_stack_free(corolink_stack *stack) { (void)stack; }
-/* Caller-provided stacks only: nothing to release but the slot. */
-static inline void release(struct corolink *co) { cl_reg_remove(co); }
+/* Caller-provided stacks only: nothing to release but the slot (and the
+ * tools' state). */
+static inline void release(struct corolink *co) {
+    co->hot.finished = CL_DESTROYED;
+    if (__builtin_expect(co->hot.flags & CL_FLAG_TOOLS, 0))
+        cl_tools_release(co);
+    cl_reg_remove(co);
+}
 void corolink_pool_trim(void) {}
 size_t corolink_pool_limit(size_t max_stacks) {
     (void)max_stacks;
@@ -249,8 +269,17 @@ size_t corolink_pool_limit(size_t max_stacks) {
 #endif
 
 /* A coroutine that is neither finished nor created-but-not-started: fatal
- * if running; unwound (if the build can) if suspended. */
+ * if running, if destroyed already or if co is no control block at all;
+ * unwound (if the build can) if suspended. */
 static __attribute__((noinline, cold)) void destroy_slow(struct corolink *co) {
+    if (!cl_is_block(co))
+        cl_fatal_not_coroutine(co, "corolink_destroy() called on");
+    if (co->hot.finished == CL_DESTROYED)
+        cl_fatal_msg(co, "corolink_destroy() called on", ", which was "
+                     "destroyed already (destroyed twice?)");
+    if (co->hot.finished)
+        cl_fatal_msg(co, "corolink_destroy() called on",
+                     ", whose state is damaged");
     if (cl_running(co))
         cl_fatal_running(co, "corolink_destroy() called on");
     void *exc = cl_destroy_unwind(co); /* aborts without the unwinder */
@@ -272,9 +301,12 @@ static __attribute__((noinline, cold)) void destroy_slow(struct corolink *co) {
 void corolink_destroy(corolink *co) {
     if (co == NULL)
         return;
-    /* Finished, or created and never started: nothing runs. */
-    if (__builtin_expect(!co->hot.finished &&
-                             co->hot.pc != (void *)corolink__trampoline,
+    /* Finished (how: 1 to CL_FINISHED_LAST), or created and never started:
+     * nothing runs. Anything else (suspended, running, destroyed, no
+     * control block) takes the slow path, which checks. */
+    uint32_t f = co->hot.finished;
+    if (__builtin_expect(f - 1u >= CL_FINISHED_LAST &&
+                             (f != 0 || co->hot.pc != (void *)corolink__trampoline),
                          0)) {
         destroy_slow(co);
         return;

@@ -218,7 +218,7 @@ void corolink__suspend_unwind(corolink_yielder *yielder) {
 static struct _Unwind_Exception *unwind_suspended(struct corolink *co) {
     for (;;) {
         void *value;
-        int st = corolink__enter(co, NULL, CL_CMD_UNWIND, &value);
+        int st = cl_enter(co, NULL, CL_CMD_UNWIND, &value);
         if (st == COROLINK_YIELD)
             continue; /* swallowed and suspended again: unwind again */
         if (st == CL_STATUS_THROW) {

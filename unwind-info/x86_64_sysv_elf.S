@@ -25,6 +25,7 @@
 #define CO_LINK_FP 0x78   /* ucontext_t uc_mcontext.gregs[REG_RBP] */
 #define CO_LINK_RA 0x80
 #define CO_LINK_SP 0xa0   /* ucontext_t uc_mcontext.gregs[REG_RSP] */
+#define CO_STACK_LIMIT 0xe8 /* struct corolink.stack_limit (library-private) */
 #define FAKE_UC_SIZE 0xb0 /* bytes of ucontext_t that libunwind reads */
 
 #define STATUS_YIELD 1
@@ -402,6 +403,18 @@ corolink_suspend:
         .cfi_startproc
         /* CFA = rsp + 8: the body's frame called us. */
         SAVE_CALLEE_SAVED
+        /* The yielder must be the innermost running coroutine's: its
+         * stack [stack_limit, co) holds our frame (rbp). A NULL yielder,
+         * another coroutine's, or a call from fn of
+         * corolink_on_parent_stack() (on the resumer's stack) is reported
+         * by cl_suspend_misuse(), which aborts. (The inline suspend trusts
+         * its caller: these five instructions would cost it about 10%.) */
+        testq   %rdi, %rdi
+        jz      .Lsuspend_misuse
+        cmpq    %rdi, %rbp
+        jae     .Lsuspend_misuse
+        cmpq    CO_STACK_LIMIT(%rdi), %rbp
+        jb      .Lsuspend_misuse
         /* (The suspend probe and the suspend timestamp are taken by the
          * traced resume, on the resumer's side: nothing to test here.) */
         leaq    .Lsuspend_resumed(%rip), %rax
@@ -486,6 +499,15 @@ corolink_suspend_eh:
         CALLEE_SAVED_ROWS
         subq    $8, %rsp                        /* 16-byte alignment */
         call    corolink__suspend_unwind@PLT
+        int3
+.Lsuspend_misuse:
+        /* A bad yielder (see above): CFA = rbp + 16, registers saved below
+         * it, as in our own frame. cl_suspend_misuse(yielder, rbp) prints
+         * what is wrong and aborts. */
+        CALLEE_SAVED_ROWS
+        movq    %rbp, %rsi
+        subq    $8, %rsp                        /* 16-byte alignment */
+        call    cl_suspend_misuse
         int3
         .cfi_endproc
         .size   corolink_suspend, .-corolink_suspend
