@@ -120,6 +120,10 @@ CL_HIDDEN int corolink__enter(struct corolink *co, void *input, uintptr_t cmd,
 extern char corolink__trampoline[] __attribute__((visibility("default")));
 void *corolink__call_on(void *arg, void *(*fn)(void *), void *top)
     __attribute__((visibility("default")));
+/* Bytes below `top` that corolink__call_on() writes before fn runs (its
+ * record for libunwind and its call's return address, after aligning top
+ * down to 16), with a margin. */
+#define CL_CALL_ON_FRAME 0x100
 /* The body's return address in the trampoline, and fn's in
  * corolink__call_on. */
 CL_HIDDEN extern char corolink__trampoline_ret[];
@@ -274,6 +278,9 @@ CL_HIDDEN void cl_tools_release(struct corolink *co);
  * tools know, corolink_on_stack()). */
 CL_HIDDEN void *cl_tools_call_on(void *arg, void *(*fn)(void *), void *top,
                                  const void *lo, size_t size, bool new_stack);
+/* The frames above the caller's on this stack will never return (an
+ * exception is raised): ASan unpoisons them (__asan_handle_no_return). */
+CL_HIDDEN void cl_tools_no_return(void);
 /* Memory that ASan may have poisoned (a stack) is free again. */
 CL_HIDDEN void cl_tools_unpoison(const void *lo, size_t size);
 /* Copies memory without the tools' checks (process_vm_readv on
@@ -288,6 +295,7 @@ static inline int cl_tools_enter(struct corolink *co, void *input,
     return corolink__enter(co, input, cmd, value);
 }
 static inline void cl_tools_release(struct corolink *co) { (void)co; }
+static inline void cl_tools_no_return(void) {}
 static inline void *cl_tools_call_on(void *arg, void *(*fn)(void *),
                                      void *top, const void *lo, size_t size,
                                      bool new_stack) {

@@ -207,6 +207,7 @@ static __attribute__((noinline)) void release_slow(struct cl_thread *t,
  * takes it): corolink_destroy() of it again is diagnosed. */
 static inline void release(struct corolink *co) {
     co->hot.finished = CL_DESTROYED;
+    co->hot.pc = NULL; /* a resume of it fails (COROLINK_EINVAL) */
     uint32_t flags = co->hot.flags;
     if (flags != CL_STACK_POOLED) {
         if (__builtin_expect(flags & CL_FLAG_TOOLS, 0)) {
@@ -256,6 +257,7 @@ void corolink_stack_free(corolink_stack *stack) { (void)stack; }
  * tools' state). */
 static inline void release(struct corolink *co) {
     co->hot.finished = CL_DESTROYED;
+    co->hot.pc = NULL; /* a resume of it fails (COROLINK_EINVAL) */
     if (__builtin_expect(co->hot.flags & CL_FLAG_TOOLS, 0))
         cl_tools_release(co);
     cl_reg_remove(co);
@@ -304,9 +306,8 @@ void corolink_destroy(corolink *co) {
     /* Finished (how: 1 to CL_FINISHED_LAST), or created and never started:
      * nothing runs. Anything else (suspended, running, destroyed, no
      * control block) takes the slow path, which checks. */
-    uint32_t f = co->hot.finished;
-    if (__builtin_expect(f - 1u >= CL_FINISHED_LAST &&
-                             (f != 0 || co->hot.pc != (void *)corolink__trampoline),
+    if (__builtin_expect(co->hot.finished - 1u >= CL_FINISHED_LAST &&
+                             co->hot.pc != (void *)corolink__trampoline,
                          0)) {
         destroy_slow(co);
         return;

@@ -46,6 +46,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 #if COROLINK_HAVE_VALGRIND
+#include <valgrind/memcheck.h>
 #include <valgrind/valgrind.h>
 #endif
 
@@ -61,6 +62,7 @@ extern void __sanitizer_finish_switch_fiber(void *fake_stack_save,
     __attribute__((weak));
 extern void __asan_unpoison_memory_region(void const volatile *addr,
                                           size_t size) __attribute__((weak));
+extern void __asan_handle_no_return(void) __attribute__((weak));
 extern void *__tsan_get_current_fiber(void) __attribute__((weak));
 extern void *__tsan_create_fiber(unsigned flags) __attribute__((weak));
 extern void __tsan_destroy_fiber(void *fiber) __attribute__((weak));
@@ -79,7 +81,7 @@ unsigned cl_tools;
 __attribute__((constructor)) static void cl_tools_init(void) {
     unsigned t = 0;
     if (__sanitizer_start_switch_fiber && __sanitizer_finish_switch_fiber &&
-        __asan_unpoison_memory_region)
+        __asan_unpoison_memory_region && __asan_handle_no_return)
         t |= CL_TOOL_ASAN;
     if (__tsan_get_current_fiber && __tsan_create_fiber &&
         __tsan_destroy_fiber && __tsan_switch_to_fiber)
@@ -202,34 +204,78 @@ void cl_tools_release(struct corolink *co) {
     co->tool_parent_size = 0;
 }
 
+/* What cl_tools_call_on() restores when fn returns, or when an exception
+ * leaves it (a cleanup: the library is built with -fexceptions when it
+ * has the unwinder), before anything of the caller runs again. */
+struct call_on_state {
+    void *fake;
+    const void *old_lo;
+    size_t old_size;
+    unsigned vg_id;
+    bool returned; /* false: an exception is leaving fn */
+};
+
+static void call_on_done(struct call_on_state *st) {
+#if COROLINK_HAVE_VALGRIND
+    if (st->vg_id)
+        VALGRIND_STACK_DEREGISTER(st->vg_id);
+#endif
+    if (ASAN) {
+        __sanitizer_start_switch_fiber(NULL, st->old_lo, st->old_size);
+        __sanitizer_finish_switch_fiber(st->fake, NULL, NULL);
+        /* The exception was thrown on the other stack, where __cxa_throw
+         * unpoisoned the frames it leaves; the frames it leaves here (the
+         * caller's, this one's) are unpoisoned now. */
+        if (!st->returned)
+            __asan_handle_no_return();
+    }
+}
+
+/* corolink__call_on() is a signal frame: unwinders look its caller up at
+ * the exact return address, which in cl_tools_call_on() would fall past
+ * the call's entry in the call-site table, and its cleanup would not run.
+ * This plain caller (no cleanups, the call not its last instruction)
+ * stands in between. */
+static __attribute__((noinline)) void *call_on(void *arg, void *(*fn)(void *),
+                                               void *top) {
+    void *r = corolink__call_on(arg, fn, top);
+    __asm__ volatile("" : "+r"(r)); /* not a tail call */
+    return r;
+}
+
 void *cl_tools_call_on(void *arg, void *(*fn)(void *), void *top,
                        const void *lo, size_t size, bool new_stack) {
-    void *fake = NULL;
-    const void *old_lo = NULL;
-    size_t old_size = 0;
+    __attribute__((cleanup(call_on_done))) struct call_on_state st = {0};
     if (ASAN) {
         /* fn runs on [lo, lo + size) with a fake stack of its own, freed
          * when it returns. */
-        __sanitizer_start_switch_fiber(&fake, lo, size);
-        __sanitizer_finish_switch_fiber(NULL, &old_lo, &old_size);
+        __sanitizer_start_switch_fiber(&st.fake, lo, size);
+        __sanitizer_finish_switch_fiber(NULL, &st.old_lo, &st.old_size);
     }
 #if COROLINK_HAVE_VALGRIND
     /* A stack of the caller's (corolink_on_stack()) is new to valgrind; a
      * resumer's (corolink_on_parent_stack()) is known already. */
-    unsigned id = 0;
     if (VALGRIND && new_stack)
-        id = VALGRIND_STACK_REGISTER(lo, (const char *)lo + size);
+        st.vg_id = VALGRIND_STACK_REGISTER(lo, (const char *)lo + size);
+    /* memcheck takes the move of sp to another stack for a switch and
+     * makes nothing below the new sp accessible (on a resumer's stack,
+     * everything below its sp is dead to it): the record that
+     * corolink__call_on() writes at the top, and its call's return
+     * address, are. From there on fn's frames grow sp as usual. */
+    if (VALGRIND)
+        VALGRIND_MAKE_MEM_UNDEFINED((char *)top - CL_CALL_ON_FRAME,
+                                    CL_CALL_ON_FRAME);
+#else
+    (void)new_stack;
 #endif
-    void *r = corolink__call_on(arg, fn, top);
-#if COROLINK_HAVE_VALGRIND
-    if (id)
-        VALGRIND_STACK_DEREGISTER(id);
-#endif
-    if (ASAN) {
-        __sanitizer_start_switch_fiber(NULL, old_lo, old_size);
-        __sanitizer_finish_switch_fiber(fake, NULL, NULL);
-    }
+    void *r = call_on(arg, fn, top);
+    st.returned = true;
     return r;
+}
+
+void cl_tools_no_return(void) {
+    if (ASAN)
+        __asan_handle_no_return();
 }
 
 void cl_tools_unpoison(const void *lo, size_t size) {

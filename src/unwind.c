@@ -143,6 +143,9 @@ extern void _ZSt9terminatev(void) __attribute__((weak, noreturn));
  * it. */
 static __attribute__((noreturn, noinline)) void
 raise_again(struct _Unwind_Exception *exc, uint64_t id, const char *name) {
+    /* The frames this exception leaves on the resumer's stack never
+     * return: tell ASan, as __cxa_throw does for the body's. */
+    cl_tools_no_return();
     _Unwind_RaiseException(exc);
     /* Nobody above catches it: end as the exception's language would. */
     if ((exc->exception_class >> 8) == 0x474e5543432b2bULL /* "GNUCC++" */ &&
