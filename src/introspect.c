@@ -594,7 +594,8 @@ int corolink_dump(FILE *out) {
         dump_free(&d);
         return rc;
     }
-    qsort(d.e, d.n, sizeof *d.e, cmp_entry_id);
+    if (d.n > 1) /* (d.e is NULL when the registry is empty) */
+        qsort(d.e, d.n, sizeof *d.e, cmp_entry_id);
 
     /* The stacks of the suspended ones, interned. */
     int mode = bt_mode_from_env();

@@ -361,6 +361,9 @@ std::string mode_name(Mode m) {
 class ChainTest : public ::testing::TestWithParam<std::tuple<int, Mode>> {};
 
 TEST_P(ChainTest, SymbolizesEveryFrameInOrder) {
+#if COROLINK_TEST_SANITIZED
+    GTEST_SKIP() << "expects pcs[0] at the inline suspend; sanitizer builds suspend out of line (a return address, see corolink_backtrace())";
+#endif
     auto [depth, mode] = GetParam();
     SKIP_UNLESS_AVAILABLE(mode);
     BacktraceMode env(mode_env(mode));
