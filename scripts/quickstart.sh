@@ -3,13 +3,16 @@
 #
 #   scripts/quickstart.sh demo   install what is missing, build, run the demo
 #   scripts/quickstart.sh test   install what is missing, build everything
-#                                (warnings are errors), run every test suite;
-#                                then the same (no benchmarks) without the
-#                                unwinder (COROLINK_UNWIND=OFF)
+#                                (warnings are errors), run every test suite
+#                                (valgrind memcheck included); then the same
+#                                (no benchmarks) without the unwinder
+#                                (COROLINK_UNWIND=OFF), with ASan+UBSan
+#                                (gcc) and with TSan (clang)
 #
 # Run as root (or with sudo available); only Debian's package archive is
 # needed. The build goes to ./build (override with BUILD_DIR=...); `test`
-# also builds ./build-nounwind (BUILD_DIR plus "-nounwind").
+# also builds ./build-nounwind, ./build-asan and ./build-tsan (BUILD_DIR
+# plus "-nounwind", "-asan", "-tsan").
 set -eu
 
 mode=${1:-}
@@ -28,7 +31,8 @@ build=${BUILD_DIR:-build}
 pkgs="build-essential cmake pkg-config"
 if [ "$mode" = test ]; then
     pkgs="$pkgs googletest libgtest-dev libbenchmark-dev libboost-context-dev \
-libunwind-dev libdw-dev libelf-dev gdb clang linux-perf systemtap-sdt-dev"
+libunwind-dev libdw-dev libelf-dev gdb clang linux-perf systemtap-sdt-dev \
+valgrind"
 fi
 
 missing=""
@@ -55,10 +59,13 @@ if [ "$mode" = demo ]; then
     exec "$build/examples/demo"
 fi
 
-# Two configurations: the default one (in $build), then one without the
-# unwinder (COROLINK_UNWIND=OFF, in $build-nounwind). Both are built and
-# tested even if the first one's tests fail; the script fails if either
-# configuration's build or tests fail.
+# Four configurations: the default one (in $build), one without the
+# unwinder (COROLINK_UNWIND=OFF, in $build-nounwind), and the library with
+# its suites instrumented by ASan+UBSan (gcc, $build-asan) and by TSan
+# (clang, $build-tsan: gcc's TSan runtime stops at 8128 live fibers, and
+# the TSan suite runs 100,000 coroutines). Each is built and tested even
+# if another one's tests fail; the script fails if any build or test
+# fails.
 failed=""
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCOROLINK_WERROR=ON \
     -DCOROLINK_TESTS=ON -DCOROLINK_BENCH=ON -DCOROLINK_EXAMPLES=ON
@@ -74,8 +81,24 @@ cmake --build "$nounwind" -j "$jobs"
 echo "== testing $nounwind (COROLINK_UNWIND=OFF)"
 (cd "$nounwind" && ctest --output-on-failure -j "$jobs") || failed="$failed $nounwind"
 
+asan="${build}-asan"
+cmake -S . -B "$asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCOROLINK_WERROR=ON \
+    -DCOROLINK_SANITIZE=address,undefined \
+    -DCOROLINK_TESTS=ON -DCOROLINK_BENCH=OFF -DCOROLINK_EXAMPLES=ON
+cmake --build "$asan" -j "$jobs"
+echo "== testing $asan (ASan+UBSan)"
+(cd "$asan" && ctest --output-on-failure -j "$jobs") || failed="$failed $asan"
+
+tsan="${build}-tsan"
+CC=clang CXX=clang++ cmake -S . -B "$tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCOROLINK_WERROR=ON -DCOROLINK_SANITIZE=thread \
+    -DCOROLINK_TESTS=ON -DCOROLINK_BENCH=OFF -DCOROLINK_EXAMPLES=ON
+cmake --build "$tsan" -j "$jobs"
+echo "== testing $tsan (TSan, clang)"
+(cd "$tsan" && ctest --output-on-failure -j "$jobs") || failed="$failed $tsan"
+
 if [ -n "$failed" ]; then
     echo "== tests failed in:$failed" >&2
     exit 1
 fi
-echo "== all tests passed in $build and $nounwind"
+echo "== all tests passed in $build, $nounwind, $asan and $tsan"
