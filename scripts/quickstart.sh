@@ -94,8 +94,20 @@ CC=clang CXX=clang++ cmake -S . -B "$tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCOROLINK_WERROR=ON -DCOROLINK_SANITIZE=thread \
     -DCOROLINK_TESTS=ON -DCOROLINK_BENCH=OFF -DCOROLINK_EXAMPLES=ON
 cmake --build "$tsan" -j "$jobs"
+# TSan's runtime maps a shadow call stack per fiber, so the suite's
+# 100,000 suspended coroutines need more mappings than the kernel's
+# default vm.max_map_count (65530) allows: raised for this run (root
+# only), then put back.
+maps=$(cat /proc/sys/vm/max_map_count 2>/dev/null || echo 0)
+if [ "$maps" -lt 262144 ] && [ "$(id -u)" -eq 0 ]; then
+    echo "== vm.max_map_count $maps -> 262144 for the TSan suite"
+    sysctl -q -w vm.max_map_count=262144 || true
+fi
 echo "== testing $tsan (TSan, clang)"
 (cd "$tsan" && ctest --output-on-failure -j "$jobs") || failed="$failed $tsan"
+if [ "$maps" -lt 262144 ] && [ "$(id -u)" -eq 0 ]; then
+    sysctl -q -w vm.max_map_count="$maps" || true
+fi
 
 if [ -n "$failed" ]; then
     echo "== tests failed in:$failed" >&2
