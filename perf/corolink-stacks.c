@@ -1246,7 +1246,45 @@ struct unwind_state {
     bool stop_at_root;
     bool hit_root;
     uint64_t root_sp; /* hit_root: rsp in the root frame (0: unknown) */
+    uint64_t last_cfa; /* CFA of the last frame listed: its caller's sp (0: unknown) */
 };
+
+/* A frame's CFA (its caller's sp) from the module's CFI, when the rule is
+ * register + offset (as compilers emit); 0 if unknown. Tells where the
+ * chain went when libdw could not read the caller's frame. */
+static uint64_t frame_cfa(struct ctx *c, Dwfl_Frame *state, uint64_t pc, bool act) {
+    uint64_t at = act ? pc : pc - 1;
+    Dwfl_Module *mod = dwfl_addrmodule(c->dwfl, at);
+    if (!mod)
+        return 0;
+    Dwarf_Addr bias;
+    Dwarf_Frame *fr = NULL;
+    Dwarf_CFI *cfi = dwfl_module_eh_cfi(mod, &bias);
+    if (!cfi || dwarf_cfi_addrframe(cfi, at - bias, &fr) != 0) {
+        cfi = dwfl_module_dwarf_cfi(mod, &bias);
+        if (!cfi || dwarf_cfi_addrframe(cfi, at - bias, &fr) != 0)
+            return 0;
+    }
+    Dwarf_Op *ops;
+    size_t nops;
+    uint64_t cfa = 0;
+    if (dwarf_frame_cfa(fr, &ops, &nops) == 0 && nops == 1) {
+        unsigned reg = 0;
+        int64_t off = 0;
+        bool ok = true;
+        if (ops[0].atom == DW_OP_bregx)
+            reg = (unsigned)ops[0].number, off = (int64_t)ops[0].number2;
+        else if (ops[0].atom >= DW_OP_breg0 && ops[0].atom <= DW_OP_breg31)
+            reg = ops[0].atom - DW_OP_breg0, off = (int64_t)ops[0].number;
+        else
+            ok = false;
+        Dwarf_Word r;
+        if (ok && dwfl_frame_reg(state, reg, &r) == 0)
+            cfa = r + (uint64_t)off;
+    }
+    free(fr);
+    return cfa;
+}
 
 static int frame_cb(Dwfl_Frame *state, void *arg) {
     struct unwind_state *u = arg;
@@ -1265,19 +1303,23 @@ static int frame_cb(Dwfl_Frame *state, void *arg) {
     if (u->n >= MAX_FRAMES)
         return DWARF_CB_ABORT;
     u->f[u->n++] = (struct frame){pc, sp, act};
+    if (u->stop_at_root)
+        u->last_cfa = frame_cfa(u->c, state, pc, act);
     return DWARF_CB_OK;
 }
 
+/* root_sp: with stop_at_root, the root frame's sp when it was reached,
+ * else the last frame's CFA (where its caller's frame would be) */
 static void unwind_one(struct ctx *c, pid_t tid, bool stop_at_root, struct frame **out, int *n, bool *hit,
                        uint64_t *root_sp) {
-    struct unwind_state u = {c, xcalloc(MAX_FRAMES, sizeof(struct frame)), 0, stop_at_root, false, 0};
+    struct unwind_state u = {c, xcalloc(MAX_FRAMES, sizeof(struct frame)), 0, stop_at_root, false, 0, 0};
     dwfl_getthread_frames(c->dwfl, tid, frame_cb, &u);
     *out = u.f;
     *n = u.n;
     if (hit)
         *hit = u.hit_root;
     if (root_sp)
-        *root_sp = u.root_sp;
+        *root_sp = u.hit_root ? u.root_sp : u.last_cfa;
 }
 
 /* ---- checking what was read ---------------------------------------------------
@@ -1299,13 +1341,12 @@ static void damage(struct coro *co, const char *fmt, ...) {
     va_end(ap);
 }
 
-static void check_frames(struct ctx *c, struct coro *co, uint64_t root_sp) {
+/* next_sp: the root frame's sp, or when the unwinding stopped before the
+ * root, where the last frame's caller would have its frame (0: unknown) */
+static void check_frames(struct ctx *c, struct coro *co, uint64_t next_sp) {
     uint64_t lo = co->stack_limit, hi = co->addr, prev = 0;
     for (int k = 0; k <= co->nframes; k++) {
-        /* k == nframes: the root frame, when it was reached */
-        uint64_t sp = k < co->nframes ? co->frames[k].sp : root_sp;
-        if (k == co->nframes && (co->incomplete || sp == 0))
-            break;
+        uint64_t sp = k < co->nframes ? co->frames[k].sp : next_sp;
         if (sp != 0) {
             /* the root frame's sp is the stack's top: the control block */
             if (sp < lo || sp > hi || (sp == hi && k < co->nframes)) {
