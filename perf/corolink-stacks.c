@@ -1365,7 +1365,7 @@ static void check_frames(struct ctx *c, struct coro *co, uint64_t next_sp) {
             prev = sp;
         }
         if (k < co->nframes && !in_code(c, co->frames[k].pc)) {
-            damage(co, "frame %d has pc 0x%" PRIx64 ", outside every executable mapping", k,
+            damage(co, "frame #%d has pc 0x%" PRIx64 ", outside every executable mapping", k,
                    co->frames[k].pc);
             return;
         }
