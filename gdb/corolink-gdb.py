@@ -630,7 +630,10 @@ def _backtrace(t, co):
                co.addr - co.fp if lo <= co.fp < co.stack_top else None)
         r = _unwind_memo.get(key)
         if r is None:
-            frames, sps, pcs, tail = _with_coroutine(co, _coroutine_walk, t)
+            w = _with_coroutine(co, _coroutine_walk, t)
+            if not isinstance(w, tuple):
+                return w    # gdb failed: an "<error: ...>" frame
+            frames, sps, pcs, tail = w
             co.damage = _check_chain(co, sps, pcs, tail)
             if co.damage:
                 return []
@@ -797,9 +800,12 @@ def _coroutine_walk():
     tail = []
     if last is not None and len(frames) < _MAX_FRAMES:
         cfa = _frame_cfa(last)
-        if cfa is not None:
+        try:
             same = last.is_valid() and \
                 last.unwind_stop_reason() == gdb.FRAME_UNWIND_SAME_ID
+        except gdb.error:
+            same = False
+        if cfa is not None:
             tail = [cfa, cfa] if same else [cfa]
     return frames, sps, pcs, tail
 
