@@ -658,7 +658,8 @@ def _backtrace(t, co):
 _code_cache = {}
 _SECTION_LINE = re.compile(r"^\s*\[\s*\d+\]\s+0x([0-9a-f]+)->0x([0-9a-f]+) at "
                            r"0x[0-9a-f]+: \S+(.*)$", re.M)
-_INFO_FILES_LINE = re.compile(r"^\s*0x([0-9a-f]+) - 0x([0-9a-f]+) is (\S+)", re.M)
+_INFO_FILES_LINE = re.compile(r"^\s*0x([0-9a-f]+) - 0x([0-9a-f]+) is (\S+)",
+                              re.M)
 _CODE_NAMES = (".init", ".fini", ".plt", ".plt.got", ".plt.sec", ".iplt")
 
 

@@ -711,8 +711,9 @@ def check_damage(label, secs, want):
           "%s: info: rows %s" % (label, sorted(rows)))
     for n in ("worker-2", "t2-parked"):
         where = SUSPENDED[n][1]
-        check(re.match(re.escape(where) + r"\b", rows.get(n, {}).get("rest", ""))
-              is not None, "%s: info: %s where %r" % (label, n, rows.get(n)))
+        rest = rows.get(n, {}).get("rest", "")
+        check(re.match(re.escape(where) + r"\b", rest) is not None,
+              "%s: info: %s where %r" % (label, n, rows.get(n)))
     for n in RUNNING:
         check(rows.get(n, {}).get("thread") is not None,
               "%s: info: %s has no thread" % (label, n))
