@@ -14,6 +14,7 @@
 # needed, so this works with a libcorolink.so stripped with --strip-all, on
 # live processes and core files. The inferior is never written to.
 
+import bisect
 import re
 import struct
 import time
@@ -120,6 +121,7 @@ _table_cache = {}
 def _clear_table_cache(*_args):
     _table_cache.clear()
     _unwind_memo.clear()
+    _code_cache.clear()
 
 
 _SECTION_RE = re.compile(r"^\s*0x([0-9a-f]+) - 0x[0-9a-f]+ is \.corolink_debug\b",
@@ -187,7 +189,7 @@ class Coroutine(object):
     __slots__ = ("addr", "id", "name", "pc", "sp", "fp", "finished", "fn",
                  "arg", "stack_limit", "stack_top", "guard", "link_fp",
                  "link_ra", "link_sp", "create_site", "suspend_ns", "state",
-                 "thread", "innermost", "nest")
+                 "thread", "innermost", "nest", "name_ok", "slots", "damage")
 
     def __init__(self, t, addr, raw):
         def q(off):
@@ -202,6 +204,11 @@ class Coroutine(object):
         self.id = q(t.off_id)
         nm = raw[t.off_name:t.off_name + t.name_size]
         self.name = nm.split(b"\0", 1)[0].decode("utf-8", "replace")
+        # readable: NUL-terminated, no control characters
+        self.name_ok = b"\0" in nm and not any(
+            ch < 0x20 or ch == 0x7f for ch in nm.split(b"\0", 1)[0])
+        self.slots = []         # registry slots holding it (> 1: damage)
+        self.damage = None      # what is wrong with its registers/frames
         self.stack_limit = q(t.off_stack_limit)
         self.stack_top = q(t.off_stack_top)
         self.guard = q(t.off_guard)
@@ -242,7 +249,8 @@ def _load(t, addr):
 
 
 def _walk_registry(t):
-    """Addresses of the live control blocks, bounded and cycle-safe."""
+    """[(slot address, control block address)] of the live slots, bounded
+    and cycle-safe."""
     if t.registry == 0:
         raise CorolinkError(
             "corolink: this libcorolink was built without the registry")
@@ -275,9 +283,10 @@ def _walk_registry(t):
             gdb.write("warning: %s (registry chunk 0x%x); stopped\n"
                       % (e, chunk))
             break
-        for v in struct.unpack("<%dQ" % nslots, raw):
+        base = chunk + t.chunk_off_slots
+        for i, v in enumerate(struct.unpack("<%dQ" % nslots, raw)):
             if v != 0 and (v & t.slot_tag_mask) == 0:
-                out.append(v)
+                out.append((base + 8 * i, v))
         chunk = nxt
     return out
 
@@ -309,7 +318,11 @@ def coroutines(t=None):
         t = _table()
     cos = []
     bad = 0
-    for addr in _walk_registry(t):
+    # a control block in several slots (a damaged registry) is listed once
+    slots = {}
+    for slot, addr in _walk_registry(t):
+        slots.setdefault(addr, []).append(slot)
+    for addr, where in slots.items():
         try:
             co = _load(t, addr)
         except CorolinkError:
@@ -317,6 +330,7 @@ def coroutines(t=None):
         if co is None:
             bad += 1
             continue
+        co.slots = sorted(where)
         cos.append(co)
     if bad:
         gdb.write("warning: corolink: %d registry slot(s) do not hold a valid "
@@ -602,8 +616,13 @@ def _sym_frames(frames_only=True):
 
 def _backtrace(t, co):
     """Symbolized frames of a coroutine (memoized for suspended ones by
-    their suspend point, entry function and frame offsets)."""
+    their suspend point, entry function and frame offsets). A suspended
+    coroutine is checked on the way (see _check): a damaged one gets
+    co.damage and no frames."""
     if co.state == "suspended":
+        co.damage = _check_saved(t, co)
+        if co.damage:
+            return []
         # rbp matters only if it points into the coroutine's stack (a
         # frame pointer); otherwise it is some unrelated value
         lo = co.stack_limit - co.guard
@@ -611,12 +630,202 @@ def _backtrace(t, co):
                co.addr - co.fp if lo <= co.fp < co.stack_top else None)
         r = _unwind_memo.get(key)
         if r is None:
-            r = _with_coroutine(co, _sym_frames, t)
+            w = _with_coroutine(co, _coroutine_walk, t)
+            if not isinstance(w, tuple):
+                return w    # gdb failed: an "<error: ...>" frame
+            frames, sps, pcs, tail = w
+            co.damage = _check_chain(co, sps, pcs, tail)
+            if co.damage:
+                return []
+            # only clean walks are shared: coroutines with the same key
+            # have the same frames at the same offsets from their tops
+            r = frames
             _unwind_memo[key] = r
         return r
     if co.state == "running" and co.thread is not None:
         return _with_thread_frame(co, _sym_frames, t)
     return []
+
+
+# ---------------------------------------------------------------------------
+# checking what was read (a damaged control block or stack)
+#
+# One helper decides whether a coroutine can be shown: _backtrace() runs
+# _check_saved() and _check_chain() on every suspended coroutine it
+# unwinds; every command prints _diag(co) for a coroutine with co.damage
+# (instead of its frames) or held by several registry slots.
+
+_code_cache = {}
+_SECTION_LINE = re.compile(r"^\s*\[\s*\d+\]\s+0x([0-9a-f]+)->0x([0-9a-f]+) at "
+                           r"0x[0-9a-f]+: \S+(.*)$", re.M)
+_INFO_FILES_LINE = re.compile(r"^\s*0x([0-9a-f]+) - 0x([0-9a-f]+) is (\S+)",
+                              re.M)
+_CODE_NAMES = (".init", ".fini", ".plt", ".plt.got", ".plt.sec", ".iplt")
+
+
+def _code_ranges():
+    """Sorted, merged (starts, ends) of where code is: the CODE sections of
+    every objfile gdb loaded (the program, its shared libraries, the vDSO)
+    and, on a core file, the core's executable segments; None if gdb says
+    nothing (then pcs are not checked). Cached like the table."""
+    inf = gdb.selected_inferior()
+    key = (inf.num, inf.pid, _has_core())
+    if key in _code_cache:
+        return _code_cache[key]
+    ranges = []
+    for cmd in ("maint info sections -all-objects", "maint info sections"):
+        try:
+            text = gdb.execute(cmd, to_string=True)
+        except gdb.error:
+            continue
+        for m in _SECTION_LINE.finditer(text):
+            if " CODE" in m.group(3):
+                ranges.append((int(m.group(1), 16), int(m.group(2), 16)))
+    if not ranges:
+        # no maintenance command: the code sections by name
+        try:
+            text = gdb.execute("info files", to_string=True)
+        except gdb.error:
+            text = ""
+        for m in _INFO_FILES_LINE.finditer(text):
+            if m.group(3).startswith(".text") or m.group(3) in _CODE_NAMES:
+                ranges.append((int(m.group(1), 16), int(m.group(2), 16)))
+    r = None
+    if ranges:
+        ranges.sort()
+        merged = [list(ranges[0])]
+        for lo, hi in ranges[1:]:
+            if lo <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], hi)
+            else:
+                merged.append([lo, hi])
+        r = ([a for a, _ in merged], [b for _, b in merged])
+    _code_cache[key] = r
+    return r
+
+
+def _in_code(pc):
+    r = _code_ranges()
+    if r is None:
+        return True
+    i = bisect.bisect_right(r[0], pc)
+    return i > 0 and pc < r[1][i - 1]
+
+
+def _check_saved(t, co):
+    """What is wrong with a suspended coroutine's saved registers, or
+    None."""
+    lo, hi = co.stack_limit, co.addr
+    if not (lo < hi and hi - lo <= 1 << 34):
+        return "stack limit 0x%x is not below its control block" % lo
+    if not _in_code(co.pc):
+        return "saved pc 0x%x is outside every code section" % co.pc
+    if not lo <= co.sp < hi:
+        return "saved sp 0x%x is outside its stack [0x%x, 0x%x)" % (co.sp, lo,
+                                                                  hi)
+    return None
+
+
+def _check_chain(co, sps, pcs, tail):
+    """What is wrong with a suspended coroutine's frames, or None. sps, pcs:
+    rsp (None: inlined) and pc of its frames, innermost (#1) first; tail:
+    the root frame's sp, or where the chain would go on when gdb stopped
+    before the root.
+    Frames must stay in the stack [stack_limit, control block) (the root's
+    sp is its top) and move strictly up, with pcs in code."""
+    lo, hi = co.stack_limit, co.addr
+    n = len(sps)
+    prev = None
+    for k, sp in enumerate(list(sps) + list(tail)):
+        if sp is None:      # an inlined frame
+            pass
+        elif sp < lo or sp > hi or (sp == hi and k < n):
+            return ("the frame chain leaves its stack [0x%x, 0x%x) at sp 0x%x"
+                    % (lo, hi, sp))
+        elif prev is not None and sp == prev:
+            return "the frame chain loops at sp 0x%x" % sp
+        elif prev is not None and sp < prev:
+            return ("the frame chain goes down from sp 0x%x to 0x%x"
+                    % (prev, sp))
+        else:
+            prev = sp
+        if k < n and not _in_code(pcs[k]):
+            return ("frame #%d has pc 0x%x, outside every code section"
+                    % (k + 1, pcs[k]))
+    return None
+
+
+_FRAME_AT = re.compile(r"frame at 0x([0-9a-f]+)")
+
+
+def _frame_cfa(f):
+    """A frame's CFA (where its caller's sp is), from `info frame`."""
+    try:
+        f.select()
+        m = _FRAME_AT.search(gdb.execute("info frame", to_string=True))
+        return int(m.group(1), 16) if m else None
+    except gdb.error:
+        return None
+
+
+def _coroutine_walk():
+    """The selected suspended coroutine's frames, as _sym_frames gives
+    them, with what _check_chain needs: (frames, sps, pcs, tail)."""
+    t = _table()
+    frames, sps, pcs = [], [], []
+    last = None
+    try:
+        f = gdb.newest_frame().older()
+        while f is not None and len(frames) < _MAX_FRAMES:
+            pc = f.pc()
+            sp = int(f.read_register("rsp"))
+            if t.in_trampoline(pc):
+                return frames, sps, pcs, [sp]
+            name = f.name() or "0x%x" % pc
+            try:
+                sal = f.find_sal()
+                fn = sal.symtab.filename if sal.symtab else None
+                ln = sal.line if sal.symtab else None
+            except gdb.error:
+                fn, ln = None, None
+            frames.append((name, fn, ln))
+            # an inlined function's frame shares its caller's sp
+            sps.append(None if f.type() == gdb.INLINE_FRAME else sp)
+            pcs.append(pc)
+            last = f
+            f = f.older()
+    except gdb.error:
+        pass
+    # gdb stopped before the root: where its caller's frame would be (the
+    # same frame id twice: a loop at that sp)
+    tail = []
+    if last is not None and len(frames) < _MAX_FRAMES:
+        cfa = _frame_cfa(last)
+        try:
+            same = last.is_valid() and \
+                last.unwind_stop_reason() == gdb.FRAME_UNWIND_SAME_ID
+        except gdb.error:
+            same = False
+        if cfa is not None:
+            tail = [cfa, cfa] if same else [cfa]
+    return frames, sps, pcs, tail
+
+
+def _diag(co):
+    """The one line about a coroutine with a problem, or None."""
+    what = []
+    if len(co.slots) > 1:
+        what.append("in %d registry slots (%s%s), listed once"
+                    % (len(co.slots),
+                       ", ".join("0x%x" % a for a in co.slots[:3]),
+                       ", ..." if len(co.slots) > 3 else ""))
+    if co.damage:
+        what.append(co.damage)
+    if not what:
+        return None
+    name = ' "%s"' % co.name if co.name_ok and co.name else ""
+    return "corolink: coroutine %d%s (control block 0x%x): %s" % (
+        co.id, name, co.addr, "; ".join(what))
 
 
 def _with_coroutine(co, fn, t):
@@ -855,11 +1064,19 @@ distinct stack, with a count."""
                     st = "finished (%s)" % c.finished_how()
                 where = _where(t, c, bts[c.addr]) \
                     if c.state == "suspended" else ""
+                if c.damage:
+                    where = "<damaged>"
                 rows.append(("*" if c.addr == cur else "", str(c.id), st,
                              '"%s"' % c.name,
                              str(c.thread.num) if c.thread else "",
                              entry(c), where, _age(c, newest)))
             _table_print(rows)
+        # one line for each coroutine with a problem (the damaged ones have
+        # no frames)
+        for c in cos:
+            d = _diag(c)
+            if d:
+                gdb.write(d + "\n")
         dt = time.monotonic() - t0
         if len(cos) >= 10000:
             gdb.write("(%d coroutines in %.2fs)\n" % (len(cos), dt))
@@ -868,6 +1085,8 @@ distinct stack, with a count."""
         groups = {}
         order = []
         for c in cos:
+            if c.damage:
+                continue    # not grouped: its line follows the table
             key = (c.state if c.state != "finished" else "finished",
                    c.fn,
                    tuple(n for n, _, _ in bts.get(c.addr, [])))
@@ -960,12 +1179,19 @@ program also does."""
         t = _table()
         co = _find(t, int(words[0]))
         _select(t, co)
+        d = _diag(co)
+        if d:
+            gdb.write(d + "\n")
         gdb.execute("frame")
 
 
 def _select(t, co, quiet=False):
-    """Shows co's stack; raises for a coroutine with no stack."""
+    """Shows co's stack; raises for a coroutine with no stack, or a damaged
+    one (_diag's line)."""
     if co.state == "suspended":
+        _backtrace(t, co)
+        if co.damage:
+            raise CorolinkError(_diag(co))
         th = gdb.selected_thread()
         if th is None:
             raise CorolinkError("corolink: no thread")
@@ -1080,6 +1306,9 @@ prints a header line and runs COMMAND, e.g. `coroutine apply all bt'.
                 except CorolinkError as e:
                     gdb.write("%s\n" % e)
                     continue
+                d = _diag(c)
+                if d:
+                    gdb.write(d + "\n")
                 try:
                     gdb.execute(rest, from_tty=False)
                 except gdb.error as e:

@@ -17,7 +17,10 @@
  *
  * Every walk is bounded (chunks, slots, frames, bytes) and every pointer
  * read from the target is checked: a corrupt registry or core file gives a
- * one-line error, never a crash or a hang. */
+ * one-line error, never a crash or a hang. A damaged coroutine (saved pc
+ * not code, saved sp or frames outside its stack, a frame chain that loops)
+ * gets one line instead of its frames, and a control block in several
+ * registry slots is listed once (check_coroutine(), diag_line()). */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <dwarf.h>
@@ -289,8 +292,11 @@ static const char *finished_names[] = {"finished", "returned", "trapped", "threw
 
 struct frame {
     uint64_t pc;
+    uint64_t sp;      /* rsp in that frame (0: libdw did not know it) */
     bool activation;
 };
+
+#define MAX_DUP_SLOTS 8 /* registry slots of a duplicate, kept for the report */
 
 struct coro {
     uint64_t addr, id, pc, sp, fp, fn, create_site, suspend_ns;
@@ -305,6 +311,16 @@ struct coro {
     int nframes;
     bool incomplete;    /* unwinding stopped before the root */
     bool copied;        /* live: its used stack is already in the snapshot */
+    bool bad_limit;     /* stack_limit made no sense (replaced for reading) */
+    uint64_t limit_read; /* stack_limit as read */
+    bool name_ok;       /* the name is NUL-terminated and printable */
+    /* registry slots holding this control block (> 1: a damaged registry;
+     * listed once) and the addresses of the first MAX_DUP_SLOTS of them */
+    uint64_t nslots;
+    uint64_t slot_addr[MAX_DUP_SLOTS];
+    /* what is wrong with its saved registers or frames (check_coroutine);
+     * set: its frames are dropped and every output mode says this instead */
+    char damage[200];
 };
 
 struct thread {
@@ -332,6 +348,10 @@ struct ctx {
     /* maps (live): for the extent of thread stacks */
     uint64_t (*maps)[2];
     size_t nmaps;
+    /* where code may be: executable mappings (live), executable PT_LOAD
+     * segments of the core and of every module's ELF file; sorted, merged */
+    uint64_t (*code)[2];
+    size_t ncode, ccode;
     /* one snapshot */
     struct coro *co;
     size_t nco;
@@ -442,6 +462,18 @@ static const Dwfl_Callbacks core_callbacks = {
     .debuginfo_path = &debuginfo_path,
 };
 
+static void add_code(struct ctx *c, uint64_t lo, uint64_t hi) {
+    if (hi <= lo)
+        return;
+    if (c->ncode == c->ccode) {
+        c->ccode = c->ccode ? c->ccode * 2 : 64;
+        c->code = xrealloc(c->code, c->ccode, sizeof *c->code);
+    }
+    c->code[c->ncode][0] = lo;
+    c->code[c->ncode][1] = hi;
+    c->ncode++;
+}
+
 static void read_maps(struct ctx *c) {
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/maps", (int)c->pid);
@@ -452,8 +484,11 @@ static void read_maps(struct ctx *c) {
     size_t cap = 0;
     while (fgets(line, sizeof line, f)) {
         unsigned long long a, b;
-        if (sscanf(line, "%llx-%llx", &a, &b) != 2)
+        char perms[8] = "";
+        if (sscanf(line, "%llx-%llx %7s", &a, &b, perms) < 2)
             continue;
+        if (perms[2] == 'x')
+            add_code(c, a, b);
         if (c->nmaps == cap) {
             cap = cap ? cap * 2 : 256;
             c->maps = xrealloc(c->maps, cap, sizeof *c->maps);
@@ -571,13 +606,42 @@ static void free_snapshot(struct ctx *c) {
     c->npt = 0;
 }
 
+/* A live slot's value (a control block's address) and the slot's address. */
+struct cand {
+    uint64_t addr, slot;
+};
+
+static int cand_cmp(const void *a, const void *b) {
+    const struct cand *x = a, *y = b;
+    if (x->addr != y->addr)
+        return x->addr < y->addr ? -1 : 1;
+    return x->slot < y->slot ? -1 : x->slot > y->slot;
+}
+
+/* One entry per control block, however many slots hold it (a damaged
+ * registry: the block is listed once, the slots are reported): sorts v,
+ * sets first[k] (index into v) and count[k] of the k-th distinct block. */
+static size_t merge_duplicates(struct cand *v, size_t n, size_t *first, size_t *count) {
+    qsort(v, n, sizeof *v, cand_cmp);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (m && v[first[m - 1]].addr == v[i].addr) {
+            count[m - 1]++;
+            continue;
+        }
+        first[m] = i;
+        count[m++] = 1;
+    }
+    return m;
+}
+
 static void walk_registry(struct ctx *c) {
     const struct corolink_debug_offsets *t = &c->t;
     const struct mem *m = &c->mem;
     uint64_t chunk;
     if (!mem_read(m, t->registry, &chunk, 8))
         die("cannot read the coroutine registry at 0x%" PRIx64, t->registry);
-    uint64_t *cands = NULL;
+    struct cand *cands = NULL;
     size_t ncand = 0, ccand = 0;
     uint64_t nchunks = 0, total = 0;
     uint64_t hdr_end = t->chunk_off_slots;
@@ -614,15 +678,20 @@ static void walk_registry(struct ctx *c) {
                 continue;
             if (ncand == ccand) {
                 ccand = ccand ? ccand * 2 : 1024;
-                cands = xrealloc(cands, ccand, 8);
+                cands = xrealloc(cands, ccand, sizeof *cands);
             }
-            cands[ncand++] = v;
+            cands[ncand++] = (struct cand){v, chunk + t->chunk_off_slots + 8 * i};
         }
         free(slots);
         chunk = next;
     }
     c->chunks = nchunks;
     c->slots = total;
+    size_t *first = xcalloc(ncand, sizeof *first), *count = xcalloc(ncand, sizeof *count);
+    ncand = merge_duplicates(cands, ncand, first, count);
+    uint64_t *blocks = xcalloc(ncand, 8);
+    for (size_t i = 0; i < ncand; i++)
+        blocks[i] = cands[first[i]].addr;
 
     /* the control blocks, in one batch; live, with the PRE bytes below
      * each (the top of its stack, where a suspended body's frames usually
@@ -643,9 +712,9 @@ static void walk_registry(struct ctx *c) {
     if (arena == MAP_FAILED)
         die("out of memory");
     for (size_t i = 0; i < ncand; i++) {
-        uint32_t p = cands[i] > pre ? pre : 0;
+        uint32_t p = blocks[i] > pre ? pre : 0;
         bufs[i] = arena + i * per;
-        addrs[i] = cands[i] - p;
+        addrs[i] = blocks[i] - p;
         lens[i] = (size_t)cs + p;
     }
     mem_read_many(m, ncand, addrs, lens, bufs, ok);
@@ -662,10 +731,10 @@ static void walk_registry(struct ctx *c) {
             bool *rok = xcalloc(nre, 1);
             for (size_t k = 0; k < nre; k++) {
                 size_t i = re[k];
-                ra[k] = cands[i];
+                ra[k] = blocks[i];
                 rl[k] = cs;
                 rb[k] = bufs[i];
-                addrs[i] = cands[i];
+                addrs[i] = blocks[i];
                 lens[i] = cs;
             }
             mem_read_many(m, nre, ra, rl, rb, rok);
@@ -678,8 +747,8 @@ static void walk_registry(struct ctx *c) {
     c->co = xcalloc(ncand, sizeof *c->co);
     size_t bad = 0;
     for (size_t i = 0; i < ncand; i++) {
-        const unsigned char *b = bufs[i] + (cands[i] - addrs[i]);
-        uint64_t a = cands[i];
+        const unsigned char *b = bufs[i] + (blocks[i] - addrs[i]);
+        uint64_t a = blocks[i];
         if (!ok[i] || rd64(b, t->off_check) != (a ^ t->check_xor)) {
             bad++;
             continue;
@@ -701,6 +770,12 @@ static void walk_registry(struct ctx *c) {
         size_t nl = t->name_size < sizeof co->name - 1 ? t->name_size : sizeof co->name - 1;
         memcpy(co->name, b + t->off_name, nl);
         co->name[nl] = 0;
+        co->name_ok = memchr(b + t->off_name, 0, t->name_size) != NULL;
+        for (size_t k = 0; co->name[k] && co->name_ok; k++)
+            co->name_ok = (unsigned char)co->name[k] >= 0x20 && co->name[k] != 0x7f;
+        co->nslots = count[i];
+        for (size_t k = 0; k < count[i] && k < MAX_DUP_SLOTS; k++)
+            co->slot_addr[k] = cands[first[i] + k].slot;
         if (co->finished)
             co->state = ST_FINISHED;
         else if (co->pc == 0)
@@ -710,8 +785,11 @@ static void walk_registry(struct ctx *c) {
         else
             co->state = ST_SUSPENDED;
         /* a stack that makes no sense: listed, not unwound */
-        if (co->stack_limit >= a || a - co->stack_limit > (1ull << 34))
+        co->limit_read = co->stack_limit;
+        if (co->stack_limit >= a || a - co->stack_limit > (1ull << 34)) {
             co->stack_limit = a > MAX_STACK_COPY ? a - MAX_STACK_COPY : 0;
+            co->bad_limit = true;
+        }
         if (live && co->state == ST_SUSPENDED && co->sp >= addrs[i] && co->sp <= a) {
             snap_add(&c->mem, addrs[i], bufs[i], lens[i]);
             c->mem.r[c->mem.nr - 1].owned = false; /* in the arena */
@@ -725,7 +803,7 @@ static void walk_registry(struct ctx *c) {
     } else {
         munmap(arena, ncand * per + 1);
     }
-    free(bufs), free(addrs), free(lens), free(ok), free(cands);
+    free(bufs), free(addrs), free(lens), free(ok), free(cands), free(blocks), free(first), free(count);
     if (bad && c->nco == 0)
         die("the coroutine registry is corrupt: none of its %zu entries is a valid control block", bad);
     qsort(c->co, c->nco, sizeof *c->co, co_cmp);
@@ -904,7 +982,11 @@ static void core_segments(struct ctx *c, Elf *core) {
     c->mem.segs = xcalloc(phnum, sizeof *c->mem.segs);
     for (size_t i = 0; i < phnum; i++) {
         GElf_Phdr ph;
-        if (!gelf_getphdr(core, (int)i, &ph) || ph.p_type != PT_LOAD || ph.p_filesz == 0)
+        if (!gelf_getphdr(core, (int)i, &ph) || ph.p_type != PT_LOAD)
+            continue;
+        if ((ph.p_flags & PF_X) && ph.p_vaddr + ph.p_memsz > ph.p_vaddr)
+            add_code(c, ph.p_vaddr, ph.p_vaddr + ph.p_memsz);
+        if (ph.p_filesz == 0)
             continue;
         if (ph.p_offset >= c->mem.mapsz)
             continue; /* truncated away */
@@ -1041,6 +1123,68 @@ static void open_live(struct ctx *c, pid_t pid) {
     read_maps(c);
 }
 
+/* ---- where code is ------------------------------------------------------------
+ * A pc is plausible only inside code: an executable mapping of the process
+ * (live), an executable PT_LOAD of the core (gcore and the kernel leave the
+ * text of mapped files out of a core, so:) or an executable PT_LOAD segment
+ * of a module's ELF file, at its load bias. A module whose file libdw could
+ * not find counts as code over its whole address range. */
+static int code_module_cb(Dwfl_Module *mod, void **ud, const char *name, Dwarf_Addr start, void *arg) {
+    (void)ud, (void)name, (void)start;
+    struct ctx *c = arg;
+    Dwarf_Addr bias, lo, hi;
+    Elf *elf = dwfl_module_getelf(mod, &bias);
+    size_t phnum;
+    if (!elf || elf_getphdrnum(elf, &phnum) != 0) {
+        if (dwfl_module_info(mod, NULL, &lo, &hi, NULL, NULL, NULL, NULL))
+            add_code(c, lo, hi);
+        return DWARF_CB_OK;
+    }
+    for (size_t i = 0; i < phnum && i < 4096; i++) {
+        GElf_Phdr ph;
+        if (gelf_getphdr(elf, (int)i, &ph) && ph.p_type == PT_LOAD && (ph.p_flags & PF_X) &&
+            ph.p_vaddr + bias + ph.p_memsz > ph.p_vaddr + bias)
+            add_code(c, ph.p_vaddr + bias, ph.p_vaddr + bias + ph.p_memsz);
+    }
+    return DWARF_CB_OK;
+}
+
+static int code_cmp(const void *a, const void *b) {
+    const uint64_t *x = a, *y = b;
+    return x[0] < y[0] ? -1 : x[0] > y[0];
+}
+
+static void collect_code(struct ctx *c) {
+    dwfl_getmodules(c->dwfl, code_module_cb, c, 0);
+    qsort(c->code, c->ncode, sizeof *c->code, code_cmp);
+    size_t m = 0;
+    for (size_t i = 0; i < c->ncode; i++) {
+        if (m && c->code[i][0] <= c->code[m - 1][1]) {
+            if (c->code[i][1] > c->code[m - 1][1])
+                c->code[m - 1][1] = c->code[i][1];
+            continue;
+        }
+        c->code[m][0] = c->code[i][0];
+        c->code[m][1] = c->code[i][1];
+        m++;
+    }
+    c->ncode = m;
+}
+
+static bool in_code(const struct ctx *c, uint64_t pc) {
+    if (c->ncode == 0)
+        return true; /* nothing known: no check */
+    size_t lo = 0, hi = c->ncode;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (c->code[mid][0] <= pc)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo > 0 && pc < c->code[lo - 1][1];
+}
+
 /* ---- unwinding with libdw ---------------------------------------------------- */
 static pid_t cb_next_thread(Dwfl *dwfl, void *arg, void **targ) {
     (void)dwfl;
@@ -1106,31 +1250,190 @@ struct unwind_state {
     int n;
     bool stop_at_root;
     bool hit_root;
+    uint64_t root_sp; /* hit_root: rsp in the root frame (0: unknown) */
+    uint64_t last_cfa; /* CFA of the last frame listed: its caller's sp (0: unknown) */
 };
+
+/* A frame's CFA (its caller's sp) from the module's CFI, when the rule is
+ * register + offset (as compilers emit); 0 if unknown. Tells where the
+ * chain went when libdw could not read the caller's frame. */
+static uint64_t frame_cfa(struct ctx *c, Dwfl_Frame *state, uint64_t pc, bool act) {
+    uint64_t at = act ? pc : pc - 1;
+    Dwfl_Module *mod = dwfl_addrmodule(c->dwfl, at);
+    if (!mod)
+        return 0;
+    Dwarf_Addr bias;
+    Dwarf_Frame *fr = NULL;
+    Dwarf_CFI *cfi = dwfl_module_eh_cfi(mod, &bias);
+    if (!cfi || dwarf_cfi_addrframe(cfi, at - bias, &fr) != 0) {
+        cfi = dwfl_module_dwarf_cfi(mod, &bias);
+        if (!cfi || dwarf_cfi_addrframe(cfi, at - bias, &fr) != 0)
+            return 0;
+    }
+    Dwarf_Op *ops;
+    size_t nops;
+    uint64_t cfa = 0;
+    if (dwarf_frame_cfa(fr, &ops, &nops) == 0 && nops == 1) {
+        unsigned reg = 0;
+        int64_t off = 0;
+        bool ok = true;
+        if (ops[0].atom == DW_OP_bregx)
+            reg = (unsigned)ops[0].number, off = (int64_t)ops[0].number2;
+        else if (ops[0].atom >= DW_OP_breg0 && ops[0].atom <= DW_OP_breg31)
+            reg = ops[0].atom - DW_OP_breg0, off = (int64_t)ops[0].number;
+        else
+            ok = false;
+        Dwarf_Word r;
+        if (ok && dwfl_frame_reg(state, reg, &r) == 0)
+            cfa = r + (uint64_t)off;
+    }
+    free(fr);
+    return cfa;
+}
 
 static int frame_cb(Dwfl_Frame *state, void *arg) {
     struct unwind_state *u = arg;
     Dwarf_Addr pc;
+    Dwarf_Word sp;
     bool act;
     if (!dwfl_frame_pc(state, &pc, &act) || pc == 0)
         return DWARF_CB_ABORT;
+    if (dwfl_frame_reg(state, 7, &sp) != 0)
+        sp = 0;
     if (u->stop_at_root && pc >= u->c->t.trampoline && pc < u->c->t.trampoline_end) {
         u->hit_root = true;
+        u->root_sp = sp;
         return DWARF_CB_ABORT;
     }
     if (u->n >= MAX_FRAMES)
         return DWARF_CB_ABORT;
-    u->f[u->n++] = (struct frame){pc, act};
+    u->f[u->n++] = (struct frame){pc, sp, act};
+    if (u->stop_at_root)
+        u->last_cfa = frame_cfa(u->c, state, pc, act);
     return DWARF_CB_OK;
 }
 
-static void unwind_one(struct ctx *c, pid_t tid, bool stop_at_root, struct frame **out, int *n, bool *hit) {
-    struct unwind_state u = {c, xcalloc(MAX_FRAMES, sizeof(struct frame)), 0, stop_at_root, false};
+/* root_sp: with stop_at_root, the root frame's sp when it was reached,
+ * else the last frame's CFA (where its caller's frame would be) */
+static void unwind_one(struct ctx *c, pid_t tid, bool stop_at_root, struct frame **out, int *n, bool *hit,
+                       uint64_t *root_sp) {
+    struct unwind_state u = {c, xcalloc(MAX_FRAMES, sizeof(struct frame)), 0, stop_at_root, false, 0, 0};
     dwfl_getthread_frames(c->dwfl, tid, frame_cb, &u);
     *out = u.f;
     *n = u.n;
     if (hit)
         *hit = u.hit_root;
+    if (root_sp)
+        *root_sp = u.hit_root ? u.root_sp : u.last_cfa;
+}
+
+/* ---- checking what was read ---------------------------------------------------
+ * The one place that decides whether a coroutine's saved registers and
+ * frames can be trusted; every output mode prints diag_line() for a
+ * coroutine with co->damage set (and no frames) or held by several
+ * registry slots (frames kept: its control block passed every check).
+ *
+ * A suspended coroutine: its saved pc must be code, its saved sp inside
+ * its stack [stack_limit, control block); then it is unwound, and each
+ * frame's sp must stay inside that stack and move strictly up (a repeated
+ * sp is a loop: a frame pointer pointing at itself), each frame's pc must
+ * be code, up to the root. */
+static void damage(struct coro *co, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void damage(struct coro *co, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(co->damage, sizeof co->damage, fmt, ap);
+    va_end(ap);
+}
+
+/* next_sp: the root frame's sp, or when the unwinding stopped before the
+ * root, where the last frame's caller would have its frame (0: unknown) */
+static void check_frames(struct ctx *c, struct coro *co, uint64_t next_sp) {
+    uint64_t lo = co->stack_limit, hi = co->addr, prev = 0;
+    for (int k = 0; k <= co->nframes; k++) {
+        uint64_t sp = k < co->nframes ? co->frames[k].sp : next_sp;
+        if (sp != 0) {
+            /* the root frame's sp is the stack's top: the control block */
+            if (sp < lo || sp > hi || (sp == hi && k < co->nframes)) {
+                damage(co, "the frame chain leaves its stack [0x%" PRIx64 ", 0x%" PRIx64 ") at sp 0x%" PRIx64,
+                       lo, hi, sp);
+                return;
+            }
+            if (prev && sp == prev) {
+                damage(co, "the frame chain loops at sp 0x%" PRIx64, sp);
+                return;
+            }
+            if (prev && sp < prev) {
+                damage(co, "the frame chain goes down from sp 0x%" PRIx64 " to 0x%" PRIx64, prev, sp);
+                return;
+            }
+            prev = sp;
+        }
+        if (k < co->nframes && !in_code(c, co->frames[k].pc)) {
+            damage(co, "frame #%d has pc 0x%" PRIx64 ", outside every executable mapping", k,
+                   co->frames[k].pc);
+            return;
+        }
+    }
+}
+
+/* tid: the coroutine's libdw pseudo-thread (suspended ones) */
+static void check_coroutine(struct ctx *c, struct coro *co, pid_t tid) {
+    co->damage[0] = 0;
+    if (co->state != ST_SUSPENDED)
+        return;
+    if (co->bad_limit)
+        damage(co, "stack limit 0x%" PRIx64 " is not below its control block", co->limit_read);
+    else if (!in_code(c, co->pc))
+        damage(co, "saved pc 0x%" PRIx64 " is outside every executable mapping", co->pc);
+    else if (co->sp < co->stack_limit || co->sp >= co->addr)
+        damage(co, "saved sp 0x%" PRIx64 " is outside its stack [0x%" PRIx64 ", 0x%" PRIx64 ")", co->sp,
+               co->stack_limit, co->addr);
+    if (!co->damage[0]) {
+        bool hit;
+        uint64_t root_sp;
+        unwind_one(c, tid, true, &co->frames, &co->nframes, &hit, &root_sp);
+        co->incomplete = !hit;
+        check_frames(c, co, root_sp);
+    }
+    if (co->damage[0]) {
+        free(co->frames);
+        co->frames = NULL;
+        co->nframes = 0;
+        co->incomplete = false;
+    }
+}
+
+/* The one line about a coroutine with a problem (no newline):
+ *   coroutine ID "NAME" (control block 0xADDR): WHAT[; WHAT]
+ * (the name left out when it is not a readable string). */
+static void diag_line(const struct coro *co, char *buf, size_t n) {
+    char name[128] = "";
+    if (co->name_ok && co->name[0]) {
+        name[0] = ' ';
+        name[1] = '"';
+        size_t j = 2;
+        for (size_t i = 0; co->name[i] && j + 2 < sizeof name; i++)
+            name[j++] = (unsigned char)co->name[i] < 0x7f ? co->name[i] : '?';
+        name[j++] = '"';
+        name[j] = 0;
+    }
+    size_t k = (size_t)snprintf(buf, n, "coroutine %" PRIu64 "%s (control block 0x%" PRIx64 "): ", co->id, name,
+                                co->addr);
+    if (co->nslots > 1 && k < n) {
+        k += (size_t)snprintf(buf + k, n - k, "in %" PRIu64 " registry slots (", co->nslots);
+        for (uint64_t i = 0; i < co->nslots && i < 3 && k < n; i++)
+            k += (size_t)snprintf(buf + k, n - k, "%s0x%" PRIx64, i ? ", " : "", co->slot_addr[i]);
+        if (k < n)
+            k += (size_t)snprintf(buf + k, n - k, "%s), listed once%s", co->nslots > 3 ? ", ..." : "",
+                                  co->damage[0] ? "; " : "");
+    }
+    if (co->damage[0] && k < n)
+        snprintf(buf + k, n - k, "%s", co->damage);
+}
+
+static bool has_problem(const struct coro *co) {
+    return co->damage[0] || co->nslots > 1;
 }
 
 static void unwind_all(struct ctx *c) {
@@ -1147,12 +1450,8 @@ static void unwind_all(struct ctx *c) {
     size_t first_thread = c->npt;
     for (size_t i = 0; i < c->nth; i++)
         c->pt[c->npt++] = (struct pthr){1, i};
-    for (size_t k = 0; k < first_thread; k++) {
-        struct coro *co = &c->co[c->pt[k].idx];
-        bool hit;
-        unwind_one(c, (pid_t)(k + 1), true, &co->frames, &co->nframes, &hit);
-        co->incomplete = !hit;
-    }
+    for (size_t k = 0; k < first_thread; k++)
+        check_coroutine(c, &c->co[c->pt[k].idx], (pid_t)(k + 1));
     for (size_t k = first_thread; k < c->npt; k++) {
         struct thread *th = &c->th[c->pt[k].idx];
         bool needed = false;
@@ -1160,7 +1459,7 @@ static void unwind_all(struct ctx *c) {
             needed = c->co[i].state == ST_RUNNING && c->co[i].thread == th->tid;
         if (!needed)
             continue;
-        unwind_one(c, (pid_t)(k + 1), false, &th->frames, &th->nframes, NULL);
+        unwind_one(c, (pid_t)(k + 1), false, &th->frames, &th->nframes, NULL, NULL);
         th->unwound = true;
     }
     /* running coroutines: the frames of their thread from their own (after
@@ -1368,10 +1667,18 @@ static void output_text(struct ctx *c, FILE *out) {
                      "the newest suspend in the core\n", (int)c->pid, c->nco, c->nth);
     for (size_t i = 0; i < c->nco; i++) {
         struct coro *co = &c->co[i];
-        char name[128], st[64], site[700];
+        char name[128], st[64], site[700], diag[512];
+        if (has_problem(co)) {
+            diag_line(co, diag, sizeof diag);
+            fprintf(out, "\n%s\n", diag);
+            if (co->damage[0])
+                continue;
+        } else {
+            fputc('\n', out);
+        }
         sanitize(co->name, name, sizeof name, false);
         state_long(co, st, sizeof st);
-        fprintf(out, "\ncoroutine %" PRIu64 " \"%s\" %s", co->id, name, st);
+        fprintf(out, "coroutine %" PRIu64 " \"%s\" %s", co->id, name, st);
         uint64_t ns;
         if (suspended_for(c, co, newest, &ns))
             fprintf(out, c->live ? " for %.3f s" : " (%.3f s before the newest suspend)", (double)ns / 1e9);
@@ -1457,6 +1764,22 @@ static void output_json(struct ctx *c, FILE *out) {
         fputs("]", out);
         if (co->state == ST_SUSPENDED && co->incomplete)
             fputs(", \"incomplete\": true", out);
+        if (co->damage[0]) {
+            fputs(", \"error\": ", out);
+            json_str(out, co->damage);
+        }
+        if (co->nslots > 1) {
+            fprintf(out, ", \"registry_slots\": %" PRIu64 ", \"slot_addresses\": [", co->nslots);
+            for (uint64_t k = 0; k < co->nslots && k < MAX_DUP_SLOTS; k++)
+                fprintf(out, "%s\"0x%" PRIx64 "\"", k ? ", " : "", co->slot_addr[k]);
+            fputc(']', out);
+        }
+        if (has_problem(co)) {
+            char diag[512];
+            diag_line(co, diag, sizeof diag);
+            fputs(", \"diagnostic\": ", out);
+            json_str(out, diag);
+        }
         fputc('}', out);
     }
     fputs("\n]\n", out);
@@ -1466,7 +1789,7 @@ static void output_json(struct ctx *c, FILE *out) {
 static char *folded_line(struct ctx *c, const struct coro *co) {
     size_t cap = 256, len = 0;
     char *buf = xcalloc(cap, 1);
-    len = (size_t)snprintf(buf, cap, "%s", state_name(co));
+    len = (size_t)snprintf(buf, cap, "%s%s", state_name(co), co->damage[0] ? ";[damaged]" : "");
     for (int k = co->nframes - 1; k >= 0; k--) {
         const struct sym *s = frame_sym(c, &co->frames[k]);
         char name[512];
@@ -1526,8 +1849,14 @@ static void output_folded_lines(FILE *out, struct line_count *v, size_t n) {
 
 static void output_folded(struct ctx *c, FILE *out) {
     struct line_count *v = xcalloc(c->nco, sizeof *v);
-    for (size_t i = 0; i < c->nco; i++)
+    for (size_t i = 0; i < c->nco; i++) {
         v[i] = (struct line_count){folded_line(c, &c->co[i]), 1, i};
+        if (has_problem(&c->co[i])) { /* stdout stays folded lines */
+            char diag[512];
+            diag_line(&c->co[i], diag, sizeof diag);
+            fprintf(stderr, "%s: %s\n", prog_name, diag);
+        }
+    }
     output_folded_lines(out, v, c->nco);
     free(v);
 }
@@ -1562,10 +1891,15 @@ static int idx_by_key(const void *a, const void *b) {
 }
 
 static void output_group(struct ctx *c, FILE *out) {
-    size_t n = c->nco;
-    struct line_count *v = xcalloc(n, sizeof *v);
-    for (size_t i = 0; i < n; i++)
-        v[i] = (struct line_count){group_key(c, &c->co[i]), 1, i};
+    /* the damaged ones are not grouped: one line each, first */
+    size_t n = 0, ndamaged = 0;
+    struct line_count *v = xcalloc(c->nco, sizeof *v);
+    for (size_t i = 0; i < c->nco; i++) {
+        if (c->co[i].damage[0])
+            ndamaged++;
+        else
+            v[n++] = (struct line_count){group_key(c, &c->co[i]), 1, i};
+    }
     qsort(v, n, sizeof *v, idx_by_key);
     /* groups: [start, end) runs of equal keys */
     struct line_count *g = xcalloc(n, sizeof *g);
@@ -1582,10 +1916,21 @@ static void output_group(struct ctx *c, FILE *out) {
         g[ng - 1].count++;
     }
     qsort(g, ng, sizeof *g, lc_by_count);
+    char damaged[64] = "";
+    if (ndamaged)
+        snprintf(damaged, sizeof damaged, " and %zu damaged", ndamaged);
     if (c->live)
-        fprintf(out, "process %d: %zu coroutines in %zu groups (stopped for %.3f ms)\n", (int)c->pid, n, ng, c->stop_ms);
+        fprintf(out, "process %d: %zu coroutines in %zu groups%s (stopped for %.3f ms)\n", (int)c->pid, n, ng,
+                damaged, c->stop_ms);
     else
-        fprintf(out, "core of process %d: %zu coroutines in %zu groups\n", (int)c->pid, n, ng);
+        fprintf(out, "core of process %d: %zu coroutines in %zu groups%s\n", (int)c->pid, n, ng, damaged);
+    for (size_t i = 0; i < c->nco; i++) {
+        if (has_problem(&c->co[i])) {
+            char diag[512];
+            diag_line(&c->co[i], diag, sizeof diag);
+            fprintf(out, "%s\n", diag);
+        }
+    }
     for (size_t k = 0; k < ng; k++) {
         size_t s = gstart[g[k].first];
         const struct coro *co0 = &c->co[members[s]];
@@ -1685,6 +2030,7 @@ int main(int argc, char **argv) {
     if (core) {
         open_core(c, core, exe);
         load_table(c, core);
+        collect_code(c);
         walk_registry(c);
         assign_threads(c);
     } else {
@@ -1692,6 +2038,7 @@ int main(int argc, char **argv) {
         char what[64];
         snprintf(what, sizeof what, "process %d", (int)pid);
         load_table(c, what);
+        collect_code(c);
         if (count < 0) {
             snapshot_live(c);
             if (stats)

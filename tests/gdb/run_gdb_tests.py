@@ -14,6 +14,10 @@ MODE errors:   a program without corolink; a corrupted registry (the test
                corrupts the inferior's memory; the plugin never writes).
 MODE autoload: the script embedded in libcorolink.so and the installed
                auto-load file.
+MODE damage:   damaged control blocks (saved pc, saved sp, a self-looping
+               frame pointer, a chain leaving the stack) and one control
+               block in many registry slots, made by the test through the
+               debug-offsets table; live, then on the gcore core.
 MODE scale:    100,000 suspended coroutines, info coroutines -group.
 """
 import argparse
@@ -562,6 +566,239 @@ def mode_errors(args, g):
           % secs.get("wild_sel"))
 
 
+# ---------------------------------------------------------------------------
+# damage: the test damages control blocks and the registry of the stopped
+# target through the debug-offsets table (unwind-info/debug-table.md: its
+# own decoding, not the plugin's), then checks every command, live and on
+# the gcore core of the damaged process.
+
+DAMAGE_HELPER = r'''
+import gdb
+import struct
+
+_T = {  # field: (offset, format), from unwind-info/debug-table.md
+    "magic": (0x00, "8s"), "version": (0x08, "<I"), "off_pc": (0x1c, "<I"),
+    "off_sp": (0x20, "<I"), "off_fp": (0x24, "<I"), "off_id": (0x34, "<I"),
+    "off_name": (0x38, "<I"), "name_size": (0x3c, "<I"),
+    "off_stack_limit": (0x40, "<I"), "registry": (0x98, "<Q"),
+    "chunk_off_next": (0xa0, "<I"), "chunk_off_nslots": (0xa4, "<I"),
+    "chunk_off_slots": (0xa8, "<I"), "slot_tag_mask": (0xb0, "<Q"),
+}
+
+
+def _rd(a, n):
+    return bytes(gdb.selected_inferior().read_memory(a, n))
+
+
+def _u64(a):
+    return struct.unpack("<Q", _rd(a, 8))[0]
+
+
+def _put(a, v):
+    gdb.selected_inferior().write_memory(a, struct.pack("<Q", v))
+
+
+def _dmg_table():
+    a = int(gdb.parse_and_eval("(unsigned long)&corolink_debug_offsets"))
+    raw = _rd(a, 0xc8)
+    t = dict((k, struct.unpack_from(f, raw, o)[0]) for k, (o, f) in _T.items())
+    assert t["magic"] == b"CLNKDBG\0" and t["version"] >= 1
+    return t
+
+
+def _dmg_registry(t):
+    out = []
+    ch = _u64(t["registry"])
+    while ch:
+        n = _u64(ch + t["chunk_off_nslots"])
+        base = ch + t["chunk_off_slots"]
+        out += [(base + 8 * i, _u64(base + 8 * i)) for i in range(n)]
+        ch = _u64(ch + t["chunk_off_next"])
+    return out
+
+
+def _damage():
+    t = _dmg_table()
+    b = {}
+    for slot, v in _dmg_registry(t):
+        if v == 0 or v & t["slot_tag_mask"]:
+            continue
+        nm = _rd(v + t["off_name"], t["name_size"]).split(b"\0")[0].decode()
+        b[nm] = dict(addr=v, slot=slot, id=_u64(v + t["off_id"]),
+                     pc=_u64(v + t["off_pc"]), sp=_u64(v + t["off_sp"]),
+                     fp=_u64(v + t["off_fp"]),
+                     limit=_u64(v + t["off_stack_limit"]))
+
+    def expect(n, what):
+        gdb.write("EXPECT %s\t\tcorolink: coroutine %d \"%s\" (control block "
+                  "0x%x): %s\n" % (n, b[n]["id"], n, b[n]["addr"], what))
+
+    # a saved pc outside all code
+    co = b["sock-reader"]
+    _put(co["addr"] + t["off_pc"], 0x4141414141414141)
+    expect("sock-reader", "saved pc 0x4141414141414141 is outside every "
+           "code section")
+    # a saved sp outside the coroutine's stack (in its guard page)
+    co = b["timer"]
+    _put(co["addr"] + t["off_sp"], co["limit"] - 64)
+    expect("timer", "saved sp 0x%x is outside its stack [0x%x, 0x%x)"
+           % (co["limit"] - 64, co["limit"], co["addr"]))
+    # a frame pointer chain pointing to itself: fp = X, *X = X, X[1] = the
+    # return address the innermost frame holds (the -O0 build has frame
+    # pointers: CFA = rbp + 16, so every frame from #2 on has sp X + 16)
+    co = b["worker-0"]
+    ra = _u64(co["fp"] + 8)
+    x = (co["sp"] + 16) & ~7
+    assert x + 16 < co["addr"]
+    _put(x, x)
+    _put(x + 8, ra)
+    _put(co["addr"] + t["off_fp"], x)
+    expect("worker-0", "the frame chain loops at sp 0x%x" % (x + 16))
+    # a chain leaving the stack: fp = a word in another coroutine's unused
+    # stack whose return address slot points into code
+    co = b["worker-1"]
+    y = b["fresh"]["addr"] - 512
+    _put(y, 0)
+    _put(y + 8, ra)
+    _put(co["addr"] + t["off_fp"], y)
+    expect("worker-1", "the frame chain leaves its stack [0x%x, 0x%x) at sp "
+           "0x%x" % (co["limit"], co["addr"], y + 16))
+    # one control block copied into every free slot (up to 4096 in all)
+    co = b["worker-2"]
+    free = [a for a, v in _dmg_registry(t)
+            if v == 0 or v & t["slot_tag_mask"]][:4095]
+    for a in free:
+        _put(a, co["addr"])
+    slots = sorted([co["slot"]] + free)
+    expect("worker-2", "in %d registry slots (%s, ...), listed once"
+           % (len(slots), ", ".join("0x%x" % a for a in slots[:3])))
+'''
+
+DAMAGED = ("sock-reader", "timer", "worker-0", "worker-1")
+
+
+def damage_cases():
+    return [
+        ("info", "info coroutines"),
+        ("group", "info coroutines -group"),
+        ("sel_pc", "coroutine {{sock-reader}}"),
+        ("sel_sp", "coroutine {{timer}}"),
+        ("sel_loop", "coroutine {{worker-0}}"),
+        ("sel_leave", "coroutine {{worker-1}}"),
+        ("sel_dup", "coroutine {{worker-2}}"),
+        ("sel_dup_bt", "bt"),
+        ("back", "coroutine"),
+        ("apply", "coroutine apply all bt"),
+        ("sel_ok", "coroutine {{t2-parked}}"),
+        ("sel_ok_bt", "bt"),
+    ]
+
+
+def check_damage(label, secs, want):
+    check(len(want) == 5, "%s: expected lines %s" % (label, want))
+    info = secs.get("info", "")
+    lines = info.splitlines()
+    rows = parse_rows(info)
+    for n, line in want.items():
+        check(lines.count(line) == 1, "%s: info: no line %r:\n%s"
+              % (label, line, info))
+    for n in DAMAGED:
+        check(rows.get(n, {}).get("rest", "").startswith("<damaged>"),
+              "%s: info: %s row %s" % (label, n, rows.get(n)))
+    check(len([l for l in lines if ROW.match(l)]) == 11 and
+          sorted(rows) == sorted(list(SUSPENDED) + list(RUNNING) +
+                                 ["fresh", "done"]),
+          "%s: info: rows %s" % (label, sorted(rows)))
+    for n in ("worker-2", "t2-parked"):
+        where = SUSPENDED[n][1]
+        rest = rows.get(n, {}).get("rest", "")
+        check(re.match(re.escape(where) + r"\b", rest) is not None,
+              "%s: info: %s where %r" % (label, n, rows.get(n)))
+    for n in RUNNING:
+        check(rows.get(n, {}).get("thread") is not None,
+              "%s: info: %s has no thread" % (label, n))
+    g = secs.get("group", "")
+    for n, line in want.items():
+        check(g.splitlines().count(line) == 1, "%s: -group: no line %r"
+              % (label, line))
+    check(re.search(r"^1\s+suspended\s+worker_body\s+idle_loop\b.*\b%d$"
+                    % rows.get("worker-2", {}).get("id", -1), g, re.M),
+          "%s: -group: no worker-2 group:\n%s" % (label, g))
+    check(re.search(r"^1\s+suspended\s+t2_parked_body\s+park_leaf\b", g,
+                    re.M), "%s: -group: no t2-parked group" % label)
+    for n in DAMAGED:
+        check(not re.search(r"^\d+\s+suspended\s.*\b%d$"
+                            % rows.get(n, {}).get("id", -1), g, re.M),
+              "%s: -group: %s grouped" % (label, n))
+    # coroutine ID: one clean error line
+    for case, n in (("sel_pc", "sock-reader"), ("sel_sp", "timer"),
+                    ("sel_loop", "worker-0"), ("sel_leave", "worker-1")):
+        check(secs.get(case, "").strip() == "ERROR: " + want.get(n, "?"),
+              "%s: %s: %r" % (label, case, secs.get(case)))
+    sd = secs.get("sel_dup", "")
+    check(sd.splitlines()[:1] == [want.get("worker-2")] and
+          re.search(r"^#1 ", sd, re.M), "%s: sel_dup: %r" % (label, sd))
+    names = [n for n in frame_names(secs.get("sel_dup_bt", ""))
+             if not n.startswith("corolink_")]
+    check(names == SUSPENDED["worker-2"][2], "%s: worker-2 bt %s"
+          % (label, names))
+    names = [n for n in frame_names(secs.get("sel_ok_bt", ""))
+             if not n.startswith("corolink_")]
+    check(names == SUSPENDED["t2-parked"][2], "%s: t2-parked bt %s"
+          % (label, names))
+    # coroutine apply all bt: one line for each damaged one, the others'
+    # frames as usual
+    text = secs.get("apply", "")
+    blocks = re.split(r'^\nCoroutine (\d+) "([^"]*)" \(([^)]*)\):\n',
+                      "\n" + text, flags=re.M)
+    got = {}
+    for i in range(1, len(blocks) - 3 + 1, 4):
+        got[blocks[i + 1]] = blocks[i + 3]
+    for n in DAMAGED:
+        check(got.get(n, "").strip() == want.get(n),
+              "%s: apply: %s: %r" % (label, n, got.get(n)))
+    check(got.get("worker-2", "").splitlines()[:1] == [want.get("worker-2")],
+          "%s: apply: worker-2: %r" % (label, got.get("worker-2")))
+    for n in ("worker-2", "t2-parked"):
+        names = [x for x in frame_names(got.get(n, ""))
+                 if not x.startswith("corolink_")]
+        check(names == SUSPENDED[n][2], "%s: apply: %s frames %s"
+              % (label, n, names))
+    for n, (_, frames) in RUNNING.items():
+        check(in_order(frame_names(got.get(n, "")), frames),
+              "%s: apply: %s frames %s" % (label, n,
+                                           frame_names(got.get(n, ""))))
+    check("0x4141414141414131" not in text and "0x41414141" not in
+          text.replace(want.get("sock-reader", "?"), ""),
+          "%s: apply printed a garbage frame" % label)
+
+
+def mode_damage(args, g):
+    helper = os.path.join(args.workdir, "damage.py")
+    with open(helper, "w") as f:
+        f.write(DAMAGE_HELPER)
+    core = os.path.join(args.workdir, "core.damaged")
+    if os.path.exists(core):
+        os.unlink(core)
+    out, secs = g.run([args.program],
+                      pre=["source " + helper, "break test_ready", "run"],
+                      cases=[("damage", "python _damage()")] +
+                      damage_cases() + [("gcore", "gcore " + core)],
+                      post=["kill"], label="damage-live")
+    want = dict(m.groups() for m in
+                re.finditer(r"^EXPECT (\S+)\t\t(.*)$", secs.get("damage", ""),
+                            re.M))
+    for line in want.values():
+        print("expected: " + line)
+    check_damage("live", secs, want)
+    if not check(os.path.exists(core), "damage: no core file written"):
+        return
+    out, secs = g.run([args.program, core], cases=damage_cases(),
+                      label="damage-core")
+    check_damage("core", secs, want)
+    os.unlink(core)
+
+
 def mode_autoload(args, g):
     libdir = os.path.dirname(os.path.realpath(args.lib))
     out = subprocess.check_output(["readelf", "-W", "-S", os.path.realpath(args.lib)],
@@ -659,7 +896,8 @@ def main():
     ap.add_argument("--gdb", required=True)
     ap.add_argument("--plugin", required=True)
     ap.add_argument("--workdir", required=True)
-    ap.add_argument("mode", choices=["target", "errors", "autoload", "scale"])
+    ap.add_argument("mode", choices=["target", "errors", "autoload", "scale",
+                                     "damage"])
     ap.add_argument("--program")
     ap.add_argument("--variant", default="x")
     ap.add_argument("--strip")
@@ -671,7 +909,7 @@ def main():
     os.makedirs(args.workdir, exist_ok=True)
     g = Gdb(args)
     {"target": mode_target, "errors": mode_errors, "autoload": mode_autoload,
-     "scale": mode_scale}[args.mode](args, g)
+     "scale": mode_scale, "damage": mode_damage}[args.mode](args, g)
     if FAILS:
         print("%d check(s) failed" % len(FAILS))
         return 1

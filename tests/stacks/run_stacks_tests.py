@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Tests of corolink-stacks (perf/corolink-stacks.c) against stacks_target.c.
 
-Subcommands (one ctest each): live, core, stripped, errors, fuzz, sampling.
+Subcommands (one ctest each): live, core, stripped, errors, fuzz, sampling,
+damage.
 The target prints "ready PID" once its coroutines are parked (see the table
 at the top of stacks_target.c) and then blocks; we run the tool on its pid
 and on a core written by gcore, then kill it."""
@@ -431,6 +432,253 @@ def test_sampling():
         t.kill()
 
 
+# ---------------------------------------------------------------------------
+# damage: the test damages a parked target's control blocks and registry
+# through the debug-offsets table (unwind-info/debug-table.md), writing
+# /proc/PID/mem, then checks every output mode, live and on a gcore core.
+
+TABLE = {  # field: (offset, struct format), from unwind-info/debug-table.md
+    "version": (0x08, "<I"), "size": (0x0c, "<I"), "control_size": (0x18, "<I"),
+    "off_pc": (0x1c, "<I"), "off_sp": (0x20, "<I"), "off_fp": (0x24, "<I"),
+    "off_id": (0x34, "<I"), "off_name": (0x38, "<I"), "name_size": (0x3c, "<I"),
+    "off_stack_limit": (0x40, "<I"), "off_check": (0x58, "<I"),
+    "check_xor": (0x70, "<Q"), "registry": (0x98, "<Q"), "chunk_off_next": (0xa0, "<I"),
+    "chunk_off_nslots": (0xa4, "<I"), "chunk_off_slots": (0xa8, "<I"),
+    "slot_tag_mask": (0xb0, "<Q"),
+}
+
+
+class Mem:
+    """The memory of a live process, through /proc/PID/mem."""
+
+    def __init__(self, pid):
+        self.f = open("/proc/%d/mem" % pid, "r+b", buffering=0)
+        self.pid = pid
+
+    def read(self, addr, n):
+        self.f.seek(addr)
+        return self.f.read(n)
+
+    def u64(self, addr):
+        return struct.unpack("<Q", self.read(addr, 8))[0]
+
+    def put64(self, addr, v):
+        self.f.seek(addr)
+        self.f.write(struct.pack("<Q", v))
+
+    def table(self):
+        """The debug table, found by its magic in libcorolink's mappings
+        (confirmed by version and size, as the spec says)."""
+        for line in open("/proc/%d/maps" % self.pid):
+            parts = line.split()
+            if len(parts) < 6 or "libcorolink" not in parts[5]:
+                continue
+            lo, hi = (int(x, 16) for x in parts[0].split("-"))
+            try:
+                data = self.read(lo, hi - lo)
+            except OSError:
+                continue
+            pos = data.find(b"CLNKDBG\0")
+            while pos >= 0:
+                t = {k: struct.unpack_from(f, data, pos + o)[0] for k, (o, f) in TABLE.items()}
+                try:  # (the magic is also in the code that checks it)
+                    if t["version"] >= 1 and t["size"] >= 0xc4 and self.u64(t["registry"]):
+                        return t
+                except (OSError, OverflowError, struct.error):
+                    pass
+                pos = data.find(b"CLNKDBG\0", pos + 1)
+        raise SystemExit("the debug table is not in the target")
+
+    def registry(self, t):
+        """[(slot address, value)] of every slot of every chunk."""
+        out = []
+        chunk = self.u64(t["registry"])
+        while chunk:
+            n = self.u64(chunk + t["chunk_off_nslots"])
+            base = chunk + t["chunk_off_slots"]
+            vals = struct.unpack("<%dQ" % n, self.read(base, 8 * n))
+            out += [(base + 8 * i, v) for i, v in enumerate(vals)]
+            chunk = self.u64(chunk + t["chunk_off_next"])
+        return out
+
+    def blocks(self, t):
+        """name -> dict of the live control blocks."""
+        out = {}
+        for slot, v in self.registry(t):
+            if v == 0 or v & t["slot_tag_mask"]:
+                continue
+            nm = self.read(v + t["off_name"], t["name_size"]).split(b"\0")[0].decode()
+            out[nm] = dict(addr=v, slot=slot, id=self.u64(v + t["off_id"]),
+                           pc=self.u64(v + t["off_pc"]), sp=self.u64(v + t["off_sp"]),
+                           fp=self.u64(v + t["off_fp"]),
+                           limit=self.u64(v + t["off_stack_limit"]))
+        return out
+
+
+def damage_target(t_pid):
+    """Damages the parked target; returns (expected one-line diagnostics by
+    name, set of damaged names, name of the duplicated one, its slot count)."""
+    m = Mem(t_pid)
+    t = m.table()
+    b = m.blocks(t)
+    want = {}
+
+    def line(n, what):
+        want[n] = 'coroutine %d "%s" (control block 0x%x): %s' % (b[n]["id"], n, b[n]["addr"], what)
+
+    # 1. a saved pc outside all code
+    co = b["sock-reader"]
+    m.put64(co["addr"] + t["off_pc"], 0x4141414141414141)
+    line("sock-reader", "saved pc 0x4141414141414141 is outside every executable mapping")
+    # 2. a saved sp outside the coroutine's stack (in its guard page)
+    co = b["timer"]
+    bad_sp = co["limit"] - 64
+    m.put64(co["addr"] + t["off_sp"], bad_sp)
+    line("timer", "saved sp 0x%x is outside its stack [0x%x, 0x%x)" % (bad_sp, co["limit"], co["addr"]))
+    # 3. a frame pointer chain that points to itself: fp = X, *X = X,
+    # X[1] = the return address into worker_body that idle_loop's frame
+    # holds (built with frame pointers: CFA = rbp + 16, so every frame from
+    # the second on has sp X + 16)
+    co = b["worker-0"]
+    ra = m.u64(co["fp"] + 8)
+    x = (co["sp"] + 16) & ~7
+    check(x + 16 < co["addr"], "damage: no room for the loop in worker-0's stack")
+    m.put64(x, x)
+    m.put64(x + 8, ra)
+    m.put64(co["addr"] + t["off_fp"], x)
+    line("worker-0", "the frame chain loops at sp 0x%x" % (x + 16))
+    # 4. a frame chain that leaves the stack: fp = a word in another
+    # coroutine's (unused) stack, its return address slot pointing into code
+    co = b["worker-1"]
+    y = b["fresh"]["addr"] - 512
+    m.put64(y, 0)
+    m.put64(y + 8, ra)
+    m.put64(co["addr"] + t["off_fp"], y)
+    line("worker-1", "the frame chain leaves its stack [0x%x, 0x%x) at sp 0x%x"
+         % (co["limit"], co["addr"], y + 16))
+    # 5. a stack limit above the control block
+    co = b["bulk"]
+    m.put64(co["addr"] + t["off_stack_limit"], co["addr"] + 4096)
+    line("bulk", "stack limit 0x%x is not below its control block" % (co["addr"] + 4096))
+    # 6. one control block copied into every free slot (up to 4096)
+    co = b["worker-2"]
+    free = [a for a, v in m.registry(t) if v == 0 or v & t["slot_tag_mask"]][:4095]
+    for a in free:
+        m.put64(a, co["addr"])
+    slots = sorted([co["slot"]] + free)
+    check(len(slots) >= 64, "damage: only %d slots for the duplicate" % len(slots))
+    line("worker-2", "in %d registry slots (%s, ...), listed once"
+         % (len(slots), ", ".join("0x%x" % a for a in slots[:3])))
+    m.f.close()
+    return want, {"sock-reader", "timer", "worker-0", "worker-1", "bulk"}, "worker-2", len(slots), b
+
+
+def check_damage(src, label, want, damaged, dup, nslots, blocks):
+    undamaged = {  # name: frames (innermost first, entry last)
+        "worker-2": ["idle_loop", "worker_body"],
+        "t2-parked": SUSPENDED["t2-parked"],
+    }
+    traced = ("corolink__enter", "corolink__resume_traced")
+    # --json
+    rc, out, err = run_tool(["--json"] + src)
+    check(rc == 0, "%s --json: rc %s (%s)" % (label, rc, err.strip()))
+    try:
+        data = json.loads(out)
+    except ValueError as e:
+        check(False, "%s --json does not parse: %s" % (label, e))
+        return
+    by = {}
+    for o in data:
+        check(o["name"] not in by, "%s --json: %s listed twice" % (label, o["name"]))
+        by[o["name"]] = o
+    check(set(by) == NAMES | {"bulk"}, "%s --json: coroutines %s" % (label, sorted(by)))
+    for n in NAMES | {"bulk"}:
+        o = by.get(n, {})
+        if n in damaged:
+            check(o.get("diagnostic") == want[n], "%s --json: %s diagnostic %r, want %r"
+                  % (label, n, o.get("diagnostic"), want[n]))
+            check(o.get("error") == want[n].split("): ", 1)[1] and o.get("frames") == [],
+                  "%s --json: %s error %r frames %s" % (label, n, o.get("error"), o.get("frames")))
+        else:
+            check("error" not in o, "%s --json: %s has an error %r" % (label, n, o.get("error")))
+    o = by.get(dup, {})
+    check(o.get("registry_slots") == nslots and o.get("diagnostic") == want[dup],
+          "%s --json: duplicate %s: %s slots, %r" % (label, dup, o.get("registry_slots"), o.get("diagnostic")))
+    for n, frames in undamaged.items():
+        got = [f["function"] for f in by.get(n, {}).get("frames", []) if f["function"] not in traced]
+        check(got == frames, "%s --json: %s frames %s, want %s" % (label, n, got, frames))
+    fn = [f["function"] for f in by.get("main-runner", {}).get("frames", [])]
+    check(fn[:4] == ["pause", "block_forever", "main_runner_wait", "main_runner_body"],
+          "%s --json: main-runner frames %s" % (label, fn))
+    check(by.get("fresh", {}).get("state") == "created" and by.get("done", {}).get("state") == "finished",
+          "%s --json: fresh/done" % label)
+
+    # text: the line instead of the block; the others as usual
+    rc, out, err = run_tool(src)
+    check(rc == 0, "%s text: rc %s" % (label, rc))
+    lines = out.splitlines()
+    for n in want:
+        check(lines.count(want[n]) == 1, "%s text: no line %r" % (label, want[n]))
+    for n in damaged:
+        check(not re.search(r'^coroutine %d "%s" suspended' % (blocks[n]["id"], n), out, re.M),
+              "%s text: %s has its block" % (label, n))
+    for n in NAMES - damaged:
+        check(re.search(r'^coroutine %d "%s" ' % (by[n]["id"], n), out, re.M) is not None,
+              "%s text: %s not listed" % (label, n))
+    check(len(re.findall(r'^coroutine %d "%s" suspended' % (by[dup]["id"], dup), out, re.M)) == 1,
+          "%s text: %s not listed once" % (label, dup))
+    m = re.search(r'^coroutine %d "t2-parked" suspended.*\n.*\n((?:    #.*\n)+)' % by["t2-parked"]["id"], out, re.M)
+    check(m is not None and [re.split(r"[+ ]", l.split()[2])[0] for l in m.group(1).splitlines()
+                             if not any(x in l for x in traced)] == SUSPENDED["t2-parked"],
+          "%s text: t2-parked frames %s" % (label, m and m.group(1)))
+    check("0x41414141414141" not in out.replace(want["sock-reader"], ""), "%s text: garbage pc printed" % label)
+
+    # --group: the damaged ones one line each, not grouped
+    rc, out, err = run_tool(["--group"] + src)
+    check(rc == 0, "%s --group: rc %s" % (label, rc))
+    lines = out.splitlines()
+    check(re.match(r"^(process|core of process) \d+: \d+ coroutines in \d+ groups and %d damaged" % len(damaged),
+                   lines[0] if lines else "") is not None, "%s --group: header %r" % (label, lines[:1]))
+    for n in want:
+        check(lines.count(want[n]) == 1, "%s --group: no line %r" % (label, want[n]))
+    groups = re.findall(r"^(\d+) coroutines? ([a-z]+)[^:]*:(.*)$", out, re.M)
+    check(sum(int(g[0]) for g in groups) == len(NAMES) + 1 - len(damaged), "%s --group: counts %s" % (label, groups))
+    check(any(g[0] == "1" and g[1] == "suspended" and '"%s"' % dup in g[2] for g in groups),
+          "%s --group: %s not in a group of its own" % (label, dup))
+    check(not any('"%s"' % n in g[2] for g in groups for n in damaged), "%s --group: a damaged one grouped" % label)
+
+    # --folded: [damaged] lines on stdout, the diagnostics on stderr
+    rc, out, err = run_tool(["--folded"] + src)
+    check(rc == 0, "%s --folded: rc %s" % (label, rc))
+    flines = out.splitlines()
+    check(all(re.match(r"^(suspended|running|created|finished)(;[^; ]+)* \d+$", l) for l in flines),
+          "%s --folded: line structure %s" % (label, flines))
+    check("suspended;[damaged] %d" % len(damaged) in flines, "%s --folded: %s" % (label, flines))
+    check("suspended;worker_body;idle_loop 1" in flines and
+          "suspended;t2_parked_body;park_deep;park_deep;park_deep;park_leaf 1" in flines,
+          "%s --folded: undamaged stacks missing: %s" % (label, flines))
+    check(sum(int(l.rsplit(" ", 1)[1]) for l in flines) == len(NAMES) + 1, "%s --folded: total" % label)
+    elines = err.splitlines()
+    check(sorted(elines) == sorted("corolink-stacks: " + w for w in want.values()),
+          "%s --folded: stderr %r" % (label, elines))
+
+
+def test_damage():
+    t = Target(ARGS.program_fp, [1])
+    try:
+        want, damaged, dup, nslots, blocks = damage_target(t.pid)
+        for w in want.values():
+            print("expected:", w)
+        check_damage([t.pid], "live", want, damaged, dup, nslots, blocks)
+        core = gcore(t.pid, os.path.join(ARGS.workdir, "core-damaged"))
+    finally:
+        t.kill()
+    check_damage(["--core", core, "--exe", ARGS.program_fp], "core", want, damaged, dup, nslots, blocks)
+    rc, out, err = run_tool(["--core", core, "--exe", ARGS.program_fp])
+    print(out)
+    os.unlink(core)
+
+
 def main():
     global ARGS
     ap = argparse.ArgumentParser()
@@ -440,7 +688,8 @@ def main():
     ap.add_argument("--gcore", required=True)
     ap.add_argument("--strip", required=True)
     ap.add_argument("--workdir", required=True)
-    ap.add_argument("test", choices=["live", "core", "stripped", "errors", "fuzz", "sampling"])
+    ap.add_argument("--program-fp")
+    ap.add_argument("test", choices=["live", "core", "stripped", "errors", "fuzz", "sampling", "damage"])
     ARGS = ap.parse_args()
     os.makedirs(ARGS.workdir, exist_ok=True)
     globals()["test_" + ARGS.test]()
