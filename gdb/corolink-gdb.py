@@ -576,6 +576,17 @@ def _on_exit(*_args):
 _unwind_memo = {}
 
 
+def _frame_source(f):
+    """(file name, line) of a frame, or (None, None) when gdb has none."""
+    try:
+        sal = f.find_sal()
+    except gdb.error:
+        return None, None
+    if sal.symtab is None:
+        return None, None
+    return sal.symtab.filename, sal.line
+
+
 def _sym_frames(frames_only=True):
     """[(function name, filename, line)] of the selected stack, innermost
     first, as the frame filter would show it (level 0 hidden, ends at the
@@ -600,12 +611,7 @@ def _sym_frames(frames_only=True):
             name = f.name()
             if name is None:
                 name = "0x%x" % pc
-            try:
-                sal = f.find_sal()
-                fn = sal.symtab.filename if sal.symtab else None
-                ln = sal.line if sal.symtab else None
-            except gdb.error:
-                fn, ln = None, None
+            fn, ln = _frame_source(f)
             out.append((name, fn, ln))
         try:
             f = f.older()
@@ -782,12 +788,7 @@ def _coroutine_walk():
             if t.in_trampoline(pc):
                 return frames, sps, pcs, [sp]
             name = f.name() or "0x%x" % pc
-            try:
-                sal = f.find_sal()
-                fn = sal.symtab.filename if sal.symtab else None
-                ln = sal.line if sal.symtab else None
-            except gdb.error:
-                fn, ln = None, None
+            fn, ln = _frame_source(f)
             frames.append((name, fn, ln))
             # an inlined function's frame shares its caller's sp
             sps.append(None if f.type() == gdb.INLINE_FRAME else sp)

@@ -106,15 +106,22 @@ def gcore(pid, prefix):
     return path
 
 
-def check_all(src, pid, label, lines=True):
-    """src: ["PID"] or ["--core", core, "--exe", exe]."""
-    # --json
+def tool_json(src, label):
+    """corolink-stacks --json on src, parsed; None (and a failed check) if
+    it fails or does not parse."""
     rc, out, err = run_tool(["--json"] + src)
     check(rc == 0, "%s --json: rc %s (%s)" % (label, rc, err.strip()))
     try:
-        data = json.loads(out)
+        return json.loads(out)
     except ValueError as e:
         check(False, "%s --json does not parse: %s" % (label, e))
+        return None
+
+
+def check_all(src, pid, label, lines=True):
+    """src: ["PID"] or ["--core", core, "--exe", exe]."""
+    data = tool_json(src, label)
+    if data is None:
         return None
     by = {}
     for o in data:
@@ -579,13 +586,8 @@ def check_damage(src, label, want, damaged, dup, nslots, blocks):
         "t2-parked": SUSPENDED["t2-parked"],
     }
     traced = ("corolink__enter", "corolink__resume_traced")
-    # --json
-    rc, out, err = run_tool(["--json"] + src)
-    check(rc == 0, "%s --json: rc %s (%s)" % (label, rc, err.strip()))
-    try:
-        data = json.loads(out)
-    except ValueError as e:
-        check(False, "%s --json does not parse: %s" % (label, e))
+    data = tool_json(src, label)
+    if data is None:
         return
     by = {}
     for o in data:
