@@ -5,7 +5,10 @@
  * section is not allocated (no run-time cost) and goes away with
  * `strip --strip-debug`; `objcopy --only-keep-debug` keeps it in the
  * separate debug file. The assembler finds the script through -Wa,-I (see
- * CMakeLists.txt). */
+ * CMakeLists.txt). <cet.h> marks the object compatible with CET (IBT and
+ * shadow stacks) when built with -fcf-protection: it holds no code, and an
+ * unmarked object would unmark the whole library. */
+#include <cet.h>
 #if defined(__ELF__)
     .pushsection .debug_gdb_scripts, "MS", @progbits, 1
     .byte 4

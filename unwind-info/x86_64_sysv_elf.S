@@ -16,6 +16,15 @@
  *
  * Control block offsets used here (struct corolink__hot):
  */
+/* With -fcf-protection (__CET__ defined), gcc's <cet.h> adds the
+ * .note.gnu.property section that marks this object as compatible with
+ * indirect-branch tracking and shadow stacks (the linker ANDs these bits
+ * over all objects: one unmarked object unmarks the library). Every
+ * indirect-branch target below starts with endbr64 (a NOP without CET);
+ * the jumps that return without `ret` carry `notrack`. See "Hardening" in
+ * unwind-info/README.md for what shadow stacks would need. */
+#include <cet.h>
+
 #define CO_PC      0x00
 #define CO_SP      0x08
 #define CO_FP      0x10
@@ -347,7 +356,9 @@ corolink__call_on_ret:
         .p2align 4
 corolink_resume:
         .cfi_startproc
-        /* CFA = rsp + 8, return address at CFA - 8. */
+        /* CFA = rsp + 8, return address at CFA - 8. Called through the
+         * GOT or the PLT: an indirect-branch target. */
+        endbr64
         /* A tracer has the resume or suspend probe enabled, or suspend
          * timestamps are on: the traced resume (src/probes.c) does it all,
          * with the same arguments. rax is free here. */
@@ -379,7 +390,7 @@ corolink_resume:
         /* CFA = rsp: the return address is still at CFA - 8 (in the red
          * zone, which signal delivery skips). */
         .cfi_def_cfa_offset 0
-        jmp     *%rcx
+        notrack jmp *%rcx                       /* a return: no endbr64 there */
 .Lresume_fail:
         /* CFA = rbp + 16, registers saved as above. */
         CALLEE_SAVED_ROWS
@@ -426,8 +437,8 @@ corolink_suspend:
         /* As in the inline suspend, the 16 bytes before the resume point
          * run with the body's rsp and rbp still in place until the switch:
          * a tool unwinding the suspended coroutine may use pc = co->pc - 16
-         * with co->sp and co->fp. */
-        nop
+         * with co->sp and co->fp. (Exactly 16: 7 + 4 + 5 bytes, the jump
+         * with its notrack prefix.) */
         movq    CO_LINK_SP(%rdi), %rsp          /* resumer's rsp after return */
         /* Now the resumer's callee that has returned: CFA = rsp, the
          * return address still at CFA - 8 (in the red zone), the resumer's
@@ -443,7 +454,7 @@ corolink_suspend:
         .cfi_same_value %r15
         movq    CO_LINK_FP(%rdi), %rbp
         .cfi_same_value %rbp
-        jmp     *-8(%rsp)                       /* into the resumer */
+        notrack jmp *-8(%rsp)                   /* into the resumer (a return) */
         /* The resume point (co->pc of a coroutine suspended here): named
          * for introspect.c, which skips this function's frame. */
         .globl  corolink__suspend_resumed
@@ -485,7 +496,7 @@ corolink__suspend_resumed:
         popq    %rcx
         /* CFA = rsp: return address still at CFA - 8. */
         .cfi_def_cfa_offset 0
-        jmp     *%rcx                           /* into the body */
+        notrack jmp *%rcx                       /* into the body (a return) */
         /* From here on only exception handling runs (check-cfi's --cover
          * leaves the `_eh` tail out: its windows do not take it). */
         .globl  corolink_suspend_eh

@@ -52,6 +52,20 @@ if(last_output MATCHES "\\(NEEDED\\)")
   message(FATAL_ERROR "libcorolink.so needs shared libraries:\n${last_output}")
 endif()
 
+# 2b. CET marking (where the compiler has -fcf-protection): the archive's
+# one partially linked object keeps the property of its inputs, and the
+# .so, linked without start files, has no unmarked input at all.
+execute_process(COMMAND ${C_COMPILER} -fcf-protection=full -x c -c /dev/null
+                -o ${WORK_DIR}/cf.o RESULT_VARIABLE cf_rc OUTPUT_QUIET ERROR_QUIET)
+if(cf_rc EQUAL 0)
+  foreach(f ${lib_a} ${lib_so})
+    run(${READELF} -n ${f})
+    if(NOT last_output MATCHES "x86 feature: IBT, SHSTK")
+      message(FATAL_ERROR "${f}: not marked IBT and SHSTK:\n${last_output}")
+    endif()
+  endforeach()
+endif()
+
 # 3. The program: no C library, no start files, no libgcc.
 set(prog ${WORK_DIR}/generator_nostdlib)
 run(${C_COMPILER} -std=c11 -O2 -g -Wall -Wextra -Werror
