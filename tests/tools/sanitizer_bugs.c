@@ -74,6 +74,10 @@ static void *drive(void *arg) {
     pthread_barrier_wait(&both); /* both threads run their coroutine at once */
     while (corolink_resume(co, NULL, NULL) == COROLINK_YIELD)
         ;
+    /* Both coroutines (TSan fibers) live until both have written: TSan
+     * may not report a race against a fiber destroyed before the other
+     * side's access. */
+    pthread_barrier_wait(&both);
     corolink_destroy(co);
     return NULL;
 }
