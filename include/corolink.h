@@ -466,7 +466,10 @@ COROLINK_API size_t corolink_pool_limit(size_t max_stacks);
  * Errors (nothing runs; *output is set to NULL): COROLINK_EINVAL (co NULL,
  * destroyed, or no control block),
  * COROLINK_EDONE (the coroutine has finished), COROLINK_ERUNNING (the
- * coroutine is running: resuming itself or one of its resumers). */
+ * coroutine is running: resuming itself or one of its resumers),
+ * COROLINK_ENOTSUP (the C library enabled CET shadow stacks for the
+ * process: the switch does not carry them yet, see unwind-info/README.md
+ * "Hardening"). */
 COROLINK_API COROLINK__NOPLT int corolink_resume(corolink *co, void *input,
                                                  void **output);
 

@@ -267,6 +267,8 @@ static inline void cl_trap_on_create(void) {}
 enum { CL_TOOL_ASAN = 1, CL_TOOL_TSAN = 2, CL_TOOL_VALGRIND = 4 };
 #if CL_TOOLS
 CL_HIDDEN extern unsigned cl_tools;
+/* Shadow stacks (CET SHSTK) are enabled for the process: resumes fail. */
+CL_HIDDEN extern bool cl_shstk_active;
 /* A block is placed while a tool watches: flag it, clear its tool state. */
 CL_HIDDEN void cl_tools_place(struct corolink *co);
 /* corolink__enter() with every tool told of both switches. */
@@ -289,6 +291,7 @@ CL_HIDDEN void cl_tools_unpoison(const void *lo, size_t size);
 CL_HIDDEN bool cl_tools_read(void *dst, const void *src, size_t n);
 #else
 #define cl_tools 0u
+#define cl_shstk_active false
 static inline void cl_tools_place(struct corolink *co) { (void)co; }
 static inline int cl_tools_enter(struct corolink *co, void *input,
                                  uintptr_t cmd, void **value) {

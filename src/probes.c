@@ -259,6 +259,11 @@ void cl_probes_hold(bool on) {
 int corolink__resume_traced(corolink *co, void *input, void **output) {
     if (co == NULL || co->hot.pc == NULL)
         return corolink__resume_fail(co, output);
+    if (__builtin_expect(cl_shstk_active, 0)) {
+        if (output)
+            *output = NULL;
+        return COROLINK_ENOTSUP; /* see cl_shstk_init() */
+    }
     void *value = NULL;
     int st = cl_enter(co, input, CL_CMD_CONTINUE, &value);
     if (st == COROLINK_YIELD) {
