@@ -624,7 +624,13 @@ def _backtrace(t, co):
     """Symbolized frames of a coroutine (memoized for suspended ones by
     their suspend point, entry function and frame offsets). A suspended
     coroutine is checked on the way (see _check): a damaged one gets
-    co.damage and no frames."""
+    co.damage and no frames, and so does a control block held by several
+    registry slots (a damaged registry)."""
+    if len(co.slots) > 1:
+        co.damage = "in %d registry slots (%s%s), listed once" % (
+            len(co.slots), ", ".join("0x%x" % a for a in co.slots[:3]),
+            ", ..." if len(co.slots) > 3 else "")
+        return []
     if co.state == "suspended":
         co.damage = _check_saved(t, co)
         if co.damage:
@@ -814,19 +820,11 @@ def _coroutine_walk():
 
 def _diag(co):
     """The one line about a coroutine with a problem, or None."""
-    what = []
-    if len(co.slots) > 1:
-        what.append("in %d registry slots (%s%s), listed once"
-                    % (len(co.slots),
-                       ", ".join("0x%x" % a for a in co.slots[:3]),
-                       ", ..." if len(co.slots) > 3 else ""))
-    if co.damage:
-        what.append(co.damage)
-    if not what:
+    if not co.damage:
         return None
     name = ' "%s"' % co.name if co.name_ok and co.name else ""
     return "corolink: coroutine %d%s (control block 0x%x): %s" % (
-        co.id, name, co.addr, "; ".join(what))
+        co.id, name, co.addr, co.damage)
 
 
 def _with_coroutine(co, fn, t):

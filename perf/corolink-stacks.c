@@ -1330,8 +1330,9 @@ static void unwind_one(struct ctx *c, pid_t tid, bool stop_at_root, struct frame
 /* ---- checking what was read ---------------------------------------------------
  * The one place that decides whether a coroutine's saved registers and
  * frames can be trusted; every output mode prints diag_line() for a
- * coroutine with co->damage set (and no frames) or held by several
- * registry slots (frames kept: its control block passed every check).
+ * coroutine with co->damage set (and no frames): damaged registers or
+ * frames, or a control block held by several registry slots (a damaged
+ * registry: listed once).
  *
  * A suspended coroutine: its saved pc must be code, its saved sp inside
  * its stack [stack_limit, control block); then it is unwound, and each
@@ -1380,9 +1381,18 @@ static void check_frames(struct ctx *c, struct coro *co, uint64_t next_sp) {
 /* tid: the coroutine's libdw pseudo-thread (suspended ones) */
 static void check_coroutine(struct ctx *c, struct coro *co, pid_t tid) {
     co->damage[0] = 0;
-    if (co->state != ST_SUSPENDED)
+    if (co->nslots > 1) {
+        /* A damaged registry: listed once, its frames not trusted. */
+        char slots[128];
+        size_t k = 0;
+        for (uint64_t i = 0; i < co->nslots && i < 3 && k < sizeof slots; i++)
+            k += (size_t)snprintf(slots + k, sizeof slots - k, "%s0x%" PRIx64, i ? ", " : "",
+                                  co->slot_addr[i]);
+        damage(co, "in %" PRIu64 " registry slots (%s%s), listed once", co->nslots, slots,
+               co->nslots > 3 ? ", ..." : "");
+    } else if (co->state != ST_SUSPENDED) {
         return;
-    if (co->bad_limit)
+    } else if (co->bad_limit)
         damage(co, "stack limit 0x%" PRIx64 " is not below its control block", co->limit_read);
     else if (!in_code(c, co->pc))
         damage(co, "saved pc 0x%" PRIx64 " is outside every executable mapping", co->pc);
@@ -1420,21 +1430,11 @@ static void diag_line(const struct coro *co, char *buf, size_t n) {
     }
     size_t k = (size_t)snprintf(buf, n, "coroutine %" PRIu64 "%s (control block 0x%" PRIx64 "): ", co->id, name,
                                 co->addr);
-    if (co->nslots > 1 && k < n) {
-        k += (size_t)snprintf(buf + k, n - k, "in %" PRIu64 " registry slots (", co->nslots);
-        for (uint64_t i = 0; i < co->nslots && i < 3 && k < n; i++)
-            k += (size_t)snprintf(buf + k, n - k, "%s0x%" PRIx64, i ? ", " : "", co->slot_addr[i]);
-        if (k < n)
-            k += (size_t)snprintf(buf + k, n - k, "%s), listed once%s", co->nslots > 3 ? ", ..." : "",
-                                  co->damage[0] ? "; " : "");
-    }
-    if (co->damage[0] && k < n)
+    if (k < n)
         snprintf(buf + k, n - k, "%s", co->damage);
 }
 
-static bool has_problem(const struct coro *co) {
-    return co->damage[0] || co->nslots > 1;
-}
+static bool has_problem(const struct coro *co) { return co->damage[0] != 0; }
 
 static void unwind_all(struct ctx *c) {
     if (!c->attached_state) {

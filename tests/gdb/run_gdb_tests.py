@@ -674,7 +674,9 @@ def _damage():
            % (len(slots), ", ".join("0x%x" % a for a in slots[:3])))
 '''
 
-DAMAGED = ("sock-reader", "timer", "worker-0", "worker-1")
+# worker-2's control block is in 4096 slots: a damaged registry, its line
+# instead of its frames too
+DAMAGED = ("sock-reader", "timer", "worker-0", "worker-1", "worker-2")
 
 
 def damage_cases():
@@ -686,7 +688,6 @@ def damage_cases():
         ("sel_loop", "coroutine {{worker-0}}"),
         ("sel_leave", "coroutine {{worker-1}}"),
         ("sel_dup", "coroutine {{worker-2}}"),
-        ("sel_dup_bt", "bt"),
         ("back", "coroutine"),
         ("apply", "coroutine apply all bt"),
         ("sel_ok", "coroutine {{t2-parked}}"),
@@ -709,7 +710,7 @@ def check_damage(label, secs, want):
           sorted(rows) == sorted(list(SUSPENDED) + list(RUNNING) +
                                  ["fresh", "done"]),
           "%s: info: rows %s" % (label, sorted(rows)))
-    for n in ("worker-2", "t2-parked"):
+    for n in ("t2-parked",):
         where = SUSPENDED[n][1]
         rest = rows.get(n, {}).get("rest", "")
         check(re.match(re.escape(where) + r"\b", rest) is not None,
@@ -721,9 +722,6 @@ def check_damage(label, secs, want):
     for n, line in want.items():
         check(g.splitlines().count(line) == 1, "%s: -group: no line %r"
               % (label, line))
-    check(re.search(r"^1\s+suspended\s+worker_body\s+idle_loop\b.*\b%d$"
-                    % rows.get("worker-2", {}).get("id", -1), g, re.M),
-          "%s: -group: no worker-2 group:\n%s" % (label, g))
     check(re.search(r"^1\s+suspended\s+t2_parked_body\s+park_leaf\b", g,
                     re.M), "%s: -group: no t2-parked group" % label)
     for n in DAMAGED:
@@ -732,16 +730,10 @@ def check_damage(label, secs, want):
               "%s: -group: %s grouped" % (label, n))
     # coroutine ID: one clean error line
     for case, n in (("sel_pc", "sock-reader"), ("sel_sp", "timer"),
-                    ("sel_loop", "worker-0"), ("sel_leave", "worker-1")):
+                    ("sel_loop", "worker-0"), ("sel_leave", "worker-1"),
+                    ("sel_dup", "worker-2")):
         check(secs.get(case, "").strip() == "ERROR: " + want.get(n, "?"),
               "%s: %s: %r" % (label, case, secs.get(case)))
-    sd = secs.get("sel_dup", "")
-    check(sd.splitlines()[:1] == [want.get("worker-2")] and
-          re.search(r"^#1 ", sd, re.M), "%s: sel_dup: %r" % (label, sd))
-    names = [n for n in frame_names(secs.get("sel_dup_bt", ""))
-             if not n.startswith("corolink_")]
-    check(names == SUSPENDED["worker-2"][2], "%s: worker-2 bt %s"
-          % (label, names))
     names = [n for n in frame_names(secs.get("sel_ok_bt", ""))
              if not n.startswith("corolink_")]
     check(names == SUSPENDED["t2-parked"][2], "%s: t2-parked bt %s"
@@ -757,9 +749,7 @@ def check_damage(label, secs, want):
     for n in DAMAGED:
         check(got.get(n, "").strip() == want.get(n),
               "%s: apply: %s: %r" % (label, n, got.get(n)))
-    check(got.get("worker-2", "").splitlines()[:1] == [want.get("worker-2")],
-          "%s: apply: worker-2: %r" % (label, got.get("worker-2")))
-    for n in ("worker-2", "t2-parked"):
+    for n in ("t2-parked",):
         names = [x for x in frame_names(got.get(n, ""))
                  if not x.startswith("corolink_")]
         check(names == SUSPENDED[n][2], "%s: apply: %s frames %s"

@@ -577,12 +577,14 @@ def damage_target(t_pid):
     line("worker-2", "in %d registry slots (%s, ...), listed once"
          % (len(slots), ", ".join("0x%x" % a for a in slots[:3])))
     m.f.close()
-    return want, {"sock-reader", "timer", "worker-0", "worker-1", "bulk"}, "worker-2", len(slots), b
+    # the duplicated one is damaged too (a damaged registry: its line
+    # instead of its frames)
+    return (want, {"sock-reader", "timer", "worker-0", "worker-1", "worker-2", "bulk"},
+            "worker-2", len(slots), b)
 
 
 def check_damage(src, label, want, damaged, dup, nslots, blocks):
     undamaged = {  # name: frames (innermost first, entry last)
-        "worker-2": ["idle_loop", "worker_body"],
         "t2-parked": SUSPENDED["t2-parked"],
     }
     traced = ("corolink__enter", "corolink__resume_traced")
@@ -627,8 +629,6 @@ def check_damage(src, label, want, damaged, dup, nslots, blocks):
     for n in NAMES - damaged:
         check(re.search(r'^coroutine %d "%s" ' % (by[n]["id"], n), out, re.M) is not None,
               "%s text: %s not listed" % (label, n))
-    check(len(re.findall(r'^coroutine %d "%s" suspended' % (by[dup]["id"], dup), out, re.M)) == 1,
-          "%s text: %s not listed once" % (label, dup))
     m = re.search(r'^coroutine %d "t2-parked" suspended.*\n.*\n((?:    #.*\n)+)' % by["t2-parked"]["id"], out, re.M)
     check(m is not None and [re.split(r"[+ ]", l.split()[2])[0] for l in m.group(1).splitlines()
                              if not any(x in l for x in traced)] == SUSPENDED["t2-parked"],
@@ -645,8 +645,6 @@ def check_damage(src, label, want, damaged, dup, nslots, blocks):
         check(lines.count(want[n]) == 1, "%s --group: no line %r" % (label, want[n]))
     groups = re.findall(r"^(\d+) coroutines? ([a-z]+)[^:]*:(.*)$", out, re.M)
     check(sum(int(g[0]) for g in groups) == len(NAMES) + 1 - len(damaged), "%s --group: counts %s" % (label, groups))
-    check(any(g[0] == "1" and g[1] == "suspended" and '"%s"' % dup in g[2] for g in groups),
-          "%s --group: %s not in a group of its own" % (label, dup))
     check(not any('"%s"' % n in g[2] for g in groups for n in damaged), "%s --group: a damaged one grouped" % label)
 
     # --folded: [damaged] lines on stdout, the diagnostics on stderr
@@ -656,8 +654,7 @@ def check_damage(src, label, want, damaged, dup, nslots, blocks):
     check(all(re.match(r"^(suspended|running|created|finished)(;[^; ]+)* \d+$", l) for l in flines),
           "%s --folded: line structure %s" % (label, flines))
     check("suspended;[damaged] %d" % len(damaged) in flines, "%s --folded: %s" % (label, flines))
-    check("suspended;worker_body;idle_loop 1" in flines and
-          "suspended;t2_parked_body;park_deep;park_deep;park_deep;park_leaf 1" in flines,
+    check("suspended;t2_parked_body;park_deep;park_deep;park_deep;park_leaf 1" in flines,
           "%s --folded: undamaged stacks missing: %s" % (label, flines))
     check(sum(int(l.rsplit(" ", 1)[1]) for l in flines) == len(NAMES) + 1, "%s --folded: total" % label)
     elines = err.splitlines()
