@@ -177,7 +177,10 @@
  *    each side did before it, __tsan_destroy_fiber() at destroy). gcc 12's
  *    runtime (libtsan2) counts fibers as threads and dies beyond 8128 live
  *    ones ("Thread limit (8128 threads) exceeded"); clang's runtime (14
- *    here) was tested with 100,000 suspended coroutines;
+ *    here) was tested with 100,000 suspended coroutines. Both report
+ *    races between coroutines running at the same time on two threads,
+ *    but may miss one against an access of a coroutine that has been
+ *    suspended since (TSan's fibers: about one case in four here);
  *  - valgrind: every coroutine stack (the library's, pooled, or given to
  *    corolink_create_on()) registered from its first resume to its
  *    destroy (VALGRIND_STACK_REGISTER), stacks of corolink_on_stack()
