@@ -13,11 +13,22 @@
 
 #include <gtest/gtest.h>
 
+// clang has no __SANITIZE_THREAD__ (gcc's); it has __has_feature.
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define COROLINK_TEST_TSAN 1
+#endif
+#endif
+#ifndef COROLINK_TEST_TSAN
+#define COROLINK_TEST_TSAN 0
+#endif
+
 #include <pthread.h>
 #include <sys/mman.h>
 
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -321,6 +332,19 @@ void *park_body(corolink_yielder *y, void *, void *arg) {
 TEST(ToolsScale, ManySuspendedCoroutines) {
     const char *env = std::getenv("COROLINK_TEST_SCALE");
     const size_t n = env ? std::strtoul(env, nullptr, 10) : 100000;
+#if defined(__SANITIZE_THREAD__) || COROLINK_TEST_TSAN
+    // TSan maps a shadow call stack per fiber: one mapping per coroutine.
+    // Say so rather than let the runtime die in mmap.
+    if (FILE *f = std::fopen("/proc/sys/vm/max_map_count", "r")) {
+        unsigned long maps = 0;
+        if (std::fscanf(f, "%lu", &maps) == 1)
+            ASSERT_GT(maps, n + 10000)
+                << "TSan needs a mapping per suspended coroutine: raise "
+                   "vm.max_map_count (scripts/quickstart.sh does for its "
+                   "TSan run)";
+        std::fclose(f);
+    }
+#endif
     const size_t each = 8192; // control block + a body a few frames deep
     size_t bytes = n * each;
     void *m = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
