@@ -337,12 +337,14 @@ TEST(ToolsScale, ManySuspendedCoroutines) {
     // Say so rather than let the runtime die in mmap.
     if (FILE *f = std::fopen("/proc/sys/vm/max_map_count", "r")) {
         unsigned long maps = 0;
-        if (std::fscanf(f, "%lu", &maps) == 1)
+        int got = std::fscanf(f, "%lu", &maps);
+        std::fclose(f);
+        if (got == 1) {
             ASSERT_GT(maps, n + 10000)
                 << "TSan needs a mapping per suspended coroutine: raise "
                    "vm.max_map_count (scripts/quickstart.sh does for its "
                    "TSan run)";
-        std::fclose(f);
+        }
     }
 #endif
     const size_t each = 8192; // control block + a body a few frames deep
