@@ -96,7 +96,7 @@ class Table(object):
         if self.magic != b"CLNKDBG\0":
             raise CorolinkError("corolink: bad debug table magic at 0x%x"
                                 % addr)
-        if self.version != 1 or self.pointer_size != 8 or \
+        if self.version < 1 or self.pointer_size != 8 or \
                 self.size < struct.calcsize(_TABLE_FMT):
             raise CorolinkError(
                 "corolink: unsupported debug table (version %d, size %d)"

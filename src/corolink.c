@@ -54,7 +54,7 @@ struct corolink *cl_place(void *limit, void *top, size_t guard) {
     uintptr_t lo = (uintptr_t)limit, hi = (uintptr_t)top;
     if (hi <= lo || hi - lo < COROLINK_CONTROL_SIZE + COROLINK_STACK_MIN_USABLE)
         return NULL;
-    /* 64-byte aligned: the body starts with rsp = co, which the ABI wants
+    /* 64-byte aligned: the body's stack starts at co, which every ABI wants
      * 16-byte aligned at a call, and the hot fields share a cache line. */
     uintptr_t at = (hi - COROLINK_CONTROL_SIZE) & ~(uintptr_t)63;
     if (at - lo < COROLINK_STACK_MIN_USABLE)
@@ -67,10 +67,7 @@ struct corolink *cl_place(void *limit, void *top, size_t guard) {
     co->guard = guard;
     co->size_class = 0;
     co->pool_next = NULL;
-    /* libunwind before 1.6 reads the caller of a coroutine's root frame
-     * from here (the rip slot of a ucontext_t): 0 ends its fast trace
-     * cleanly. Later versions, and every other unwinder, use the CFI. */
-    co->hot.link_ip = NULL;
+    cl_arch_place(co);
     co->hot.flags = CL_STACK_USER;
     if (__builtin_expect(cl_tools != 0, 0))
         cl_tools_place(co); /* a sanitizer or valgrind watches */
@@ -335,11 +332,8 @@ void *corolink_on_parent_stack(corolink_yielder *yielder, void *(*fn)(void *),
         cl_fatal_msg(co, "corolink_on_parent_stack() called by", " with fn NULL");
     CL_ON_PARENT_BEGIN;
     CL_ON_PARENT_GUARD;
-    /* Below the resumer's return address (the word under link_sp), which the
-     * suspend that returns to the resumer still needs, and below the
-     * resumer's 128-byte red zone (never in use across a resume, but the
-     * margin costs nothing). */
-    void *top = (char *)co->hot.link_sp - 8 - 128, *r;
+    /* Below what the resumer still needs (see CL_PARENT_STACK_RESERVE). */
+    void *top = (char *)co->hot.link_sp - CL_PARENT_STACK_RESERVE, *r;
     if (__builtin_expect(co->hot.flags & CL_FLAG_TOOLS, 0))
         r = cl_tools_call_on(arg, fn, top, co->tool_parent_lo,
                              co->tool_parent_size, false);
@@ -455,10 +449,11 @@ static bool on_thread_stack(uintptr_t sp) {
 
 static _Unwind_Reason_Code find_root(struct _Unwind_Context *ctx, void *arg) {
     /* The root frame of a coroutine stack is the trampoline, stopped at the
-     * return address of its call of the body, with rbp = &co->link_fp. */
+     * return address of its call of the body, with the frame pointer
+     * = &co->link_fp. */
     if (_Unwind_GetIP(ctx) == (_Unwind_Ptr)corolink__trampoline_ret) {
         *(struct corolink **)arg =
-            (struct corolink *)(_Unwind_GetGR(ctx, 6) -
+            (struct corolink *)(_Unwind_GetGR(ctx, CL_DWARF_FP) -
                                 offsetof(struct corolink__hot, link_fp));
         return _URC_END_OF_STACK;
     }

@@ -8,10 +8,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Version 1. Every field is little-endian and naturally aligned; offsets
+/* Version 2 (version 1 and the target description appended). Every field is little-endian and naturally aligned; offsets
  * are from the start of the control block. Tools check magic, version
- * (a newer minor layout only appends fields: accept version 1 and
- * size >= what you read) and pointer_size. */
+ * (a newer minor layout only appends fields: accept version >= 1 and
+ * size >= what you read; a version 1 table is x86-64's) and
+ * pointer_size. */
 struct corolink_debug_offsets {
     char magic[8];            /* "CLNKDBG\0" */
     uint32_t version;         /* 1 */
@@ -42,6 +43,19 @@ struct corolink_debug_offsets {
     uint64_t debug_flags;     /* address of corolink__debug_flags */
     uint32_t clock_id;        /* CLOCK_MONOTONIC_COARSE (6) */
     uint32_t reserved;
+    /* version 2: the target, so that tools read registers without knowing
+     * it (src/arch/, unwind-info/debug-table.md) */
+    char target[16];          /* "x86_64-sysv-elf", "aarch64-aapcs-elf" */
+    uint32_t elf_machine;     /* e_machine: 62 x86-64, 183 AArch64 */
+    uint32_t dwarf_pc;        /* DWARF register numbers: the pc, */
+    uint32_t dwarf_sp;        /* the stack pointer, */
+    uint32_t dwarf_fp;        /* the frame pointer (frame records), */
+    uint32_t dwarf_ra;        /* the return-address column of the CFI */
+    uint32_t nsaved;          /* entries of saved[] in use */
+    struct {
+        uint32_t dwarf;       /* a DWARF register number */
+        uint32_t off;         /* where a suspended coroutine keeps it */
+    } saved[4];               /* what its unwind starts from, besides pc */
 };
 
 /* The layout is an interface (unwind-info/debug-table.md): frozen. */
@@ -49,7 +63,10 @@ _Static_assert(offsetof(struct corolink_debug_offsets, off_pc) == 0x1c, "v1");
 _Static_assert(offsetof(struct corolink_debug_offsets, check_xor) == 0x70, "v1");
 _Static_assert(offsetof(struct corolink_debug_offsets, registry) == 0x98, "v1");
 _Static_assert(offsetof(struct corolink_debug_offsets, clock_id) == 0xc0, "v1");
-_Static_assert(sizeof(struct corolink_debug_offsets) == 0xc8, "v1");
+_Static_assert(offsetof(struct corolink_debug_offsets, target) == 0xc8, "v2");
+_Static_assert(offsetof(struct corolink_debug_offsets, elf_machine) == 0xd8, "v2");
+_Static_assert(offsetof(struct corolink_debug_offsets, saved) == 0xf0, "v2");
+_Static_assert(sizeof(struct corolink_debug_offsets) == 0x110, "v2");
 
 extern const struct corolink_debug_offsets corolink_debug_offsets
     __attribute__((visibility("default")));

@@ -2,9 +2,9 @@
  * (corolink_backtrace) and the dump of every live coroutine (corolink_dump).
  *
  * Backtraces. A suspended coroutine is unwound from the registers its
- * suspend saved: pc = co->pc - 16 (the switch-out, which still runs under
- * the body's own unwind rows), rsp = co->sp, rbp = co->fp (ABI v1, see
- * unwind-info/README.md, "Suspended coroutines"). The walk stops before the
+ * suspend saved: pc = co->pc - CL_SUSPENDED_PC_ADJUST (the switch-out,
+ * which still runs under the body's own unwind rows), sp = co->sp, frame
+ * pointer = co->fp (see unwind-info/README.md, "Suspended coroutines"). The walk stops before the
  * root frame, corolink__trampoline: past it, the link_* fields describe a
  * resumer that has moved on since. Two unwinders:
  *
@@ -13,7 +13,7 @@
  *    libunwind.so exports its own _Unwind_* and backtrace(), which would
  *    take over the C++ exception machinery of every program linked with
  *    libcorolink. RTLD_LOCAL keeps its symbols out of the global scope.
- *  - a frame-pointer walk from co->fp, each record {saved rbp, return
+ *  - a frame-pointer walk from co->fp, each record {saved fp, return
  *    address} checked to lie in the coroutine's stack above the previous
  *    one. Used when libunwind cannot be loaded or fails at its first step,
  *    when COROLINK_BACKTRACE=fp is set in the environment (read at every
@@ -83,13 +83,13 @@ static bool sink_put(struct bt_sink *s, uintptr_t pc) {
 static void bt_frame_pointers(const struct corolink *co, struct bt_sink *s) {
     uintptr_t lo = (uintptr_t)co->stack_limit, hi = (uintptr_t)co;
     uintptr_t fp = (uintptr_t)co->hot.fp, below = (uintptr_t)co->hot.sp;
-    if (!sink_put(s, (uintptr_t)co->hot.pc - 16))
+    if (!sink_put(s, (uintptr_t)co->hot.pc - CL_SUSPENDED_PC_ADJUST))
         return;
     for (int step = 0; step < CL_BT_MAX_STEPS; step++) {
         if (fp < below || fp < lo || fp > hi - 16 || (fp & 7) != 0)
             return;
         const uintptr_t *record = (const uintptr_t *)fp;
-        uintptr_t ra = record[1];
+        uintptr_t ra = cl_strip_ra(record[1]);
         if (ra == 0 || in_trampoline(ra))
             return;
         if (!sink_put(s, ra))
@@ -109,17 +109,15 @@ enum { BT_AUTO, BT_FP };
 
 /* ---- libunwind, loaded on demand ---- */
 
-/* unw_cursor_t is UNW_TDEP_CURSOR_LEN (127) words on x86-64; room to
- * spare. unw_context_t is a ucontext_t. */
+/* unw_cursor_t is UNW_TDEP_CURSOR_LEN words (127 on x86-64, 250 on
+ * AArch64); room to spare. unw_context_t is a ucontext_t. */
 typedef struct {
-    _Alignas(16) uint64_t opaque[256];
+    _Alignas(16) uint64_t opaque[512];
 } cl_unw_cursor;
 typedef int (*unw_init_local_fn)(cl_unw_cursor *, ucontext_t *);
 typedef int (*unw_init_local2_fn)(cl_unw_cursor *, ucontext_t *, int);
 typedef int (*unw_step_fn)(cl_unw_cursor *);
 typedef int (*unw_get_reg_fn)(cl_unw_cursor *, int, uint64_t *);
-#define CL_UNW_REG_SP 7           /* UNW_X86_64_RSP */
-#define CL_UNW_REG_IP 16          /* UNW_X86_64_RIP = UNW_REG_IP */
 #define CL_UNW_INIT_SIGNAL_FRAME 1 /* first pc is exact, not a return address */
 
 static struct {
@@ -137,10 +135,10 @@ static void unw_load(void) {
         return;
     /* The library's own symbol names: <libunwind.h> maps unw_* to these
      * (_UL = local-only unwinding). */
-    unw.init_local = (unw_init_local_fn)dlsym(h, "_ULx86_64_init_local");
-    unw.init_local2 = (unw_init_local2_fn)dlsym(h, "_ULx86_64_init_local2");
-    unw.step = (unw_step_fn)dlsym(h, "_ULx86_64_step");
-    unw.get_reg = (unw_get_reg_fn)dlsym(h, "_ULx86_64_get_reg");
+    unw.init_local = (unw_init_local_fn)dlsym(h, CL_UNW_SYM("init_local"));
+    unw.init_local2 = (unw_init_local2_fn)dlsym(h, CL_UNW_SYM("init_local2"));
+    unw.step = (unw_step_fn)dlsym(h, CL_UNW_SYM("step"));
+    unw.get_reg = (unw_get_reg_fn)dlsym(h, CL_UNW_SYM("get_reg"));
     if (unw.init_local == NULL || unw.step == NULL || unw.get_reg == NULL) {
         dlclose(h);
         return;
@@ -153,9 +151,8 @@ static void unw_load(void) {
 static bool bt_libunwind(const struct corolink *co, struct bt_sink *s) {
     ucontext_t uc;
     memset(&uc, 0, sizeof uc);
-    uc.uc_mcontext.gregs[REG_RIP] = (greg_t)((uintptr_t)co->hot.pc - 16);
-    uc.uc_mcontext.gregs[REG_RSP] = (greg_t)(uintptr_t)co->hot.sp;
-    uc.uc_mcontext.gregs[REG_RBP] = (greg_t)(uintptr_t)co->hot.fp;
+    cl_uc_set_frame(&uc, (uintptr_t)co->hot.pc - CL_SUSPENDED_PC_ADJUST,
+                    (uintptr_t)co->hot.sp, (uintptr_t)co->hot.fp);
     cl_unw_cursor cursor;
     int rc = unw.init_local2
                  ? unw.init_local2(&cursor, &uc, CL_UNW_INIT_SIGNAL_FRAME)
@@ -584,7 +581,7 @@ int corolink_dump(FILE *out) {
     if (out == NULL)
         return COROLINK_EINVAL;
     const struct corolink_debug_offsets *t = &corolink_debug_offsets;
-    if (memcmp(t->magic, "CLNKDBG", 8) != 0 || t->version != 1 ||
+    if (memcmp(t->magic, "CLNKDBG", 8) != 0 || t->version < 1 ||
         t->size < sizeof *t || t->registry == 0)
         return COROLINK_ENOTSUP;
 

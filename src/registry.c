@@ -152,7 +152,7 @@ void corolink_debug_timestamps(bool enable) { (void)enable; }
 __attribute__((used, section(".corolink_debug"), visibility("default")))
 const struct corolink_debug_offsets corolink_debug_offsets = {
     .magic = "CLNKDBG",
-    .version = 1,
+    .version = 2,
     .size = sizeof(struct corolink_debug_offsets),
     .abi_version = COROLINK_ABI_VERSION,
     .pointer_size = sizeof(void *),
@@ -182,7 +182,7 @@ const struct corolink_debug_offsets corolink_debug_offsets = {
     .trampoline = (uint64_t)(uintptr_t)corolink__trampoline,
     .trampoline_ret = (uint64_t)(uintptr_t)corolink__trampoline_ret,
     .trampoline_end = (uint64_t)(uintptr_t)corolink__trampoline_end,
-    .suspended_pc_adjust = -16,
+    .suspended_pc_adjust = -CL_SUSPENDED_PC_ADJUST,
 #if CL_REGISTRY
     .registry = (uint64_t)(uintptr_t)&cl_registry.chunks,
 #else
@@ -195,4 +195,12 @@ const struct corolink_debug_offsets corolink_debug_offsets = {
     .slot_tag_mask = CL_SLOT_FREE | CL_SLOT_POOLED,
     .debug_flags = (uint64_t)(uintptr_t)&corolink__debug_flags,
     .clock_id = 6, /* CLOCK_MONOTONIC_COARSE (no <time.h> when freestanding) */
+    .target = CL_TARGET_NAME,
+    .elf_machine = CL_ELF_MACHINE,
+    .dwarf_pc = CL_DWARF_PC,
+    .dwarf_sp = CL_DWARF_SP,
+    .dwarf_fp = CL_DWARF_FP,
+    .dwarf_ra = CL_DWARF_RA,
+    .nsaved = 2,
+    .saved = {{CL_DWARF_SP, OFF(hot.sp)}, {CL_DWARF_FP, OFF(hot.fp)}},
 };

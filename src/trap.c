@@ -3,14 +3,15 @@
  *
  * The handler runs on a per-thread alternate signal stack. It finds the
  * innermost running coroutine from the interrupted context alone (the
- * switch keeps no per-thread record): the body of every coroutine is called
- * with rsp = co by the trampoline, so while it runs the word at co - 8 is
- * corolink__trampoline_ret, and co is 64-byte aligned and carries a check
- * word. Scanning the interrupted stack upward from rsp for that word, with
+ * switch keeps no per-thread record): while the body of a coroutine runs,
+ * the word at co - 8 is corolink__trampoline_ret (the trampoline leaves it
+ * there), and co is 64-byte aligned and carries a check word. Scanning the
+ * interrupted stack upward from its stack pointer for that word, with
  * reads that cannot fault (process_vm_readv on ourselves), finds co. The
  * redirect then rewrites the ucontext so that sigreturn lands in the
- * resumer, just after its switch `call`, as if the body had returned with
- * status COROLINK_TRAP. */
+ * resumer, just after its switch's call, as if the body had returned with
+ * status COROLINK_TRAP. The signal context itself is the target's
+ * (src/arch/). */
 #include "internal.h"
 #include "probes.h"
 
@@ -30,7 +31,7 @@ bool cl_trap_installed;
 
 #define ALT_SIZE ((size_t)64 * 1024) /* usable bytes of our alternate stacks */
 #define CHUNK ((uintptr_t)4096)     /* read granularity: one (small) page */
-#define SCAN_MAX ((size_t)64 << 20) /* bytes scanned above rsp, at most */
+#define SCAN_MAX ((size_t)64 << 20) /* bytes scanned above sp, at most */
 #define SKIP_MAX ((size_t)1 << 20)  /* unreadable bytes skipped at the start */
 
 /* ---- reading memory without faulting ---- */
@@ -42,8 +43,8 @@ static bool peek(pid_t pid, void *dst, uintptr_t src, size_t n) {
 }
 
 /* The control block at co, if it is a running coroutine whose stack (guard
- * included) holds rsp; else NULL. Reads it without faulting first. */
-static struct corolink *validate(pid_t pid, uintptr_t co, uintptr_t rsp) {
+ * included) holds sp; else NULL. Reads it without faulting first. */
+static struct corolink *validate(pid_t pid, uintptr_t co, uintptr_t sp) {
     struct corolink copy;
     if (!peek(pid, &copy, co, sizeof copy))
         return NULL;
@@ -53,19 +54,19 @@ static struct corolink *validate(pid_t pid, uintptr_t co, uintptr_t rsp) {
         return NULL; /* not running */
     uintptr_t limit = (uintptr_t)copy.stack_limit;
     uintptr_t lo = limit >= copy.guard ? limit - copy.guard : 0;
-    if (limit >= co || rsp < lo || rsp >= co)
+    if (limit >= co || sp < lo || sp >= co)
         return NULL;
     return (struct corolink *)co;
 }
 
-/* Scans upward from rsp for the innermost running coroutine, reading
+/* Scans upward from sp for the innermost running coroutine, reading
  * through buf (CHUNK bytes: one buffer for the whole search, to keep the
  * handler's use of a possibly small alternate stack low). `hop`: may follow
  * one corolink__call_on frame back to the stack of its caller. */
-static struct corolink *scan(pid_t pid, uintptr_t rsp, unsigned char *buf,
+static struct corolink *scan(pid_t pid, uintptr_t sp, unsigned char *buf,
                              bool hop) {
     const uintptr_t ret = (uintptr_t)corolink__trampoline_ret;
-    uintptr_t p = rsp & ~(uintptr_t)7;
+    uintptr_t p = sp & ~(uintptr_t)7;
     size_t scanned = 0, skipped = 0;
     bool seen = false;
     while (scanned < SCAN_MAX) {
@@ -74,7 +75,7 @@ static struct corolink *scan(pid_t pid, uintptr_t rsp, unsigned char *buf,
             return NULL; /* top of the address space */
         size_t n = (size_t)(end - p);
         if (!peek(pid, buf, p, n)) {
-            /* Unreadable: the guard page (rsp in it after an overflow) or
+            /* Unreadable: the guard page (sp in it after an overflow) or
              * an unmapped gap before the stack; past readable memory, the
              * end of the stack. */
             if (seen || (skipped += n) > SKIP_MAX)
@@ -86,7 +87,7 @@ static struct corolink *scan(pid_t pid, uintptr_t rsp, unsigned char *buf,
                 memcpy(&w, buf + off, sizeof w);
                 uintptr_t at = p + off;
                 if (w == ret && ((at + 8) & 63) == 0) {
-                    struct corolink *co = validate(pid, at + 8, rsp);
+                    struct corolink *co = validate(pid, at + 8, sp);
                     if (co)
                         return co;
                 } else if (hop && w == (uintptr_t)corolink__call_on_ret &&
@@ -94,10 +95,11 @@ static struct corolink *scan(pid_t pid, uintptr_t rsp, unsigned char *buf,
                     /* fn of corolink_on_parent_stack() runs on a resumer's
                      * stack on behalf of the coroutine that called it: the
                      * record above this return address holds the caller's
-                     * rsp (at 0xa0). Look from there; if nothing is found,
-                     * this was no live frame: go on here. */
+                     * sp. Look from there; if nothing is found, this was
+                     * no live frame: go on here. */
                     uintptr_t caller_sp;
-                    if (peek(pid, &caller_sp, at + 8 + 0xa0, sizeof caller_sp)) {
+                    if (peek(pid, &caller_sp, at + 8 + CL_CALL_ON_CALLER_SP,
+                             sizeof caller_sp)) {
                         struct corolink *co = scan(pid, caller_sp, buf, false);
                         if (co)
                             return co;
@@ -118,9 +120,8 @@ corolink *corolink_trap_find(const void *ucontext) {
         return NULL;
     int saved_errno = errno;
     const ucontext_t *uc = ucontext;
-    uintptr_t rsp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
     _Alignas(8) unsigned char buf[CHUNK];
-    struct corolink *co = scan(getpid(), rsp, buf, true);
+    struct corolink *co = scan(getpid(), cl_uc_sp(uc), buf, true);
     errno = saved_errno;
     return co;
 }
@@ -217,38 +218,21 @@ int corolink_trap_redirect(corolink *co, void *ucontext, int signo, void *addr,
         return COROLINK_EINVAL;
     int saved_errno = errno;
     ucontext_t *uc = ucontext;
-    greg_t *gr = uc->uc_mcontext.gregs;
-    bool overflow = in_guard(co, (uintptr_t)addr) ||
-                    in_guard(co, (uintptr_t)gr[REG_RSP]);
+    uintptr_t sp = cl_uc_sp(uc);
+    bool overflow = in_guard(co, (uintptr_t)addr) || in_guard(co, sp);
     /* Interrupted off the coroutine's own stack (guard included): in fn of
      * a corolink_on_parent_stack() call, which will never return. */
-    uintptr_t rsp = (uintptr_t)gr[REG_RSP];
     uintptr_t lo = (uintptr_t)co->stack_limit - co->guard;
-    if (rsp < lo || rsp >= (uintptr_t)co)
+    if (sp < lo || sp >= (uintptr_t)co)
         cl_on_parent_trapped();
     co->trap_signo = signo;
     co->trap_addr = addr;
     co->trap_overflow = overflow;
     co->hot.finished = CL_FINISHED_TRAPPED; /* pc stays NULL */
     CL_PROBE_TRAP(co, signo, addr); /* async-signal-safe */
-    /* Continue in the resumer just after its switch `call`, as a body that
-     * returns does (the trampoline's .Lleave): rdi = co, rsi = value,
-     * edx = status. Every other register is clobbered by the switch (the
-     * inline one declares them so, the out-of-line one restores the
-     * callee-saved ones from its frame). */
-    gr[REG_RIP] = (greg_t)(uintptr_t)co->hot.link_ra;
-    gr[REG_RSP] = (greg_t)(uintptr_t)co->hot.link_sp;
-    gr[REG_RBP] = (greg_t)(uintptr_t)co->hot.link_fp;
-    gr[REG_RDI] = (greg_t)(uintptr_t)co;
-    gr[REG_RSI] = (greg_t)(uintptr_t)value;
-    gr[REG_RDX] = COROLINK_TRAP;
-    gr[REG_EFL] &= ~(greg_t)0x400; /* DF clear, as at any call boundary */
-    /* The ABI wants the x87 register stack empty at a call boundary: drop
-     * whatever the body left on it (tags all empty, TOP = 0). */
-    if (uc->uc_mcontext.fpregs) {
-        uc->uc_mcontext.fpregs->ftw = 0;
-        uc->uc_mcontext.fpregs->swd &= (unsigned short)~0x3800u;
-    }
+    /* Continue in the resumer just after its switch's call, as a body
+     * that returns does. */
+    cl_uc_return_to_resumer(uc, co, value, COROLINK_TRAP);
     if (overflow && __atomic_load_n(&diagnostics, __ATOMIC_RELAXED))
         print_overflow(co, addr);
     errno = saved_errno;

@@ -26,7 +26,7 @@
  *     with its type, its value and std::uncaught_exceptions() intact.
  *
  * Forced unwinding (corolink_force_unwind(), corolink_destroy()) resumes a
- * suspended body with the command "unwind" in edx; its suspend then calls
+ * suspended body with the command "unwind"; its suspend then calls
  * corolink__suspend_unwind(), which starts _Unwind_ForcedUnwind() with an
  * exception object of our own class that lives in the control block. Every
  * frame's cleanups run; the trampoline's personality stops it at the root
@@ -45,7 +45,7 @@
 #define CL_UNWIND_CLASS ((_Unwind_Exception_Class)0x434c4e4b554e5744ULL)
 
 /* The landing pad in the trampoline, and what corolink__personality tells
- * it in edx. */
+ * it in the second exception-data register. */
 extern char corolink__trampoline_eh[] CL_HIDDEN;
 enum { CAUGHT_EXCEPTION = 1, CAUGHT_UNWIND = 2 };
 
@@ -78,8 +78,8 @@ static unsigned *cxx_uncaught(void) {
 }
 
 static struct corolink *root_coroutine(struct _Unwind_Context *ctx) {
-    /* The trampoline runs with rbp = &co->link_fp. */
-    return (struct corolink *)(_Unwind_GetGR(ctx, 6) -
+    /* The trampoline runs with the frame pointer = &co->link_fp. */
+    return (struct corolink *)(_Unwind_GetGR(ctx, CL_DWARF_FP) -
                                offsetof(struct corolink__hot, link_fp));
 }
 

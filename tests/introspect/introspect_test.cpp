@@ -247,9 +247,16 @@ struct DebugOffsets {
     uint64_t slot_tag_mask;
     uint64_t debug_flags;
     uint32_t clock_id, reserved;
+    // version 2: the target description
+    char target[16];
+    uint32_t elf_machine, dwarf_pc, dwarf_sp, dwarf_fp, dwarf_ra, nsaved;
+    struct {
+        uint32_t dwarf, off;
+    } saved[4];
 };
-static_assert(sizeof(DebugOffsets) == 0xc8, "debug-offsets table v1");
 static_assert(offsetof(DebugOffsets, registry) == 0x98, "v1");
+static_assert(offsetof(DebugOffsets, target) == 0xc8, "v2");
+static_assert(sizeof(DebugOffsets) == 0x110, "debug-offsets table v2");
 
 // Slot tags (src/internal.h): a free slot, a pooled stack's slot.
 constexpr uintptr_t kSlotFree = 1, kSlotPooled = 2;
@@ -257,6 +264,19 @@ constexpr uintptr_t kSlotFree = 1, kSlotPooled = 2;
 } // namespace
 
 extern "C" const DebugOffsets corolink_debug_offsets;
+
+namespace {
+// e_machine of the running executable, from its ELF header.
+unsigned elf_machine_of_self() {
+    FILE *f = fopen("/proc/self/exe", "rb");
+    if (f == nullptr)
+        return 0;
+    unsigned char h[20] = {0};
+    size_t n = fread(h, 1, sizeof h, f);
+    fclose(f);
+    return n == sizeof h ? (unsigned)(h[18] | h[19] << 8) : 0;
+}
+} // namespace
 
 namespace {
 
@@ -629,12 +649,33 @@ TEST(State, CreationSiteIsInTheCreatingFunction) {
 TEST(Registry, Table) {
     const DebugOffsets &t = table();
     EXPECT_STREQ(t.magic, "CLNKDBG");
-    EXPECT_EQ(t.version, 1u);
+    EXPECT_EQ(t.version, 2u);
     EXPECT_EQ(t.size, sizeof(DebugOffsets));
     EXPECT_EQ(t.pointer_size, 8u);
     EXPECT_EQ(t.slot_size, 8u);
     EXPECT_EQ(t.slot_tag_mask, kSlotFree | kSlotPooled);
+    // The target description: what this process is, checked against the
+    // ELF header of the running executable.
+    EXPECT_EQ(t.elf_machine, elf_machine_of_self());
+    EXPECT_EQ(t.nsaved, 2u);
+    EXPECT_EQ(t.saved[0].dwarf, t.dwarf_sp);
+    EXPECT_EQ(t.saved[0].off, t.off_sp);
+    EXPECT_EQ(t.saved[1].dwarf, t.dwarf_fp);
+    EXPECT_EQ(t.saved[1].off, t.off_fp);
+#if defined(__x86_64__)
+    EXPECT_STREQ(t.target, "x86_64-sysv-elf");
     EXPECT_EQ(t.suspended_pc_adjust, -16);
+    EXPECT_EQ(t.dwarf_pc, 16u);
+    EXPECT_EQ(t.dwarf_sp, 7u);
+    EXPECT_EQ(t.dwarf_fp, 6u);
+    EXPECT_EQ(t.dwarf_ra, 16u);
+#elif defined(__aarch64__)
+    EXPECT_STREQ(t.target, "aarch64-aapcs-elf");
+    EXPECT_EQ(t.dwarf_pc, 32u);
+    EXPECT_EQ(t.dwarf_sp, 31u);
+    EXPECT_EQ(t.dwarf_fp, 29u);
+    EXPECT_EQ(t.dwarf_ra, 30u);
+#endif
     if (COROLINK_TEST_REGISTRY)
         EXPECT_NE(t.registry, 0u);
     else

@@ -1,0 +1,15 @@
+/* The target the library is built for: one header per architecture and
+ * operating system under src/arch/, each defining the same names (see
+ * x86_64_linux.h for what each means). Included by internal.h. */
+#ifndef COROLINK_ARCH_TARGET_H
+#define COROLINK_ARCH_TARGET_H
+
+#if defined(__x86_64__) && defined(__linux__)
+#include "x86_64_linux.h"
+#elif defined(__aarch64__) && defined(__linux__)
+#include "aarch64_linux.h"
+#else
+#error "corolink: no port to this target (see the targets table in README.md)"
+#endif
+
+#endif
