@@ -316,8 +316,6 @@ static void check_yielder(const struct corolink *co, uintptr_t sp,
  * caller's sp): say which, and abort. */
 CL_HIDDEN __attribute__((noreturn, cold)) void
 cl_suspend_misuse(const struct corolink *co, uintptr_t sp);
-_Static_assert(offsetof(struct corolink, stack_limit) == 0xe8,
-               "CO_STACK_LIMIT in unwind-info/x86_64_sysv_elf.S");
 void cl_suspend_misuse(const struct corolink *co, uintptr_t sp) {
     check_yielder(co, sp, "corolink_suspend():");
     cl_fatal_msg(co, "corolink_suspend(): bad yielder for", "");

@@ -45,7 +45,7 @@ struct corolink_debug_offsets {
     uint32_t reserved;
     /* version 2: the target, so that tools read registers without knowing
      * it (src/arch/, unwind-info/debug-table.md) */
-    char target[16];          /* "x86_64-sysv-elf", "aarch64-aapcs-elf" */
+    char target[32];          /* "x86_64-sysv-elf", "aarch64-aapcs-elf" */
     uint32_t elf_machine;     /* e_machine: 62 x86-64, 183 AArch64 */
     uint32_t dwarf_pc;        /* DWARF register numbers: the pc, */
     uint32_t dwarf_sp;        /* the stack pointer, */
@@ -64,9 +64,9 @@ _Static_assert(offsetof(struct corolink_debug_offsets, check_xor) == 0x70, "v1")
 _Static_assert(offsetof(struct corolink_debug_offsets, registry) == 0x98, "v1");
 _Static_assert(offsetof(struct corolink_debug_offsets, clock_id) == 0xc0, "v1");
 _Static_assert(offsetof(struct corolink_debug_offsets, target) == 0xc8, "v2");
-_Static_assert(offsetof(struct corolink_debug_offsets, elf_machine) == 0xd8, "v2");
-_Static_assert(offsetof(struct corolink_debug_offsets, saved) == 0xf0, "v2");
-_Static_assert(sizeof(struct corolink_debug_offsets) == 0x110, "v2");
+_Static_assert(offsetof(struct corolink_debug_offsets, elf_machine) == 0xe8, "v2");
+_Static_assert(offsetof(struct corolink_debug_offsets, saved) == 0x100, "v2");
+_Static_assert(sizeof(struct corolink_debug_offsets) == 0x120, "v2");
 
 extern const struct corolink_debug_offsets corolink_debug_offsets
     __attribute__((visibility("default")));

@@ -5,16 +5,16 @@
  * section is not allocated (no run-time cost) and goes away with
  * `strip --strip-debug`; `objcopy --only-keep-debug` keeps it in the
  * separate debug file. The assembler finds the script through -Wa,-I (see
- * CMakeLists.txt). <cet.h> marks the object compatible with CET (IBT and
- * shadow stacks) when built with -fcf-protection: it holds no code, and an
- * unmarked object would unmark the whole library. */
-#include <cet.h>
+ * CMakeLists.txt). The property note marks the object compatible with
+ * the target's hardening (CET, BTI/PAC; unwind-info/gnu_property.h): it
+ * holds no code, and an unmarked object would unmark the whole library. */
+#include "../unwind-info/gnu_property.h"
 #if defined(__ELF__)
-    .pushsection .debug_gdb_scripts, "MS", @progbits, 1
+    .pushsection .debug_gdb_scripts, "MS", %progbits, 1
     .byte 4
     .ascii "corolink-gdb.py\n"
     .incbin "corolink-gdb.py"
     .byte 0
     .popsection
-    .section .note.GNU-stack, "", @progbits
+    .section .note.GNU-stack, "", %progbits
 #endif

@@ -73,19 +73,13 @@ extern void __tsan_switch_to_fiber(void *fiber, unsigned flags)
 unsigned cl_tools;
 bool cl_shstk_active;
 
-/* Linux's arch_prctl() for user shadow stacks (6.6+; asm/prctl.h of newer
- * kernel headers): the features enabled for the calling thread. */
-#define CL_ARCH_SHSTK_STATUS 0x5005
-#define CL_ARCH_SHSTK_SHSTK 1ull
-
 /* The switch does not carry shadow stacks (see "Hardening" in
  * unwind-info/README.md): where the C library enabled them for the
- * process, every resume fails with COROLINK_ENOTSUP instead of faulting at
- * the first `ret` across stacks. */
+ * process (cl_shadow_stack_enabled(), src/arch/), every resume fails with
+ * COROLINK_ENOTSUP instead of faulting at the first return across
+ * stacks. */
 __attribute__((constructor)) static void cl_shstk_init(void) {
-    unsigned long long features = 0;
-    if (syscall(SYS_arch_prctl, CL_ARCH_SHSTK_STATUS, &features) == 0 &&
-        (features & CL_ARCH_SHSTK_SHSTK)) {
+    if (cl_shadow_stack_enabled()) {
         cl_shstk_active = true;
         cl_probes_hold(true); /* every resume through the traced one */
     }

@@ -23,7 +23,7 @@
  * indirect-branch target below starts with endbr64 (a NOP without CET);
  * the jumps that return without `ret` carry `notrack`. See "Hardening" in
  * unwind-info/README.md for what shadow stacks would need. */
-#include <cet.h>
+#include "gnu_property.h"
 
 #define CO_PC      0x00
 #define CO_SP      0x08

@@ -58,8 +58,9 @@ struct corolink__hot {
 
 /* `x29 was saved at co->link_fp`: DW_CFA_expression(x29, DW_OP_breg0(x0)
  * + 0x40), x0 holding the control block. Bytes: 0x10 (DW_CFA_expression),
- * 0x1d (x29), 2 (length), 0x70 (DW_OP_breg0), 0x40 (SLEB128 64). */
-#define COROLINK__CFI_FP_IN_LINK ".cfi_escape 0x10, 0x1d, 0x02, 0x70, 0x40"
+ * 0x1d (x29), 3 (length), 0x70 (DW_OP_breg0), 0xc0 0x00 (SLEB128 64: one
+ * byte 0x40 would be -64). */
+#define COROLINK__CFI_FP_IN_LINK ".cfi_escape 0x10, 0x1d, 0x03, 0x70, 0xc0, 0x00"
 
 /* While the switch runs as the resumer's callee, x30 holds the resumer's
  * return address as `blr` left it: not signed. Code built to sign return

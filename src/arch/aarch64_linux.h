@@ -57,7 +57,17 @@ static inline uintptr_t cl_strip_ra(uintptr_t ra) {
 }
 
 #if !CL_FREESTANDING
+#include <sys/prctl.h>
 #include <ucontext.h>
+
+/* Whether the C library enabled the Guarded Control Stack (the arm64
+ * shadow stack, Linux 6.13+) for this thread:
+ * prctl(PR_GET_SHADOW_STACK_STATUS = 74), bit 0 PR_SHADOW_STACK_ENABLE. The
+ * switch does not carry it (see "Hardening" in unwind-info/README.md). */
+static inline bool cl_shadow_stack_enabled(void) {
+    unsigned long status = 0;
+    return prctl(74, &status, 0, 0, 0) == 0 && (status & 1);
+}
 
 static inline uintptr_t cl_uc_sp(const ucontext_t *uc) {
     return (uintptr_t)uc->uc_mcontext.sp;

@@ -61,7 +61,19 @@ _Static_assert(offsetof(struct corolink, stack_limit) == 0xe8,
 static inline uintptr_t cl_strip_ra(uintptr_t ra) { return ra; }
 
 #if !CL_FREESTANDING
+#include <sys/syscall.h>
 #include <ucontext.h>
+#include <unistd.h>
+
+/* Whether the C library enabled CET shadow stacks for this thread:
+ * arch_prctl(ARCH_SHSTK_STATUS) (Linux 6.6+; asm/prctl.h of newer kernel
+ * headers), feature bit 0 (ARCH_SHSTK_SHSTK). */
+static inline bool cl_shadow_stack_enabled(void) {
+    unsigned long long features = 0;
+    return syscall(SYS_arch_prctl, 0x5005 /* ARCH_SHSTK_STATUS */,
+                   &features) == 0 &&
+           (features & 1);
+}
 
 /* The interrupted stack pointer of a signal's context. */
 static inline uintptr_t cl_uc_sp(const ucontext_t *uc) {

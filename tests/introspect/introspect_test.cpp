@@ -248,7 +248,7 @@ struct DebugOffsets {
     uint64_t debug_flags;
     uint32_t clock_id, reserved;
     // version 2: the target description
-    char target[16];
+    char target[32];
     uint32_t elf_machine, dwarf_pc, dwarf_sp, dwarf_fp, dwarf_ra, nsaved;
     struct {
         uint32_t dwarf, off;
@@ -256,7 +256,7 @@ struct DebugOffsets {
 };
 static_assert(offsetof(DebugOffsets, registry) == 0x98, "v1");
 static_assert(offsetof(DebugOffsets, target) == 0xc8, "v2");
-static_assert(sizeof(DebugOffsets) == 0x110, "debug-offsets table v2");
+static_assert(sizeof(DebugOffsets) == 0x120, "debug-offsets table v2");
 
 // Slot tags (src/internal.h): a free slot, a pooled stack's slot.
 constexpr uintptr_t kSlotFree = 1, kSlotPooled = 2;
