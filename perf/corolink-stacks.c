@@ -424,16 +424,16 @@ static void load_table(struct ctx *c, const char *what) {
         die("%s does not use corolink (no corolink_debug_offsets symbol or .corolink_debug section)", what);
     c->table_addr = f.addr;
     struct corolink_debug_offsets *t = &c->t;
-    /* Version 1 (x86-64 only, 0xc8 bytes) lacks the target description. */
+    /* Version 1 (x86-64 only) lacks the target description. */
     memset(t, 0, sizeof *t);
-    if (!mem_read(&c->mem, f.addr, t, 0xc8))
+    if (!mem_read(&c->mem, f.addr, t, CL_DEBUG_TABLE_V1_SIZE))
         die("%s: cannot read the corolink debug table at 0x%" PRIx64, what, f.addr);
     if (t->version >= 2 && t->size >= sizeof *t &&
         !mem_read(&c->mem, f.addr, t, sizeof *t))
         die("%s: cannot read the corolink debug table at 0x%" PRIx64, what, f.addr);
     if (memcmp(t->magic, "CLNKDBG", 8) != 0)
         die("%s: the corolink debug table at 0x%" PRIx64 " has a bad magic", what, f.addr);
-    if (t->version < 1 || t->size < 0xc8 || t->pointer_size != 8)
+    if (t->version < 1 || t->size < CL_DEBUG_TABLE_V1_SIZE || t->pointer_size != 8)
         die("%s: unsupported corolink debug table (version %u, size %u, pointer size %u)", what,
             t->version, t->size, t->pointer_size);
     uint32_t cs = t->control_size;

@@ -8,14 +8,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Version 2 (version 1 and the target description appended). Every field is little-endian and naturally aligned; offsets
- * are from the start of the control block. Tools check magic, version
+/* Version 2: version 1 with the target description appended. Every field
+ * is little-endian and naturally aligned; offsets are from the start of
+ * the control block. Tools check magic, version
  * (a newer minor layout only appends fields: accept version >= 1 and
  * size >= what you read; a version 1 table is x86-64's) and
  * pointer_size. */
 struct corolink_debug_offsets {
     char magic[8];            /* "CLNKDBG\0" */
-    uint32_t version;         /* 1 */
+    uint32_t version;         /* 2 */
     uint32_t size;            /* sizeof this table */
     uint32_t abi_version;     /* COROLINK_ABI_VERSION */
     uint32_t pointer_size;    /* 8 */
@@ -58,12 +59,16 @@ struct corolink_debug_offsets {
     } saved[4];               /* what its unwind starts from, besides pc */
 };
 
+/* Bytes of a version 1 table (x86-64 only): everything before `target`. */
+#define CL_DEBUG_TABLE_V1_SIZE 0xc8
+
 /* The layout is an interface (unwind-info/debug-table.md): frozen. */
 _Static_assert(offsetof(struct corolink_debug_offsets, off_pc) == 0x1c, "v1");
 _Static_assert(offsetof(struct corolink_debug_offsets, check_xor) == 0x70, "v1");
 _Static_assert(offsetof(struct corolink_debug_offsets, registry) == 0x98, "v1");
 _Static_assert(offsetof(struct corolink_debug_offsets, clock_id) == 0xc0, "v1");
-_Static_assert(offsetof(struct corolink_debug_offsets, target) == 0xc8, "v2");
+_Static_assert(offsetof(struct corolink_debug_offsets, target) ==
+                   CL_DEBUG_TABLE_V1_SIZE, "v2");
 _Static_assert(offsetof(struct corolink_debug_offsets, elf_machine) == 0xe8, "v2");
 _Static_assert(offsetof(struct corolink_debug_offsets, saved) == 0x100, "v2");
 _Static_assert(sizeof(struct corolink_debug_offsets) == 0x120, "v2");

@@ -4,9 +4,9 @@
  * Backtraces. A suspended coroutine is unwound from the registers its
  * suspend saved: pc = co->pc - CL_SUSPENDED_PC_ADJUST (the switch-out,
  * which still runs under the body's own unwind rows), sp = co->sp, frame
- * pointer = co->fp (see unwind-info/README.md, "Suspended coroutines"). The walk stops before the
- * root frame, corolink__trampoline: past it, the link_* fields describe a
- * resumer that has moved on since. Two unwinders:
+ * pointer = co->fp (see unwind-info/README.md, "Suspended coroutines").
+ * The walk stops before the root frame, corolink__trampoline: past it, the
+ * link_* fields describe a resumer that has moved on since. Two unwinders:
  *
  *  - libunwind's DWARF stepper (unw_init_local2/unw_step), loaded with
  *    dlopen("libunwind.so.8", RTLD_LOCAL) at the first call. Never linked:

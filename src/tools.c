@@ -43,7 +43,6 @@
 #if CL_TOOLS
 
 #include <stdlib.h>
-#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #if COROLINK_HAVE_VALGRIND

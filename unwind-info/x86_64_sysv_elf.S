@@ -3,8 +3,9 @@
  * (corolink__trampoline) and the stack-switching call (corolink__call_on).
  *
  * The switch itself (resume and suspend) is inline assembly in
- * include/corolink.h; the register protocol both follow and the layout of
- * the control block are described in unwind-info/README.md. In short:
+ * include/corolink/x86_64_sysv_elf.h; the register protocol both follow
+ * and the layout of the control block are described in
+ * unwind-info/README.md. In short:
  *
  *   resume:  rdi = control block `co`, rax = co->pc, rsi = input; clears
  *            co->pc (running) and `call *%rax`. Comes back with rsi = value,
@@ -297,7 +298,7 @@ corolink__call_on_ret:
  */
 
 /* `rbp was saved at co->link_fp`: DW_CFA_expression(rbp, DW_OP_breg5(rdi)
- * + 0x78), rdi holding the control block (same bytes as in corolink.h). */
+ * + 0x78), rdi holding the control block (same bytes as in include/corolink/x86_64_sysv_elf.h). */
 #define RBP_IN_LINK .cfi_escape 0x10, 0x06, 0x03, 0x75, 0xf8, 0x00
 
 /* The rows of the frame the two functions below build: CFA = rbp + 16, the
@@ -374,7 +375,7 @@ corolink_resume:
         jz      .Lresume_fail                   /* running or finished */
         movq    $0, CO_PC(%rdi)                 /* running */
         xorl    %edx, %edx                      /* command: go on */
-        call    *%rax                           /* the switch: see corolink.h */
+        call    *%rax                           /* the switch: see x86_64_sysv_elf.h */
         /* Back: rdi = co, rsi = value, edx = status. The rows above hold
          * again (the suspend restored rsp and rbp). */
         cmpl    $STATUS_THROW, %edx
