@@ -2,10 +2,10 @@
  * cfi_target_bad.c - negative control for check-cfi.
  *
  * The window holds one correct corolink round trip (resumer_ok) and one call
- * through bad_stack_switch (bad_switch.S), a stack switch with no CFI for
- * it. check-cfi, run with --expect-fail-under=bad_stack_switch, must report
- * failures, and only at instructions where bad_stack_switch is live; a
- * checker that accepts every backtrace fails this test.
+ * through bad_stack_switch (bad_switch_<target>.S), a stack switch with no
+ * CFI for it. check-cfi, run with --expect-fail-under=bad_stack_switch,
+ * must report failures, and only at instructions where bad_stack_switch is
+ * live; a checker that accepts every backtrace fails this test.
  */
 #include <corolink.h>
 

@@ -11,23 +11,31 @@
  *                             fail, and every failing stop has SYM on its
  *                             (ground-truth) call chain
  *   --cover=FN[,FN...]        also require every instruction of these
- *                             functions (objdump's list, int3 excluded) to
- *                             have been stepped
+ *                             functions (objdump's list, the trap after a
+ *                             final return excluded) to have been stepped
+ *   --stub=CMD[,ARG...]       step through a gdb stub instead of ptrace:
+ *                             run `CMD ARG... -g SOCKET TARGET ARGS...`
+ *                             (qemu-user: --stub=qemu-aarch64,-cpu,max,-L,
+ *                             /usr/aarch64-linux-gnu); see
+ *                             check_cfi_gdbstub.c
+ *   --sysroot=DIR             where the target's libraries are on this host
+ *                             (default: the stub's -L argument)
+ *   --objdump=PATH            the objdump that reads TARGET (objdump)
+ *
+ * The target's architecture comes from its ELF header; what differs per
+ * target (calls, returns, registers) is in check_cfi_<target>.c, how it is
+ * stepped in check_cfi_ptrace.c (native x86-64) or check_cfi_gdbstub.c.
  *
  * The target must export two noinline functions, cfi_window_begin() and
  * cfi_window_end(), and call them (once each) around the code to check. The
  * checker:
  *
- *  1. forks and execs TARGET under PTRACE_TRACEME with LD_BIND_NOW=1 (lazy
- *     PLT binding would otherwise step through ld.so), puts a breakpoint on
- *     cfi_window_begin and lets it run;
- *  2. at the breakpoint reports the modules once (dwfl_linux_proc_report)
- *     and attaches libdw to the already ptrace-stopped process
- *     (dwfl_linux_proc_attach(..., assume_ptrace_stopped = true): libdw then
- *     reads registers and memory of the stopped thread without trying to
- *     PTRACE_ATTACH it itself);
- *  3. single-steps (PTRACE_SINGLESTEP) every instruction until the thread
- *     enters cfi_window_end, and at every stop walks the stack with
+ *  1. starts TARGET with LD_BIND_NOW=1 (lazy PLT binding would otherwise
+ *     step through ld.so) and runs it to cfi_window_begin (a breakpoint);
+ *  2. there reports the modules once and attaches libdw to the stopped
+ *     thread (the backend says how);
+ *  3. single-steps every instruction until the thread enters
+ *     cfi_window_end, and at every stop walks the stack with
  *     dwfl_getthread_frames (a fresh walk each time), symbolizes every frame
  *     (pc for activations, pc - 1 for return addresses, as dwfl_frame_pc's
  *     isactivation says) and checks it.
@@ -35,27 +43,31 @@
  * The ground truth. Besides libdw's answer the checker keeps its own model
  * of the call chain, built from what the single-stepped instructions did,
  * never from unwind information:
- *   - a `call` pushes a record {slot = new rsp, return address = [new rsp]};
- *   - a `ret` pops the top record (its slot must be the old rsp, and the new
- *     pc its return address, or the model stops with an error);
+ *   - a call pushes a record {the caller's sp after the return (its
+ *     callee's CFA), the return address, the caller's frame pointer}: on
+ *     x86-64 `call` stores the return address at the new rsp = CFA - 8; on
+ *     AArch64 `bl`/`blr` leave it in x30 with sp unchanged (CFA = sp);
+ *   - a return (`ret`) pops the top record (it must return to its return
+ *     address with its sp, or the model stops with an error);
  *   - any other instruction after which the pc is the top record's return
- *     address and rsp is just above its slot is a return made with a jump
- *     (the out-of-line switch): it pops the record too;
- *   - an instruction that moves rsp by more than 64 KiB is a stack switch:
- *       * if the new rsp is the slot of a pending record, or just above it
- *         (a suspend, or the trampoline's return into the resumer), the
- *         records above it belong to the stack being left: they are parked
- *         under the old rsp;
- *       * if the new rsp is where records were parked (the resume point
+ *     address and sp its CFA is a return made with a jump (x86-64's
+ *     out-of-line switch): it pops the record too;
+ *   - an instruction that moves sp by more than 64 KiB is a stack switch:
+ *       * if the new sp is a pending record's CFA, or its return-address
+ *         slot (x86-64: CFA - 8) (a suspend, or the trampoline's return into
+ *         the resumer), the records above it belong to the stack being
+ *         left: they are parked under the old sp;
+ *       * if the new sp is where records were parked (the resume point
  *         going back to the body's stack), they are pushed back on top;
  *       * otherwise (the trampoline's first switch, corolink__call_on) the
  *         chain is unchanged: the frame that switched is still a callee of
  *         its caller.
  * The expected backtrace at a stop is then: the pc, and the return address
- * of every pending record from the top down to main's (each frame's rsp:
- * slot + 8; its rbp: the caller's rbp when it made the call). This is the
- * backtrace corolink's design promises (inside the switch, "the resumer's
- * callee"; inside a body, body -> corolink__trampoline -> resumer).
+ * of every pending record from the top down to main's (each frame's sp:
+ * the record's CFA; its frame pointer: the caller's when it made the call).
+ * This is the backtrace corolink's design promises (inside the switch, "the
+ * resumer's callee"; inside a body, body -> corolink__trampoline ->
+ * resumer).
  *
  * A stop passes when all of these hold:
  *   main        the walk reaches `main`;
@@ -67,13 +79,14 @@
  *   resumers    the live functions named resumer_* appear, in order, before
  *               main (the requirement stated in terms of names);
  *   exact-pc    the frames' pcs are exactly the expected ones, up to main;
- *   exact-sp/rbp
- *               each frame's rsp (its callee's CFA) and rbp are exactly the
- *               expected ones: the rsp the caller will have after the
- *               return (slot + 8) and the rbp it had at the call (rbp is
+ *   exact-sp/rbp (exact-sp/x29 on AArch64)
+ *               each frame's sp (its callee's CFA) and frame pointer are
+ *               exactly the expected ones: the sp the caller will have after
+ *               the return and the frame pointer it had at the call (it is
  *               callee-saved, and the switch protocol preserves it). A CFA
- *               or rbp rule that is wrong but happens not to change the pcs
- *               (an rbp-based caller does not need the right rsp) fails here.
+ *               or frame-pointer rule that is wrong but happens not to
+ *               change the pcs (an rbp-based caller does not need the right
+ *               rsp) fails here.
  *
  * Exit status: 0 all stops pass (or, with --expect-fail-under, the expected
  * failures and only those happened) and the target exited 0; 1 otherwise;
@@ -94,32 +107,29 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ptrace.h>
+#include <fcntl.h>
 #include <sys/types.h>
-#include <sys/uio.h>
-#include <sys/user.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "check_cfi.h"
 
 #define MAX_FRAMES 64
 #define MAX_RECS 256
 #define MAX_STASH 32
 #define SWITCH_DISTANCE ((uint64_t)64 * 1024)
-#define EXIT_SKIP 77 /* ctest SKIP_RETURN_CODE: no ptrace here */
-#define DWARF_RBP 6
-#define DWARF_RSP 7
 
 /* ------------------------------------------------------------------------ */
 /* small helpers                                                            */
 /* ------------------------------------------------------------------------ */
 
 static const char *target_path;
-static pid_t child;
+pid_t child;
+static const struct target *T;   /* the target's architecture */
+static const struct backend *B;  /* how it is stepped */
+static const char *objdump = "objdump";
 
-static void die(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...) {
+void die(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     fputs("check-cfi: error: ", stderr);
@@ -138,68 +148,23 @@ static double now_seconds(void) {
 }
 
 static bool read_mem(uint64_t addr, void *buf, size_t len) {
-    struct iovec local = {buf, len}, remote = {(void *)(uintptr_t)addr, len};
-    return process_vm_readv(child, &local, 1, &remote, 1, 0) == (ssize_t)len;
+    return B->read_mem(addr, buf, len);
 }
 
 static bool read_word(uint64_t addr, uint64_t *out) {
-    return read_mem(addr, out, sizeof *out);
-}
-
-static void get_regs(struct user_regs_struct *r) {
-    if (ptrace(PTRACE_GETREGS, child, NULL, r) != 0)
-        die("PTRACE_GETREGS: %s", strerror(errno));
-}
-
-/* Waits for the next stop of the tracee; returns the stop signal, or -1 if
- * it exited (status in *exit_status). */
-static int wait_stop(int *exit_status) {
-    int st;
-    for (;;) {
-        if (waitpid(child, &st, __WALL) < 0) {
-            if (errno == EINTR)
-                continue;
-            die("waitpid: %s", strerror(errno));
-        }
-        if (WIFEXITED(st)) {
-            *exit_status = WEXITSTATUS(st);
-            child = 0;
-            return -1;
-        }
-        if (WIFSIGNALED(st)) {
-            *exit_status = 128 + WTERMSIG(st);
-            child = 0;
-            return -1;
-        }
-        if (WIFSTOPPED(st))
-            return WSTOPSIG(st);
-    }
+    uint8_t b[8];
+    if (!read_mem(addr, b, sizeof b))
+        return false;
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) /* both targets are little-endian */
+        v = v << 8 | b[i];
+    *out = v;
+    return true;
 }
 
 /* ------------------------------------------------------------------------ */
 /* libdwfl: modules, symbols                                                */
 /* ------------------------------------------------------------------------ */
-
-static char *debuginfo_path;
-static const Dwfl_Callbacks proc_callbacks = {
-    .find_elf = dwfl_linux_proc_find_elf,
-    .find_debuginfo = dwfl_standard_find_debuginfo,
-    .debuginfo_path = &debuginfo_path,
-};
-
-static Dwfl *report_modules(void) {
-    Dwfl *dwfl = dwfl_begin(&proc_callbacks);
-    if (dwfl == NULL)
-        die("dwfl_begin: %s", dwfl_errmsg(-1));
-    dwfl_report_begin(dwfl);
-    int r = dwfl_linux_proc_report(dwfl, child);
-    if (r != 0)
-        die("dwfl_linux_proc_report: %s",
-            r < 0 ? dwfl_errmsg(-1) : strerror(r));
-    if (dwfl_report_end(dwfl, NULL, NULL) != 0)
-        die("dwfl_report_end: %s", dwfl_errmsg(-1));
-    return dwfl;
-}
 
 /* A defined symbol with a given name, looked up in every module. */
 struct sym_search {
@@ -239,7 +204,7 @@ static struct sym_search find_symbol(Dwfl *dwfl, const char *name) {
     return s;
 }
 
-static uint64_t find_function(Dwfl *dwfl, const char *name) {
+uint64_t find_function(Dwfl *dwfl, const char *name) {
     struct sym_search s = find_symbol(dwfl, name);
     return s.mod != NULL && s.type == STT_FUNC ? s.addr : 0;
 }
@@ -278,7 +243,9 @@ static struct symbol symbolize(Dwfl *dwfl, uint64_t addr) {
     GElf_Sym sym;
     const char *name =
         dwfl_module_addrinfo(mod, addr, &off, &sym, NULL, NULL, NULL);
-    if (name != NULL) {
+    /* AArch64 mapping symbols ($x: code follows, $d: data) name no
+     * function. */
+    if (name != NULL && name[0] != '$') {
         s.name = name;
         s.offset = off;
         return s;
@@ -361,9 +328,9 @@ static void disassemble(Dwfl *dwfl, uint64_t addr, char *out, size_t len) {
     char cmd[1024];
     uint64_t a = addr - bias;
     snprintf(cmd, sizeof cmd,
-             "objdump -d --no-show-raw-insn --start-address=0x%" PRIx64
+             "'%s' -d --no-show-raw-insn --start-address=0x%" PRIx64
              " --stop-address=0x%" PRIx64 " '%s' 2>/dev/null",
-             a, a + 16, file);
+             objdump, a, a + 16, file);
     FILE *p = popen(cmd, "r");
     if (p == NULL)
         return;
@@ -421,10 +388,10 @@ static int frame_cb(Dwfl_Frame *state, void *arg) {
     f->pc = pc;
     f->activation = act;
     Dwarf_Word sp;
-    f->sp_known = dwfl_frame_reg(state, DWARF_RSP, &sp) == 0;
+    f->sp_known = dwfl_frame_reg(state, (unsigned)T->dwarf_sp, &sp) == 0;
     f->sp = f->sp_known ? sp : 0;
     Dwarf_Word fp;
-    f->fp_known = dwfl_frame_reg(state, DWARF_RBP, &fp) == 0;
+    f->fp_known = dwfl_frame_reg(state, (unsigned)T->dwarf_fp, &fp) == 0;
     f->fp = f->fp_known ? fp : 0;
     f->sym = symbolize(w->dwfl, act ? pc : pc - 1);
     w->n++;
@@ -435,12 +402,14 @@ static int frame_cb(Dwfl_Frame *state, void *arg) {
     return DWARF_CB_OK;
 }
 
+static pid_t tid; /* the thread libdw walks */
+
 static void unwind(Dwfl *dwfl, struct walk *w) {
     w->dwfl = dwfl;
     w->n = 0;
     w->main_idx = -1;
     w->error[0] = '\0';
-    int r = dwfl_getthread_frames(dwfl, child, frame_cb, w);
+    int r = dwfl_getthread_frames(dwfl, tid, frame_cb, w);
     if (r == -1 && w->main_idx < 0 && w->error[0] == '\0')
         snprintf(w->error, sizeof w->error, "%s", dwfl_errmsg(-1));
 }
@@ -449,14 +418,8 @@ static void unwind(Dwfl *dwfl, struct walk *w) {
 /* the ground-truth model                                                   */
 /* ------------------------------------------------------------------------ */
 
-struct rec {
-    uint64_t slot; /* where the return address lives */
-    uint64_t ra;
-    uint64_t rbp;  /* the caller's rbp at the call (callee-saved) */
-};
-
 struct stash {
-    uint64_t rsp; /* rsp of the stack when it was left */
+    uint64_t sp; /* sp of the stack when it was left */
     int n;
     struct rec recs[MAX_RECS];
 };
@@ -467,70 +430,45 @@ static struct stash stashes[MAX_STASH];
 static int nstashes;
 static unsigned long switches;
 
-enum insn_kind { INSN_OTHER, INSN_CALL, INSN_RET };
-
-static enum insn_kind decode(const uint8_t *b) {
-    int i = 0;
-    while (i < 14 && (b[i] == 0x26 || b[i] == 0x2e || b[i] == 0x36 ||
-                      b[i] == 0x3e || b[i] == 0x64 || b[i] == 0x65 ||
-                      b[i] == 0x66 || b[i] == 0x67 || b[i] == 0xf2 ||
-                      b[i] == 0xf3))
-        i++;
-    if ((b[i] & 0xf0) == 0x40) /* REX */
-        i++;
-    switch (b[i]) {
-    case 0xe8:
-        return INSN_CALL;
-    case 0xff:
-        return ((b[i + 1] >> 3) & 7) == 2 ? INSN_CALL : INSN_OTHER;
-    case 0xc3:
-    case 0xc2:
-        return INSN_RET;
-    default:
-        return INSN_OTHER;
-    }
-}
-
 static __attribute__((noreturn)) void model_error(const char *what,
                                                   uint64_t pc) {
     die("ground-truth model lost track at 0x%" PRIx64 ": %s (the checker "
         "does not understand this control flow)", pc, what);
 }
 
-static void model_update(enum insn_kind kind, const struct user_regs_struct *old,
-                         const struct user_regs_struct *now) {
+static void model_update(enum insn_kind kind, const struct regs *old,
+                         const struct regs *now) {
     if (kind == INSN_CALL) {
-        uint64_t ra;
-        if (now->rsp != old->rsp - 8 || !read_word(now->rsp, &ra))
-            model_error("call without a pushed return address", old->rip);
+        struct rec r;
+        if (!T->call_record(old, now, read_word, &r))
+            model_error("call that does not leave a return address", old->pc);
         if (nchain == MAX_RECS)
-            model_error("call chain too deep", old->rip);
-        chain[nchain++] = (struct rec){now->rsp, ra, old->rbp};
+            model_error("call chain too deep", old->pc);
+        chain[nchain++] = r;
         return;
     }
     if (kind == INSN_RET) {
-        if (nchain == 0 || chain[nchain - 1].slot != old->rsp ||
-            chain[nchain - 1].ra != now->rip)
-            model_error("ret that does not pop the innermost record", old->rip);
+        if (nchain == 0 || !T->ret_pops(&chain[nchain - 1], old, now))
+            model_error("ret that does not pop the innermost record", old->pc);
         nchain--;
         return;
     }
-    /* A return made with a jump (the out-of-line switch returns with
+    /* A return made with a jump (x86-64's out-of-line switch returns with
      * `jmp`, keeping the return-stack predictor balanced): the pc lands on
-     * the innermost record's return address with rsp just above its slot. */
-    if (nchain > 0 && now->rip == chain[nchain - 1].ra &&
-        now->rsp == chain[nchain - 1].slot + 8) {
+     * the innermost record's return address with sp at its CFA. */
+    if (nchain > 0 && now->pc == chain[nchain - 1].ra &&
+        now->sp == chain[nchain - 1].cfa) {
         nchain--;
         return;
     }
-    uint64_t d = now->rsp > old->rsp ? now->rsp - old->rsp : old->rsp - now->rsp;
+    uint64_t d = now->sp > old->sp ? now->sp - old->sp : old->sp - now->sp;
     if (d < SWITCH_DISTANCE)
         return;
     switches++;
     for (int s = 0; s < nstashes; s++) {
-        if (stashes[s].rsp == now->rsp) { /* back onto a parked stack */
+        if (stashes[s].sp == now->sp) { /* back onto a parked stack */
             if (nchain + stashes[s].n > MAX_RECS)
-                model_error("call chain too deep", old->rip);
+                model_error("call chain too deep", old->pc);
             memcpy(&chain[nchain], stashes[s].recs,
                    (size_t)stashes[s].n * sizeof(struct rec));
             nchain += stashes[s].n;
@@ -539,16 +477,17 @@ static void model_update(enum insn_kind kind, const struct user_regs_struct *old
         }
     }
     for (int i = nchain - 1; i >= 0; i--) {
-        /* Onto a pending return address (inline suspend: rsp = the slot, to
-         * `ret`), or just above one (out-of-line suspend: rsp = the slot + 8,
-         * to jump to the return address). */
-        if (chain[i].slot == now->rsp || chain[i].slot + 8 == now->rsp) {
+        /* Onto a pending return address: on x86-64 the inline suspend puts
+         * rsp on the slot (CFA - 8) to `ret`, the out-of-line one just above
+         * it (the CFA) to jump to the return address; on AArch64 both put
+         * sp at the CFA (the resumer's sp) and `ret` to x30. */
+        if (chain[i].cfa - T->ra_slot == now->sp || chain[i].cfa == now->sp) {
             int above = nchain - 1 - i;
             if (above > 0) {
                 if (nstashes == MAX_STASH)
-                    model_error("too many parked stacks", old->rip);
+                    model_error("too many parked stacks", old->pc);
                 struct stash *st = &stashes[nstashes++];
-                st->rsp = old->rsp;
+                st->sp = old->sp;
                 st->n = above;
                 memcpy(st->recs, &chain[i + 1],
                        (size_t)above * sizeof(struct rec));
@@ -574,7 +513,7 @@ enum {
 };
 #define NKINDS 6
 
-static const char *const failure_names[NKINDS] = {
+static const char *failure_names[NKINDS] = {
     "main", "symbol", "cfi", "resumers", "exact-pc", "exact-sp/rbp"};
 
 static bool is_resumer(const char *name) {
@@ -590,19 +529,19 @@ struct expected {
 };
 
 /* The expected frames: the pc, then per pending record its return
- * address, the caller's rsp after the return (slot + 8) and the caller's rbp
- * at the call. */
-static void expected_chain(Dwfl *dwfl, const struct user_regs_struct *r,
+ * address, the caller's sp after the return (the record's CFA) and the
+ * caller's frame pointer at the call. */
+static void expected_chain(Dwfl *dwfl, const struct regs *r,
                            struct expected *e) {
     e->n = 0;
-    e->pc[e->n] = r->rip;
-    e->sp[e->n] = r->rsp;
-    e->fp[e->n] = r->rbp;
-    e->name[e->n++] = symbolize(dwfl, r->rip).name;
+    e->pc[e->n] = r->pc;
+    e->sp[e->n] = r->sp;
+    e->fp[e->n] = r->fp;
+    e->name[e->n++] = symbolize(dwfl, r->pc).name;
     for (int i = nchain - 1; i >= 0; i--) {
         e->pc[e->n] = chain[i].ra;
-        e->sp[e->n] = chain[i].slot + 8;
-        e->fp[e->n] = chain[i].rbp;
+        e->sp[e->n] = chain[i].cfa;
+        e->fp[e->n] = chain[i].fp;
         e->name[e->n++] = symbolize(dwfl, chain[i].ra - 1).name;
     }
 }
@@ -685,14 +624,14 @@ static unsigned check_stop(const struct walk *w, const struct expected *e,
         for (int i = 0; i < n && i < e->n; i++) {
             if (!w->f[i].sp_known || w->f[i].sp != e->sp[i]) {
                 fail |= F_REGS;
-                WHY("; frame #%d rsp %s", i,
+                WHY("; frame #%d %s %s", i, T->sp_name,
                     w->f[i].sp_known ? "differs from the ground truth"
                                      : "unknown");
                 break;
             }
             if (!w->f[i].fp_known || w->f[i].fp != e->fp[i]) {
                 fail |= F_REGS;
-                WHY("; frame #%d rbp %s", i,
+                WHY("; frame #%d %s %s", i, T->fp_name,
                     w->f[i].fp_known ? "differs from the ground truth"
                                      : "unknown");
                 break;
@@ -716,8 +655,9 @@ static void print_frames(FILE *out, const char *title, Dwfl *dwfl,
             snprintf(sp, sizeof sp, "0x%" PRIx64, w->f[i].sp);
         if (w->f[i].fp_known)
             snprintf(fp, sizeof fp, "0x%" PRIx64, w->f[i].fp);
-        fprintf(out, "      #%-2d pc=0x%012" PRIx64 "%s sp=%-14s rbp=%-14s %s\n",
-                i, w->f[i].pc, w->f[i].activation ? " " : "r", sp, fp, sym);
+        fprintf(out, "      #%-2d pc=0x%012" PRIx64 "%s sp=%-14s %s=%-14s %s\n",
+                i, w->f[i].pc, w->f[i].activation ? " " : "r", sp, T->fp_name,
+                fp, sym);
     }
 }
 
@@ -727,7 +667,8 @@ static void print_expected(FILE *out, Dwfl *dwfl, const struct expected *e) {
         char sym[256];
         format_symbol(sym, sizeof sym, dwfl, i == 0 ? e->pc[i] : e->pc[i] - 1);
         fprintf(out, "      #%-2d pc=0x%012" PRIx64 "  sp=0x%-12" PRIx64
-                " rbp=0x%-12" PRIx64 " %s\n", i, e->pc[i], e->sp[i], e->fp[i], sym);
+                " %s=0x%-12" PRIx64 " %s\n", i, e->pc[i], e->sp[i], T->fp_name,
+                e->fp[i], sym);
     }
 }
 
@@ -781,8 +722,8 @@ static void fnstat_add(struct fnstat *f, uint64_t addr) {
 /* coverage of whole functions (--cover)                                    */
 /* ------------------------------------------------------------------------ */
 
-/* Every instruction of function `name` (by objdump, `int3` excluded: it only
- * guards against returns past the end) must have been stepped. Returns
+/* Every instruction of function `name` (by objdump; the target's trap,
+ * `int3` or `brk`, excluded: it only guards against returns past the end) must have been stepped. Returns
  * false and says which were not. The tail of the function from a label
  * `<name>_eh` on is excluded: only exception handling runs it (a landing
  * pad the unwinder enters, a call that starts a forced unwind), which no
@@ -809,9 +750,9 @@ static bool check_cover(Dwfl *dwfl, const char *name) {
             fs = &fnstats[i];
     char cmd[1024];
     snprintf(cmd, sizeof cmd,
-             "objdump -d --no-show-raw-insn --start-address=0x%" PRIx64
+             "'%s' -d --no-show-raw-insn --start-address=0x%" PRIx64
              " --stop-address=0x%" PRIx64 " '%s' 2>/dev/null",
-             c.addr - bias, c.addr - bias + c.size, file);
+             objdump, c.addr - bias, c.addr - bias + c.size, file);
     FILE *p = popen(cmd, "r");
     if (p == NULL) {
         printf("coverage %s: cannot run objdump\n", name);
@@ -830,7 +771,7 @@ static bool check_cover(Dwfl *dwfl, const char *name) {
         unsigned long long a = strtoull(line, &end, 16);
         if (tab == NULL || end == line || *end != ':' || end > tab)
             continue;
-        if (strncmp(tab + 1, "int3", 4) == 0)
+        if (strncmp(tab + 1, T->guard_insn, strlen(T->guard_insn)) == 0)
             continue;
         if (in_pad) {
             landing++;
@@ -867,8 +808,53 @@ static void usage(void) {
     fprintf(stderr,
             "usage: check-cfi [-v] [--max-report=N] [--max-steps=N]\n"
             "                 [--expect-fail-under=SYMBOL] [--cover=FN,FN...]\n"
+            "                 [--stub=CMD,ARG...] [--sysroot=DIR] [--objdump=PATH]\n"
             "                 TARGET [ARGS...]\n");
     exit(2);
+}
+
+Elf *open_elf(const char *path, int *fd, GElf_Ehdr *eh) {
+    *fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (*fd < 0)
+        die("%s: %s", path, strerror(errno));
+    elf_version(EV_CURRENT);
+    Elf *elf = elf_begin(*fd, ELF_C_READ, NULL);
+    if (elf == NULL || gelf_getehdr(elf, eh) == NULL)
+        die("%s: not an ELF file", path);
+    return elf;
+}
+
+/* The target's architecture, from its ELF header. */
+static const struct target *target_of(const char *path) {
+    static const struct target *const all[] = {&target_x86_64_sysv_elf,
+                                               &target_aarch64_aapcs_elf};
+    int fd;
+    GElf_Ehdr eh;
+    Elf *elf = open_elf(path, &fd, &eh);
+    unsigned machine = eh.e_machine;
+    elf_end(elf);
+    close(fd);
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (all[i]->machine == machine)
+            return all[i];
+    die("%s: no check-cfi target for ELF machine %u", path, machine);
+}
+
+/* "a,b,c" -> {"a", "b", "c", NULL} */
+static char **split_commas(const char *list) {
+    char *copy = strdup(list);
+    size_t n = 1;
+    for (const char *c = list; *c; c++)
+        n += *c == ',';
+    char **v = calloc(n + 1, sizeof *v);
+    if (copy == NULL || v == NULL)
+        die("out of memory");
+    size_t k = 0;
+    for (char *save = NULL, *a = strtok_r(copy, ",", &save); a != NULL;
+         a = strtok_r(NULL, ",", &save))
+        v[k++] = a;
+    v[k] = NULL;
+    return v;
 }
 
 int main(int argc, char **argv) {
@@ -876,6 +862,7 @@ int main(int argc, char **argv) {
     unsigned long max_report = 8, max_steps = 200000;
     const char *expect_fail_under = NULL;
     const char *cover = NULL;
+    const char *stub = NULL, *sysroot = NULL;
     int argi = 1;
     for (; argi < argc && argv[argi][0] == '-'; argi++) {
         const char *a = argv[argi];
@@ -889,6 +876,12 @@ int main(int argc, char **argv) {
             expect_fail_under = a + 20;
         else if (strncmp(a, "--cover=", 8) == 0)
             cover = a + 8;
+        else if (strncmp(a, "--stub=", 7) == 0)
+            stub = a + 7;
+        else if (strncmp(a, "--sysroot=", 10) == 0)
+            sysroot = a + 10;
+        else if (strncmp(a, "--objdump=", 10) == 0)
+            objdump = a + 10;
         else if (strcmp(a, "--") == 0) {
             argi++;
             break;
@@ -902,75 +895,25 @@ int main(int argc, char **argv) {
     unsetenv("DEBUGINFOD_URLS"); /* never go to the network for symbols */
     double t_start = now_seconds();
 
-    /* 1. start the target under ptrace */
-    child = fork();
-    if (child < 0)
-        die("fork: %s", strerror(errno));
-    if (child == 0) {
-        if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) != 0) {
-            perror("check-cfi: PTRACE_TRACEME");
-            _exit(EXIT_SKIP);
-        }
-        setenv("LD_BIND_NOW", "1", 1);
-        execv(target_path, &argv[argi]);
-        perror(target_path);
-        _exit(127);
-    }
-    int exit_status = 0;
-    int sig = wait_stop(&exit_status);
-    if (sig < 0 && exit_status == EXIT_SKIP) {
-        printf("check-cfi: SKIPPED: this environment does not allow ptrace\n");
-        return EXIT_SKIP;
-    }
-    if (sig != SIGTRAP)
-        die("%s did not stop at exec (status %d)", target_path, exit_status);
-    ptrace(PTRACE_SETOPTIONS, child, NULL, (void *)(uintptr_t)PTRACE_O_EXITKILL);
+    T = target_of(target_path);
+    if (T->fp_name[0] == 'x')
+        failure_names[5] = "exact-sp/x29";
+    if (stub != NULL) {
+        char **sv = split_commas(stub);
+        for (int i = 0; sysroot == NULL && sv[i] != NULL; i++)
+            if (strcmp(sv[i], "-L") == 0 && sv[i + 1] != NULL)
+                sysroot = sv[i + 1];
+        gdbstub_configure(sv, sysroot);
+        B = &backend_gdbstub;
+    } else
+        B = &backend_ptrace;
 
-    /* 2. breakpoint on cfi_window_begin (in the executable, mapped now) */
+    /* 1-3. start, run to cfi_window_begin, modules, libdw attached */
     uint64_t begin_addr, end_addr;
-    {
-        Dwfl *d = report_modules();
-        begin_addr = find_function(d, "cfi_window_begin");
-        end_addr = find_function(d, "cfi_window_end");
-        dwfl_end(d);
-    }
-    if (begin_addr == 0 || end_addr == 0)
-        die("%s exports no cfi_window_begin/cfi_window_end", target_path);
-    errno = 0;
-    long orig = ptrace(PTRACE_PEEKTEXT, child, (void *)(uintptr_t)begin_addr, NULL);
-    if (errno != 0)
-        die("PTRACE_PEEKTEXT: %s", strerror(errno));
-    long patched = (long)(((unsigned long)orig & ~0xffUL) | 0xccUL);
-    if (ptrace(PTRACE_POKETEXT, child, (void *)(uintptr_t)begin_addr,
-               (void *)patched) != 0)
-        die("PTRACE_POKETEXT: %s", strerror(errno));
-    struct user_regs_struct regs;
-    int pass_sig = 0;
-    for (;;) {
-        ptrace(PTRACE_CONT, child, NULL, (void *)(uintptr_t)pass_sig);
-        sig = wait_stop(&exit_status);
-        if (sig < 0)
-            die("%s exited (status %d) before cfi_window_begin", target_path,
-                exit_status);
-        if (sig == SIGTRAP) {
-            get_regs(&regs);
-            if (regs.rip == begin_addr + 1)
-                break;
-            pass_sig = 0;
-        } else
-            pass_sig = sig;
-    }
-    ptrace(PTRACE_POKETEXT, child, (void *)(uintptr_t)begin_addr, (void *)orig);
-    regs.rip = begin_addr;
-    if (ptrace(PTRACE_SETREGS, child, NULL, &regs) != 0)
-        die("PTRACE_SETREGS: %s", strerror(errno));
-
-    /* 3. modules once; libdw on the already-stopped thread */
-    Dwfl *dwfl = report_modules();
-    int ar = dwfl_linux_proc_attach(dwfl, child, true);
-    if (ar != 0)
-        die("dwfl_linux_proc_attach: %s",
-            ar < 0 ? dwfl_errmsg(-1) : strerror(ar));
+    Dwfl *dwfl = B->start(T, &argv[argi], "cfi_window_begin",
+                          "cfi_window_end", &begin_addr, &end_addr, &tid);
+    struct regs regs;
+    B->get_regs(&regs);
 
     printf("check-cfi: %s\n", target_path);
     {
@@ -991,11 +934,14 @@ int main(int argc, char **argv) {
             w.error[0] ? ": " : "", w.error);
     if (!w.f[1].sp_known)
         die("no stack pointer for main's frame");
-    chain[0] = (struct rec){w.f[1].sp - 8, w.f[1].pc, regs.rbp};
+    chain[0] = (struct rec){w.f[1].sp, w.f[1].pc, regs.fp};
     nchain = 1;
     {
-        uint64_t ra;
-        if (!read_word(chain[0].slot, &ra) || ra != chain[0].ra)
+        /* The return address is where the unwind says: on the stack
+         * (x86-64) or in the link register (AArch64). */
+        uint64_t ra = regs.lr;
+        if ((T->ra_slot != 0 && !read_word(chain[0].cfa - T->ra_slot, &ra)) ||
+            ra != chain[0].ra)
             die("main's return address is not where the unwind says");
     }
 
@@ -1005,8 +951,9 @@ int main(int argc, char **argv) {
     unsigned long fail_kinds[NKINDS] = {0};
     unsigned long failed_outside = 0; /* --expect-fail-under: unexpected */
     static struct expected exp;
+    int exit_status = 0;
     for (;;) {
-        get_regs(&regs);
+        B->get_regs(&regs);
         steps++;
         if (steps > max_steps)
             die("more than %lu instructions in the window", max_steps);
@@ -1016,14 +963,14 @@ int main(int argc, char **argv) {
             max_depth = (unsigned long)w.n;
         char why[512];
         unsigned fail = check_stop(&w, &exp, why, sizeof why);
-        struct symbol here = symbolize(dwfl, regs.rip);
+        struct symbol here = symbolize(dwfl, regs.pc);
         struct fnstat *fs = fnstat_for(here.name, module_name(here.mod));
-        fnstat_add(fs, regs.rip);
+        fnstat_add(fs, regs.pc);
         if (verbose) {
             char sym[256];
-            format_symbol(sym, sizeof sym, dwfl, regs.rip);
-            printf("step %lu: 0x%" PRIx64 " %s rsp=0x%llx %s\n", steps,
-                   (uint64_t)regs.rip, sym, regs.rsp, fail ? "FAIL" : "ok");
+            format_symbol(sym, sizeof sym, dwfl, regs.pc);
+            printf("step %lu: 0x%" PRIx64 " %s %s=0x%" PRIx64 " %s\n", steps,
+                   regs.pc, sym, T->sp_name, regs.sp, fail ? "FAIL" : "ok");
             for (int i = 0; i < w.n; i++) {
                 char fsym[256];
                 format_symbol(fsym, sizeof fsym, dwfl,
@@ -1049,60 +996,53 @@ int main(int argc, char **argv) {
                 reported++;
                 char sym[256], dis[256];
                 uint8_t bytes[16] = {0};
-                read_mem(regs.rip, bytes, 8);
-                format_symbol(sym, sizeof sym, dwfl, regs.rip);
-                disassemble(dwfl, regs.rip, dis, sizeof dis);
+                read_mem(regs.pc, bytes, 8);
+                format_symbol(sym, sizeof sym, dwfl, regs.pc);
+                disassemble(dwfl, regs.pc, dis, sizeof dis);
                 printf("FAIL at instruction %lu: 0x%" PRIx64 " %s  [%s]\n",
-                       steps, (uint64_t)regs.rip, sym, dis[0] ? dis : "?");
+                       steps, regs.pc, sym, dis[0] ? dis : "?");
                 printf("    bytes %02x %02x %02x %02x %02x %02x %02x %02x"
-                       "  rsp=0x%llx rbp=0x%llx\n",
+                       "  %s=0x%" PRIx64 " %s=0x%" PRIx64 "\n",
                        bytes[0], bytes[1], bytes[2], bytes[3], bytes[4],
-                       bytes[5], bytes[6], bytes[7], regs.rsp, regs.rbp);
+                       bytes[5], bytes[6], bytes[7], T->sp_name, regs.sp,
+                       T->fp_name, regs.fp);
                 printf("    why: %s\n", why + 2);
                 print_frames(stdout, "libdw unwound", dwfl, &w);
                 print_expected(stdout, dwfl, &exp);
             }
         }
-        if (regs.rip == end_addr)
+        if (regs.pc == end_addr)
             break;
 
         uint8_t code[16] = {0};
-        if (!read_mem(regs.rip, code, sizeof code) && !read_mem(regs.rip, code, 4))
-            die("cannot read the instruction at 0x%llx", regs.rip);
-        enum insn_kind kind = decode(code);
-        struct user_regs_struct old = regs;
-        if (ptrace(PTRACE_SINGLESTEP, child, NULL, NULL) != 0)
-            die("PTRACE_SINGLESTEP: %s", strerror(errno));
-        sig = wait_stop(&exit_status);
-        if (sig < 0)
-            die("target exited (status %d) inside the window", exit_status);
-        if (sig != SIGTRAP) {
+        if (!read_mem(regs.pc, code, T->insn_bytes) &&
+            !read_mem(regs.pc, code, 4))
+            die("cannot read the instruction at 0x%" PRIx64, regs.pc);
+        enum insn_kind kind = T->decode(code);
+        struct regs old = regs;
+        struct stop st = B->step();
+        if (st.sig < 0)
+            die("target exited (status %d) inside the window", st.exit_status);
+        if (st.sig != SIGTRAP) {
             /* The target itself broke (not an unwind failure): say where. */
             char sym[256];
-            format_symbol(sym, sizeof sym, dwfl, old.rip);
-            printf("target got signal %d (%s) at instruction %lu, 0x%llx %s "
-                   "(rsp=0x%llx rbp=0x%llx); that is a bug in the program, "
-                   "not in its CFI\n",
-                   sig, strsignal(sig), steps, old.rip, sym, old.rsp,
-                   old.rbp);
+            format_symbol(sym, sizeof sym, dwfl, old.pc);
+            printf("target got signal %d (%s) at instruction %lu, 0x%" PRIx64
+                   " %s (%s=0x%" PRIx64 " %s=0x%" PRIx64 "); that is a bug in "
+                   "the program, not in its CFI\n",
+                   st.sig, strsignal(st.sig), steps, old.pc, sym, T->sp_name,
+                   old.sp, T->fp_name, old.fp);
             unwind(dwfl, &w);
             print_frames(stdout, "backtrace", dwfl, &w);
             die("target crashed inside the window");
         }
-        get_regs(&regs);
+        B->get_regs(&regs);
         model_update(kind, &old, &regs);
     }
     t_window = now_seconds() - t_window;
 
     /* 5. let the target finish */
-    pass_sig = 0;
-    for (;;) {
-        ptrace(PTRACE_CONT, child, NULL, (void *)(uintptr_t)pass_sig);
-        sig = wait_stop(&exit_status);
-        if (sig < 0)
-            break;
-        pass_sig = sig == SIGTRAP ? 0 : sig;
-    }
+    exit_status = B->finish();
 
     /* 6. summary */
     printf("per function, in order of first entry:\n"

@@ -1,5 +1,6 @@
 /*
- * bad_switch.S - the negative control's deliberately wrong stack switch.
+ * bad_switch_x86_64_sysv_elf.S - the negative control's deliberately wrong
+ * stack switch (x86-64; bad_switch_<target>.S for the others).
  *
  * void *bad_stack_switch(void *(*fn)(void *), void *arg, void *top)
  * Calls fn(arg) with rsp just below `top` and returns its result. The FDE
