@@ -47,6 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -608,6 +609,7 @@ static void connect_stub(const char *dir, const char *path, int ino) {
         pid_t w = waitpid(child, &st, WNOHANG);
         if (w == child) {
             child = 0;
+            rmdir(dir);
             die("the gdb stub (%s) exited before it listened (status %d)",
                 stub_argv[0], WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
         }
@@ -625,8 +627,11 @@ static void connect_stub(const char *dir, const char *path, int ino) {
         } else if (err == ENOENT || err == ECONNREFUSED || err == EAGAIN) {
             /* Bound but not listening yet, or no pidfd: try again. */
             sched_yield();
-        } else
+        } else {
+            unlink(path);
+            rmdir(dir);
             die("connect %s: %s", path, strerror(err));
+        }
     }
     if (pidfd >= 0)
         close(pidfd);
@@ -676,6 +681,9 @@ static Dwfl *start(const struct target *t, char **argv, const char *begin,
     if (child < 0)
         die("fork: %s", strerror(errno));
     if (child == 0) {
+        /* The stub dies with the checker (killed by a test timeout, say)
+         * rather than wait for a debugger forever. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         /* qemu-user hands its environment to the guest. */
         setenv("LD_BIND_NOW", "1", 1);
         execvp(av[0], av);
