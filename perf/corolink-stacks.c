@@ -44,7 +44,6 @@
 #include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
-#include <sys/user.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -292,14 +291,15 @@ static const char *finished_names[] = {"finished", "returned", "trapped", "threw
 
 struct frame {
     uint64_t pc;
-    uint64_t sp;      /* rsp in that frame (0: libdw did not know it) */
+    uint64_t sp;      /* the stack pointer in that frame (0: libdw did not know it) */
     bool activation;
 };
 
 #define MAX_DUP_SLOTS 8 /* registry slots of a duplicate, kept for the report */
 
 struct coro {
-    uint64_t addr, id, pc, sp, fp, fn, create_site, suspend_ns;
+    uint64_t addr, id, pc, sp, fn, create_site, suspend_ns;
+    uint64_t saved[4];  /* suspended: the registers of the table's saved[] */
     uint64_t stack_limit, stack_top, link_sp;
     uint32_t finished;
     char name[64];
@@ -323,9 +323,52 @@ struct coro {
     char damage[200];
 };
 
+/* ---- register sets -----------------------------------------------------------
+ * Which DWARF register each word of a thread's general registers holds, as
+ * the kernel lays them out in NT_PRSTATUS (pr_reg: a core file's notes,
+ * PTRACE_GETREGSET of a live thread), per ELF machine: the only register
+ * knowledge here. Which registers a suspended coroutine keeps, and the
+ * DWARF numbers of the pc and the stack pointer, come from the debug table
+ * (unwind-info/debug-table.md). */
+#define MAX_DWARF_REGS 40
+#define PRSTATUS_PID_OFF 32  /* pr_pid in a 64-bit struct elf_prstatus */
+#define PRSTATUS_REG_OFF 112 /* pr_reg */
+#ifndef EM_AARCH64
+#define EM_AARCH64 183
+#endif
+
+struct regset {
+    unsigned machine;  /* e_machine */
+    const char *name;
+    unsigned nwords;   /* words of pr_reg */
+    unsigned ndwarf;   /* DWARF registers 0..ndwarf-1 are in it */
+    signed char word[MAX_DWARF_REGS]; /* pr_reg word of each (-1: none) */
+    /* return addresses may carry a pointer-authentication code in the
+     * bits above the address space (AArch64 -mbranch-protection) */
+    bool signed_ra;
+};
+
+static const struct regset regsets[] = {
+    /* user_regs_struct: r15 r14 r13 r12 rbp rbx r11 r10 r9 r8 rax rcx rdx
+     * rsi rdi orig_rax rip cs eflags rsp ss fs_base gs_base ds es fs gs;
+     * DWARF: rax rdx rcx rbx rsi rdi rbp rsp r8-r15 rip */
+    {EM_X86_64, "x86-64", 27, 17, {10, 12, 11, 5, 13, 14, 4, 19, 9, 8, 7, 6, 3, 2, 1, 0, 16}, false},
+    /* user_pt_regs: x0-x30 sp pc pstate; DWARF: x0-x30 0-30, sp 31, pc 32 */
+    {EM_AARCH64, "AArch64", 34, 33,
+     {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16,
+      17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32}, true},
+};
+
+static const struct regset *regset_of(unsigned machine) {
+    for (size_t i = 0; i < sizeof regsets / sizeof regsets[0]; i++)
+        if (regsets[i].machine == machine)
+            return &regsets[i];
+    return NULL;
+}
+
 struct thread {
     pid_t tid;
-    uint64_t regs[17]; /* DWARF order: rax rdx rcx rbx rsi rdi rbp rsp r8-r15 rip */
+    uint64_t regs[MAX_DWARF_REGS]; /* by DWARF number (the regset's) */
     struct frame *frames;
     int nframes;
     bool unwound;
@@ -337,11 +380,23 @@ struct pthr {
     size_t idx;
 };
 
+/* Registers to restart an unwind from (a frame whose return address had to
+ * be stripped of its pointer-authentication code, see frame_cb()). */
+struct restart {
+    uint64_t regs[MAX_DWARF_REGS];
+    uint64_t valid; /* bit r: regs[r] is known */
+    uint64_t pc;
+};
+
 struct ctx {
     struct mem mem;
     Dwfl *dwfl;
     bool attached_state;
     struct corolink_debug_offsets t;
+    const struct regset *rs;  /* the table's machine (elf_machine) */
+    unsigned core_machine;    /* e_machine of the core file */
+    uint64_t addr_mask;       /* bits an address can have (strip_pc) */
+    struct restart restart;   /* the pseudo-thread of kind 2 */
     uint64_t table_addr;
     bool live;
     pid_t pid;
@@ -452,6 +507,39 @@ static void load_table(struct ctx *c, const char *what) {
         die("%s: corrupt corolink debug table (trampoline)", what);
     if (t->registry == 0)
         die("%s: libcorolink was built without the registry (COROLINK_REGISTRY=OFF): coroutines cannot be listed", what);
+    /* The target description: a version 1 table (or one too short for
+     * it) is x86-64's, whose description is the defaults. */
+    if (t->version < 2 || t->size < sizeof *t) {
+        memset(t->target, 0, sizeof t->target);
+        strcpy(t->target, "x86_64-sysv-elf");
+        t->elf_machine = EM_X86_64;
+        t->dwarf_pc = 16, t->dwarf_sp = 7, t->dwarf_fp = 6, t->dwarf_ra = 16;
+        t->nsaved = 2;
+        t->saved[0].dwarf = 7, t->saved[0].off = t->off_sp;
+        t->saved[1].dwarf = 6, t->saved[1].off = t->off_fp;
+    }
+    t->target[sizeof t->target - 1] = 0;
+    if (c->mem.kind == MEM_CORE && c->core_machine != t->elf_machine) {
+        const struct regset *cm = regset_of(c->core_machine), *tm = regset_of(t->elf_machine);
+        die("%s: the core is of ELF machine %u (%s), its corolink debug table of %u (%s): not this program's core",
+            what, c->core_machine, cm ? cm->name : "unknown", t->elf_machine, tm ? tm->name : "unknown");
+    }
+    c->rs = regset_of(t->elf_machine);
+    if (!c->rs)
+        die("%s: the corolink debug table describes target \"%s\" (ELF machine %u), whose registers this "
+            "tool cannot read", what, t->target, t->elf_machine);
+    unsigned nr = c->rs->ndwarf;
+    bool has_sp = false;
+    if (t->dwarf_pc >= nr || t->dwarf_sp >= nr || t->dwarf_fp >= nr || t->dwarf_ra >= nr || t->nsaved == 0 ||
+        t->nsaved > sizeof t->saved / sizeof t->saved[0])
+        die("%s: corrupt corolink debug table (target description)", what);
+    for (uint32_t i = 0; i < t->nsaved; i++) {
+        if (t->saved[i].dwarf >= nr || t->saved[i].dwarf == t->dwarf_pc || t->saved[i].off > cs - 8)
+            die("%s: corrupt corolink debug table (saved registers)", what);
+        has_sp |= t->saved[i].dwarf == t->dwarf_sp;
+    }
+    if (!has_sp)
+        die("%s: corrupt corolink debug table (no saved stack pointer)", what);
 }
 
 /* ---- live process: modules, maps, stopping -------------------------------- */
@@ -764,7 +852,8 @@ static void walk_registry(struct ctx *c) {
         co->id = rd64(b, t->off_id);
         co->pc = rd64(b, t->off_pc);
         co->sp = rd64(b, t->off_sp);
-        co->fp = rd64(b, t->off_fp);
+        for (uint32_t k = 0; k < t->nsaved; k++)
+            co->saved[k] = rd64(b, t->saved[k].off);
         co->fn = rd64(b, t->off_fn);
         co->create_site = rd64(b, t->off_create_site);
         co->suspend_ns = rd64(b, t->off_suspend_ns);
@@ -828,7 +917,7 @@ static struct coro *co_holding(struct ctx *c, uint64_t addr) {
 
 static void assign_threads(struct ctx *c) {
     for (size_t i = 0; i < c->nth; i++) {
-        struct coro *co = co_holding(c, c->th[i].regs[7]);
+        struct coro *co = co_holding(c, c->th[i].regs[c->t.dwarf_sp]);
         int depth = 0;
         uint64_t inner = 0;
         while (co && co->state == ST_RUNNING && co->thread == 0 && depth < 1000) {
@@ -867,17 +956,21 @@ static void snapshot_live(struct ctx *c) {
     uint64_t t0 = mono_ns(CLOCK_MONOTONIC);
     stop_all(c);
     c->now_ns = mono_ns(CLOCK_MONOTONIC);
-    /* thread registers */
+    /* thread registers: NT_PRSTATUS, laid out as the regset says */
     c->th = xcalloc(nattached, sizeof *c->th);
     for (size_t i = 0; i < nattached; i++) {
-        struct user_regs_struct r;
-        if (ptrace(PTRACE_GETREGS, attached[i], NULL, &r) != 0)
+        uint64_t words[64];
+        struct iovec iov = {words, sizeof words};
+        if (ptrace(PTRACE_GETREGSET, attached[i], (void *)(uintptr_t)NT_PRSTATUS, &iov) != 0)
             continue;
+        if (iov.iov_len != c->rs->nwords * 8u)
+            die("thread %d of process %d: %zu bytes of registers, not the %u of %s", (int)attached[i],
+                (int)c->pid, iov.iov_len, c->rs->nwords * 8u, c->rs->name);
         struct thread *th = &c->th[c->nth++];
         th->tid = attached[i];
-        uint64_t regs[17] = {r.rax, r.rdx, r.rcx, r.rbx, r.rsi, r.rdi, r.rbp, r.rsp,
-                             r.r8,  r.r9,  r.r10, r.r11, r.r12, r.r13, r.r14, r.r15, r.rip};
-        memcpy(th->regs, regs, sizeof regs);
+        for (unsigned r = 0; r < c->rs->ndwarf; r++)
+            if (c->rs->word[r] >= 0)
+                th->regs[r] = words[c->rs->word[r]];
     }
     uint64_t t1 = mono_ns(CLOCK_MONOTONIC);
     walk_registry(c);
@@ -912,10 +1005,10 @@ static void snapshot_live(struct ctx *c) {
             free(bufs[i]);
     }
     free(addrs), free(lens), free(bufs), free(ok);
-    /* threads: from rsp to the end of the stack they are on; a running
-     * coroutine's resumer: from its link_sp on */
+    /* threads: from their sp to the end of the stack they are on; a
+     * running coroutine's resumer: from its link_sp on */
     for (size_t i = 0; i < c->nth; i++) {
-        uint64_t sp = c->th[i].regs[7];
+        uint64_t sp = c->th[i].regs[c->t.dwarf_sp];
         copy_range(c, sp > 128 ? sp - 128 : sp, stack_end(c, sp));
     }
     for (size_t i = 0; i < c->nco; i++)
@@ -937,7 +1030,10 @@ static int seg_cmp(const void *a, const void *b) {
     return x->vaddr < y->vaddr ? -1 : x->vaddr > y->vaddr;
 }
 
+/* The threads of a core: an NT_PRSTATUS note each, its registers laid out
+ * as the core's machine does (regset_of()). */
 static void core_threads(struct ctx *c, Elf *core) {
+    const struct regset *rs = regset_of(c->core_machine);
     size_t phnum;
     if (elf_getphdrnum(core, &phnum) != 0)
         die("core file: no program headers");
@@ -956,10 +1052,9 @@ static void core_threads(struct ctx *c, Elf *core) {
         while (off < d->d_size && (off = gelf_getnote(d, off, &nh, &noff, &doff)) > 0) {
             if (nh.n_type != NT_PRSTATUS || nh.n_namesz != 5 ||
                 memcmp((char *)d->d_buf + noff, "CORE", 5) != 0 ||
-                nh.n_descsz < sizeof(struct elf_prstatus))
+                nh.n_descsz < PRSTATUS_REG_OFF + rs->nwords * 8u)
                 continue;
-            struct elf_prstatus ps;
-            memcpy(&ps, (char *)d->d_buf + doff, sizeof ps);
+            const unsigned char *ps = (const unsigned char *)d->d_buf + doff;
             if (c->nth >= MAX_THREADS)
                 break;
             if (c->nth == cap) {
@@ -968,27 +1063,33 @@ static void core_threads(struct ctx *c, Elf *core) {
             }
             struct thread *th = &c->th[c->nth++];
             memset(th, 0, sizeof *th);
-            struct user_regs_struct r;
-            memcpy(&r, &ps.pr_reg, sizeof r);
-            th->tid = ps.pr_pid;
-            uint64_t regs[17] = {r.rax, r.rdx, r.rcx, r.rbx, r.rsi, r.rdi, r.rbp, r.rsp,
-                                 r.r8,  r.r9,  r.r10, r.r11, r.r12, r.r13, r.r14, r.r15, r.rip};
-            memcpy(th->regs, regs, sizeof regs);
+            int32_t tid;
+            memcpy(&tid, ps + PRSTATUS_PID_OFF, 4);
+            th->tid = tid;
+            for (unsigned r = 0; r < rs->ndwarf; r++)
+                if (rs->word[r] >= 0)
+                    memcpy(&th->regs[r], ps + PRSTATUS_REG_OFF + 8 * (unsigned)rs->word[r], 8);
             if (c->pid == 0)
-                c->pid = ps.pr_pid;
+                c->pid = tid;
         }
     }
 }
 
-static void core_segments(struct ctx *c, Elf *core) {
+/* The memory of a core. One cut short (a size limit, a copy that did not
+ * finish) is refused: control blocks and stacks would be missing without
+ * a word. */
+static void core_segments(struct ctx *c, Elf *core, const char *core_path) {
     size_t phnum;
     if (elf_getphdrnum(core, &phnum) != 0)
-        die("core file: no program headers");
+        die("%s: no program headers (truncated?)", core_path);
     c->mem.segs = xcalloc(phnum, sizeof *c->mem.segs);
     for (size_t i = 0; i < phnum; i++) {
         GElf_Phdr ph;
         if (!gelf_getphdr(core, (int)i, &ph) || ph.p_type != PT_LOAD)
             continue;
+        if (ph.p_offset > c->mem.mapsz || ph.p_filesz > c->mem.mapsz - ph.p_offset)
+            die("%s: truncated core file (%zu bytes; segment %zu ends at %" PRIu64 ")", core_path, c->mem.mapsz, i,
+                (uint64_t)ph.p_offset + ph.p_filesz);
         if ((ph.p_flags & PF_X) && ph.p_vaddr + ph.p_memsz > ph.p_vaddr)
             add_code(c, ph.p_vaddr, ph.p_vaddr + ph.p_memsz);
         if (ph.p_filesz == 0)
@@ -1071,8 +1172,15 @@ static void open_core(struct ctx *c, const char *core_path, const char *exe) {
     GElf_Ehdr eh;
     if (!gelf_getehdr(core, &eh) || eh.e_type != ET_CORE)
         die("%s: not a core file", core_path);
-    if (eh.e_machine != EM_X86_64 || gelf_getclass(core) != ELFCLASS64)
-        die("%s: not an x86-64 core file", core_path);
+    /* Any machine whose registers we can read (a foreign one too: libdw
+     * unwinds it with its backend); load_table() checks it against the
+     * table's elf_machine. */
+    if (gelf_getclass(core) != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB)
+        die("%s: not a 64-bit little-endian core file", core_path);
+    if (!regset_of(eh.e_machine))
+        die("%s: a core file of ELF machine %u, whose registers this tool cannot read", core_path,
+            (unsigned)eh.e_machine);
+    c->core_machine = eh.e_machine;
     /* the program */
     int efd = open(exe, O_RDONLY);
     if (efd < 0)
@@ -1082,12 +1190,15 @@ static void open_core(struct ctx *c, const char *core_path, const char *exe) {
     if (!eelf || elf_kind(eelf) != ELF_K_ELF || !gelf_getehdr(eelf, &eeh) ||
         (eeh.e_type != ET_EXEC && eeh.e_type != ET_DYN))
         die("%s: not an ELF program", exe);
+    if (eeh.e_machine != c->core_machine)
+        die("%s is not the program of %s (a program for ELF machine %u, the core is of %u)", exe, core_path,
+            (unsigned)eeh.e_machine, c->core_machine);
     unsigned char ebid[64];
     int ebidlen = file_build_id(eelf, ebid, sizeof ebid);
     elf_end(eelf);
     close(efd);
 
-    core_segments(c, core);
+    core_segments(c, core, core_path);
     core_threads(c, core);
     c->dwfl = dwfl_begin(&core_callbacks);
     if (!c->dwfl)
@@ -1174,6 +1285,19 @@ static void collect_code(struct ctx *c) {
         m++;
     }
     c->ncode = m;
+    /* The address space's size, for strip_pc(): every address the target
+     * maps is below 2^bits. */
+    uint64_t top = 0;
+    for (size_t i = 0; i < c->ncode; i++)
+        top = c->code[i][1] > top ? c->code[i][1] : top;
+    for (size_t i = 0; i < c->mem.nsegs; i++)
+        if (c->mem.segs[i].vaddr + c->mem.segs[i].len > top)
+            top = c->mem.segs[i].vaddr + c->mem.segs[i].len;
+    for (size_t i = 0; i < c->nmaps; i++)
+        top = c->maps[i][1] > top ? c->maps[i][1] : top;
+    c->addr_mask = ~(uint64_t)0;
+    if (top > 1 && top - 1 < (1ull << 62))
+        c->addr_mask = (2ull << (63 - __builtin_clzll(top - 1))) - 1;
 }
 
 static bool in_code(const struct ctx *c, uint64_t pc) {
@@ -1222,23 +1346,57 @@ static bool cb_memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void
     return true;
 }
 
+/* Sets the registers of `valid` (bit r: regs[r], DWARF numbers), in runs;
+ * the pc is set apart (unless it is the return-address column, as on
+ * x86-64, where libdw expects it in both). */
+static bool set_registers(Dwfl_Thread *thread, const struct ctx *c, const uint64_t *regs, uint64_t valid) {
+    unsigned n = c->rs->ndwarf;
+    uint32_t pc = c->t.dwarf_pc == c->t.dwarf_ra ? ~0u : c->t.dwarf_pc;
+    for (unsigned r = 0; r < n;) {
+        if (!(valid >> r & 1) || r == pc) {
+            r++;
+            continue;
+        }
+        Dwarf_Word w[MAX_DWARF_REGS];
+        unsigned e = r;
+        for (; e < n && (valid >> e & 1) && e != pc; e++)
+            w[e - r] = regs[e];
+        if (!dwfl_thread_state_registers(thread, (int)r, e - r, w))
+            return false;
+        r = e;
+    }
+    return true;
+}
+
+/* A suspended coroutine starts at pc + suspended_pc_adjust with the
+ * registers the table's saved[] lists; a thread with its registers; a
+ * restart (kind 2) with what frame_cb() kept. */
 static bool cb_set_initial_registers(Dwfl_Thread *thread, void *targ) {
     struct ctx *c = the_ctx;
     struct pthr *p = targ;
+    uint64_t regs[MAX_DWARF_REGS] = {0}, valid = 0, pc;
     if (p->kind == 0) {
         const struct coro *co = &c->co[p->idx];
-        Dwarf_Word regs[2] = {co->fp, co->sp}; /* DWARF 6 rbp, 7 rsp */
-        if (!dwfl_thread_state_registers(thread, 6, 2, regs))
-            return false;
-        dwfl_thread_state_register_pc(thread, co->pc + (uint64_t)c->t.suspended_pc_adjust);
-        return true;
+        for (uint32_t k = 0; k < c->t.nsaved; k++) {
+            regs[c->t.saved[k].dwarf] = co->saved[k];
+            valid |= 1ull << c->t.saved[k].dwarf;
+        }
+        pc = co->pc + (uint64_t)c->t.suspended_pc_adjust;
+    } else if (p->kind == 1) {
+        const struct thread *th = &c->th[p->idx];
+        memcpy(regs, th->regs, sizeof regs);
+        for (unsigned r = 0; r < c->rs->ndwarf; r++)
+            if (c->rs->word[r] >= 0)
+                valid |= 1ull << r;
+        pc = th->regs[c->t.dwarf_pc];
+    } else {
+        memcpy(regs, c->restart.regs, sizeof regs);
+        valid = c->restart.valid;
+        pc = c->restart.pc;
     }
-    const struct thread *th = &c->th[p->idx];
-    Dwarf_Word regs[17];
-    memcpy(regs, th->regs, sizeof regs);
-    if (!dwfl_thread_state_registers(thread, 0, 17, regs))
+    if (!set_registers(thread, c, regs, valid))
         return false;
-    dwfl_thread_state_register_pc(thread, th->regs[16]);
+    dwfl_thread_state_register_pc(thread, pc);
     return true;
 }
 
@@ -1255,9 +1413,20 @@ struct unwind_state {
     int n;
     bool stop_at_root;
     bool hit_root;
-    uint64_t root_sp; /* hit_root: rsp in the root frame (0: unknown) */
+    uint64_t root_sp; /* hit_root: the sp in the root frame (0: unknown) */
     uint64_t last_cfa; /* CFA of the last frame listed: its caller's sp (0: unknown) */
+    bool restart;     /* go on from c->restart (frame_cb()) */
+    bool skip_first;  /* the first frame is the one it restarts from */
 };
+
+/* A return address without its pointer-authentication code: where the
+ * machine signs them (AArch64 -mbranch-protection), the bits above the
+ * address space (c->addr_mask), if what is left is code; otherwise pc. */
+static uint64_t strip_pc(const struct ctx *c, uint64_t pc, bool act) {
+    if (!c->rs->signed_ra || act || !(pc & ~c->addr_mask) || !in_code(c, pc & c->addr_mask))
+        return pc;
+    return pc & c->addr_mask;
+}
 
 /* A frame's CFA (its caller's sp) from the module's CFI, when the rule is
  * register + offset (as compilers emit); 0 if unknown. Tells where the
@@ -1298,23 +1467,46 @@ static uint64_t frame_cfa(struct ctx *c, Dwfl_Frame *state, uint64_t pc, bool ac
 
 static int frame_cb(Dwfl_Frame *state, void *arg) {
     struct unwind_state *u = arg;
+    struct ctx *c = u->c;
     Dwarf_Addr pc;
     Dwarf_Word sp;
     bool act;
     if (!dwfl_frame_pc(state, &pc, &act) || pc == 0)
         return DWARF_CB_ABORT;
-    if (dwfl_frame_reg(state, 7, &sp) != 0)
+    if (u->skip_first) {
+        u->skip_first = false;
+        return DWARF_CB_OK;
+    }
+    uint64_t spc = strip_pc(c, pc, act);
+    if (dwfl_frame_reg(state, c->t.dwarf_sp, &sp) != 0)
         sp = 0;
-    if (u->stop_at_root && pc >= u->c->t.trampoline && pc < u->c->t.trampoline_end) {
+    if (u->stop_at_root && spc >= c->t.trampoline && spc < c->t.trampoline_end) {
         u->hit_root = true;
         u->root_sp = sp;
         return DWARF_CB_ABORT;
     }
     if (u->n >= MAX_FRAMES)
         return DWARF_CB_ABORT;
-    u->f[u->n++] = (struct frame){pc, sp, act};
+    u->f[u->n++] = (struct frame){spc, sp, act};
     if (u->stop_at_root)
-        u->last_cfa = frame_cfa(u->c, state, pc, act);
+        u->last_cfa = frame_cfa(c, state, spc, act);
+    if (spc != pc) {
+        /* A signed return address: libdw would look for the caller's
+         * CFI at it. Go on from this frame's registers with the stripped
+         * pc (less one: the call's rows, as for any return address; this
+         * frame is listed already, so the restart skips it). */
+        memset(&c->restart, 0, sizeof c->restart);
+        for (unsigned r = 0; r < c->rs->ndwarf; r++) {
+            Dwarf_Word v;
+            if (r != c->t.dwarf_pc && dwfl_frame_reg(state, r, &v) == 0) {
+                c->restart.regs[r] = v;
+                c->restart.valid |= 1ull << r;
+            }
+        }
+        c->restart.pc = spc - 1;
+        u->restart = true;
+        return DWARF_CB_ABORT;
+    }
     return DWARF_CB_OK;
 }
 
@@ -1322,8 +1514,15 @@ static int frame_cb(Dwfl_Frame *state, void *arg) {
  * else the last frame's CFA (where its caller's frame would be) */
 static void unwind_one(struct ctx *c, pid_t tid, bool stop_at_root, struct frame **out, int *n, bool *hit,
                        uint64_t *root_sp) {
-    struct unwind_state u = {c, xcalloc(MAX_FRAMES, sizeof(struct frame)), 0, stop_at_root, false, 0, 0};
+    struct unwind_state u = {c, xcalloc(MAX_FRAMES, sizeof(struct frame)), 0, stop_at_root, false, 0, 0,
+                             false, false};
     dwfl_getthread_frames(c->dwfl, tid, frame_cb, &u);
+    /* the restart pseudo-thread is the last one (unwind_all()) */
+    while (u.restart && u.n < MAX_FRAMES) {
+        u.restart = false;
+        u.skip_first = true;
+        dwfl_getthread_frames(c->dwfl, (pid_t)c->npt, frame_cb, &u);
+    }
     *out = u.f;
     *n = u.n;
     if (hit)
@@ -1447,7 +1646,7 @@ static void unwind_all(struct ctx *c) {
             die("libdw cannot unwind this target: %s", dwfl_errmsg(-1));
         c->attached_state = true;
     }
-    c->pt = xcalloc(c->nco + c->nth, sizeof *c->pt);
+    c->pt = xcalloc(c->nco + c->nth + 1, sizeof *c->pt);
     c->npt = 0;
     for (size_t i = 0; i < c->nco; i++)
         if (c->co[i].state == ST_SUSPENDED)
@@ -1455,9 +1654,10 @@ static void unwind_all(struct ctx *c) {
     size_t first_thread = c->npt;
     for (size_t i = 0; i < c->nth; i++)
         c->pt[c->npt++] = (struct pthr){1, i};
+    c->pt[c->npt++] = (struct pthr){2, 0}; /* restarts (unwind_one()) */
     for (size_t k = 0; k < first_thread; k++)
         check_coroutine(c, &c->co[c->pt[k].idx], (pid_t)(k + 1));
-    for (size_t k = first_thread; k < c->npt; k++) {
+    for (size_t k = first_thread; k < c->npt - 1; k++) {
         struct thread *th = &c->th[c->pt[k].idx];
         bool needed = false;
         for (size_t i = 0; i < c->nco && !needed; i++)

@@ -2,14 +2,19 @@
 """Tests of corolink-stacks (perf/corolink-stacks.c) against stacks_target.c.
 
 Subcommands (one ctest each): live, core, stripped, errors, fuzz, sampling,
-damage.
+damage (native builds); qemu_core, qemu_errors (cross builds: the target
+runs under qemu-user, which writes a core of it on a fatal signal, and the
+host's corolink-stacks reads that core).
 The target prints "ready PID" once its coroutines are parked (see the table
 at the top of stacks_target.c) and then blocks; we run the tool on its pid
-and on a core written by gcore, then kill it."""
+and on a core written by gcore (or qemu), then kill it."""
 import argparse
 import json
+import glob
 import os
+import platform
 import random
+import resource
 import re
 import select
 import shutil
@@ -167,6 +172,15 @@ def check_all(src, pid, label, lines=True):
           "%s: t2-inner frames %s" % (label, fn("t2-inner")))
     check(fn("t2-outer")[0] == "t2_outer_body" and "thread2" in fn("t2-outer"),
           "%s: t2-outer frames %s" % (label, fn("t2-outer")))
+    # linked: the body's frames, then (past the roots) each resumer in
+    # turn, down to main / the thread's start function
+    linked = lambda n: [f for f in fn(n) if f != "corolink__trampoline"
+                        and not f.startswith("libcorolink")]
+    check(linked("main-runner")[:5] == ["pause", "block_forever", "main_runner_wait", "main_runner_body", "main"],
+          "%s: main-runner not linked to main: %s" % (label, linked("main-runner")))
+    check(linked("t2-inner")[:6] == ["pause", "block_forever", "t2_block", "t2_inner_body", "t2_outer_body",
+                                     "thread2"],
+          "%s: t2-inner not linked through t2-outer to thread2: %s" % (label, linked("t2-inner")))
     # make() is static: in the stripped program only .dynsym is left (hex)
     site = "make" if lines else "stacks_target+0x"
     check(all(o["create_site"].startswith(site) for o in data), "%s: create sites" % label)
@@ -229,6 +243,53 @@ def test_core():
     check_all(["--core", core, "--exe", ARGS.program], t.pid, "core")
     rc, out, err = run_tool(["--core", core, "--exe", ARGS.program])
     check("relative to the newest suspend" in out, "core: time reference not stated")
+    # A version 1 table (a program built against the first release, x86-64
+    # only): no target description, the x86-64 defaults. The same core with
+    # its table turned into version 1 and the description overwritten.
+    data = bytearray(open(core, "rb").read())
+    pos = table_offsets(data)
+    check(len(pos) == 1, "core: %d version 2 tables in the core" % len(pos))
+    for p in pos:
+        struct.pack_into("<II", data, p + 8, 1, 0xc8)
+        data[p + 0xc8:p + 0x120] = b"\xff" * 0x58
+    v1 = os.path.join(ARGS.workdir, "core-v1")
+    with open(v1, "wb") as f:
+        f.write(data)
+    check_all(["--core", v1, "--exe", ARGS.program], t.pid, "core (version 1 table)")
+
+
+def table_offsets(data):
+    """File offsets of the version 2 debug tables in a core (by magic,
+    version 2 and size 0x120: unwind-info/debug-table.md)."""
+    out = []
+    pos = data.find(b"CLNKDBG\0")
+    while pos >= 0:
+        if struct.unpack_from("<II", data, pos + 8) == (2, 0x120):
+            out.append(pos)
+        pos = data.find(b"CLNKDBG\0", pos + 1)
+    return out
+
+
+def machine_errors(core, program, machine, label):
+    """A core whose table describes another machine, and a core of a
+    machine the tool does not know: refused with a message."""
+    data = bytearray(open(core, "rb").read())
+    pos = table_offsets(data)
+    check(len(pos) == 1, "%s: %d version 2 tables in the core" % (label, len(pos)))
+    path = os.path.join(ARGS.workdir, "core-machine")
+    other = {62: 183, 183: 62}[machine]
+    for p in pos:
+        struct.pack_into("<I", data, p + 0xe8, other)
+    with open(path, "wb") as f:
+        f.write(data)
+    expect_error(["--core", path, "--exe", program], "%s: table of machine %d" % (label, other),
+                 "core is of ELF machine %d" % machine)
+    data = bytearray(open(core, "rb").read())
+    check(struct.unpack_from("<H", data, 0x12)[0] == machine, "%s: e_machine" % label)
+    struct.pack_into("<H", data, 0x12, 0x9026)  # EM_ALPHA (64-bit)
+    with open(path, "wb") as f:
+        f.write(data)
+    expect_error(["--core", path, "--exe", program], "%s: unknown machine" % label, "cannot read")
 
 
 def stripped_copies():
@@ -330,21 +391,28 @@ def test_errors():
         core = gcore(t.pid, os.path.join(ARGS.workdir, "core"))
     finally:
         t.kill()
-    expect_error(["--core", core, "--exe", shutil.which("sleep")], "wrong --exe", "not the program")
-    expect_error(["--core", core, "--exe", notelf], "--exe not ELF", "not an ELF")
+    core_errors(core, ARGS.program, 62, "", notelf)
+
+
+def core_errors(core, program, machine, label, notelf):
+    """The bad-core checks on a core of the target: wrong or bad --exe,
+    truncated, another machine, a corrupt registry."""
+    expect_error(["--core", core, "--exe", shutil.which("sleep")], label + "wrong --exe", "not the program")
+    expect_error(["--core", core, "--exe", notelf], label + "--exe not ELF", "not an ELF")
+    machine_errors(core, program, machine, label + "machine")
     data = open(core, "rb").read()
     for n in (0, 16, 64, 4096, len(data) // 2, len(data) - 4096):
         tr = os.path.join(ARGS.workdir, "core-trunc")
         with open(tr, "wb") as f:
             f.write(data[:n])
-        expect_error(["--core", tr, "--exe", ARGS.program], "truncated core (%d)" % n)
+        expect_error(["--core", tr, "--exe", program], label + "truncated core (%d)" % n)
 
     found = find_registry(data)
-    check(found is not None, "errors: the registry is not in the core")
+    check(found is not None, label + "errors: the registry is not in the core")
     if found:
         ph, ro, chunk, co, off_next = found
 
-        def patched(label, patches, contains=None, may_pass=False):
+        def patched(what, patches, contains=None, may_pass=False):
             b = bytearray(data)
             for off, val in patches:
                 struct.pack_into("<Q", b, off, val)
@@ -352,18 +420,18 @@ def test_errors():
             with open(path, "wb") as f:
                 f.write(b)
             if may_pass:
-                rc, out, err = run_tool(["--core", path, "--exe", ARGS.program])
-                check(rc is not None and (rc != 0 or "coroutine" in out), "%s: rc %s" % (label, rc))
-                print("%-28s rc=%s  %s" % (label, rc, (err.strip() or "(listed)")))
+                rc, out, err = run_tool(["--core", path, "--exe", program])
+                check(rc is not None and (rc != 0 or "coroutine" in out), "%s: rc %s" % (what, rc))
+                print("%-28s rc=%s  %s" % (what, rc, (err.strip() or "(listed)")))
             else:
-                expect_error(["--core", path, "--exe", ARGS.program], label, contains)
+                expect_error(["--core", path, "--exe", program], what, contains)
 
-        patched("registry: chunk cycle", [(co + off_next, chunk)], "cycle")
-        patched("registry: wild next", [(co + off_next, 0xdead00000000)], "corrupt")
-        patched("registry: wild first chunk", [(ro, 0x10)], "corrupt")
-        patched("registry: huge slot count", [(co + 8, 1 << 40)], "corrupt")
+        patched(label + "registry: chunk cycle", [(co + off_next, chunk)], "cycle")
+        patched(label + "registry: wild next", [(co + off_next, 0xdead00000000)], "corrupt")
+        patched(label + "registry: wild first chunk", [(ro, 0x10)], "corrupt")
+        patched(label + "registry: huge slot count", [(co + 8, 1 << 40)], "corrupt")
         rnd = random.Random(7)
-        patched("registry: wild slots", [(co + 16 + 8 * i, rnd.randrange(1 << 47) & ~7) for i in range(64)],
+        patched(label + "registry: wild slots", [(co + 16 + 8 * i, rnd.randrange(1 << 47) & ~7) for i in range(64)],
                 may_pass=True)
 
 
@@ -373,7 +441,14 @@ def test_fuzz():
         core = gcore(t.pid, os.path.join(ARGS.workdir, "core"))
     finally:
         t.kill()
-    rc, out, err = run_tool(["--json", "--core", core, "--exe", ARGS.program])
+    fuzz_core(core, ARGS.program, 20)
+
+
+def fuzz_core(core, program, count):
+    """count variants of the core with random bits flipped (fixed seed):
+    the tool exits with a listing or one line on stderr, never a signal
+    or a hang."""
+    rc, out, err = run_tool(["--json", "--core", core, "--exe", program])
     blocks = [int(o["address"], 16) for o in json.loads(out)]
     data = open(core, "rb").read()
     ph = phdrs(data)
@@ -386,7 +461,7 @@ def test_fuzz():
     rnd = random.Random(20240611)
     path = os.path.join(ARGS.workdir, "core-fuzz")
     results = {}
-    for v in range(20):
+    for v in range(count):
         b = bytearray(data)
         offs = [rnd.randrange(0, min(len(b), 8192)) for _ in range(8)]
         for off, sz in notes:
@@ -399,7 +474,7 @@ def test_fuzz():
         with open(path, "wb") as f:
             f.write(b)
         for mode in ([], ["--json"]):
-            rc, out, err = run_tool(mode + ["--core", path, "--exe", ARGS.program])
+            rc, out, err = run_tool(mode + ["--core", path, "--exe", program])
             if rc is None:
                 continue
             if rc == 0 and mode == ["--json"]:
@@ -678,17 +753,130 @@ def test_damage():
     os.unlink(core)
 
 
+# ---------------------------------------------------------------------------
+# qemu_core, qemu_errors (cross builds): the target, built for another
+# machine, runs under qemu-user (--emulator), which cannot be ptraced as the
+# guest (no live tests, no gcore) but writes an ELF core of the guest,
+# qemu_<program>_<date>-<time>_<pid>.core in its working directory, when a
+# signal kills it. The tool under test (--tool) is the host's.
+
+# The host's syscall number of ppoll: qemu-user runs a guest's pause()
+# (glibc: ppoll(NULL, 0, NULL, NULL)) as that host syscall.
+HOST_PPOLL = {"x86_64": 271, "aarch64": 73}
+
+
+def qemu_core():
+    """Runs the target under the emulator until both of its threads are
+    parked, kills it with SIGQUIT (default action: a core), returns (core
+    path, pid)."""
+    emu = ARGS.emulator.split("|")
+    # The toolchain's `-L PREFIX` gives the guest the cross sysroot's ld.so,
+    # which then finds the host's multiarch libc (/lib/<triple>/libc.so.6,
+    # another glibc build) before the sysroot's: the two disagree and
+    # pthread_create() never returns. Put the sysroot's libraries first.
+    if "-L" in emu and emu.index("-L") + 1 < len(emu):
+        emu += ["-E", "LD_LIBRARY_PATH=%s/lib" % emu[emu.index("-L") + 1]]
+    wd = os.path.join(ARGS.workdir, "qemu")
+    shutil.rmtree(wd, ignore_errors=True)
+    os.makedirs(wd)
+    # kernel.core_pattern "core" would also have the kernel dump qemu
+    # itself (hundreds of MB) as qemu dies of the signal: a directory of
+    # that name makes that dump fail; qemu's own file has another name.
+    os.mkdir(os.path.join(wd, "core"))
+    soft, hard = resource.getrlimit(resource.RLIMIT_CORE)
+    if hard == 0:
+        raise SystemExit("RLIMIT_CORE's hard limit is 0: qemu cannot write the core")
+
+    def limits():
+        resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))
+
+    p = subprocess.Popen(emu + [ARGS.program], stdout=subprocess.PIPE, cwd=wd, preexec_fn=limits)
+    try:
+        line = b""
+        deadline = time.time() + 120
+        while not line.endswith(b"\n"):
+            r, _, _ = select.select([p.stdout], [], [], max(0.0, deadline - time.time()))
+            if not r:
+                raise SystemExit("the target did not get ready under the emulator")
+            ch = os.read(p.stdout.fileno(), 1)
+            if not ch:
+                raise SystemExit("the target exited before getting ready")
+            line += ch
+        pid = int(re.match(rb"ready (\d+)", line).group(1))
+        check(pid == p.pid, "qemu: the guest's pid %d is not qemu's %d" % (pid, p.pid))
+        # "ready" comes before the main thread's pause() and maybe before
+        # the second thread's: wait until both are in it (qemu's own
+        # threads wait in futex).
+        ppoll = str(HOST_PPOLL[platform.machine()])
+        deadline = time.time() + 60
+        while True:
+            parked = 0
+            for t in os.listdir("/proc/%d/task" % pid):
+                try:
+                    call = open("/proc/%d/task/%s/syscall" % (pid, t)).read().split()
+                except OSError:
+                    continue
+                parked += call[:5] == [ppoll, "0x0", "0x0", "0x0", "0x0"]
+            if parked == 2:
+                break
+            if time.time() > deadline:
+                raise SystemExit("the target's threads did not park under the emulator")
+            time.sleep(0.01)
+        os.kill(pid, signal.SIGQUIT)
+        p.wait(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    check(p.returncode == -signal.SIGQUIT, "qemu: exit status %s, want SIGQUIT" % p.returncode)
+    cores = glob.glob(os.path.join(wd, "qemu_*_%d.core" % pid))
+    if len(cores) != 1:
+        raise SystemExit("qemu wrote no core of the target (%s)" % os.listdir(wd))
+    print("core:", cores[0], os.path.getsize(cores[0]), "bytes")
+    return cores[0], pid
+
+
+def core_machine(core):
+    with open(core, "rb") as f:
+        return struct.unpack_from("<H", f.read(0x14), 0x12)[0]
+
+
+def test_qemu_core():
+    core, pid = qemu_core()
+    src = ["--core", core, "--exe", ARGS.program]
+    check_all(src, pid, "qemu core")
+    rc, out, err = run_tool(src)
+    check("relative to the newest suspend" in out, "qemu core: time reference not stated")
+    print(out)
+
+
+def test_qemu_errors():
+    core, pid = qemu_core()
+    notelf = os.path.join(ARGS.workdir, "not-elf")
+    with open(notelf, "w") as f:
+        f.write("this is not an ELF file\n" * 10)
+    garbage = os.path.join(ARGS.workdir, "garbage.core")
+    with open(garbage, "wb") as f:
+        f.write(bytes(random.Random(3).randrange(256) for _ in range(65536)))
+    expect_error(["--core", garbage, "--exe", ARGS.program], "garbage core", "not an ELF")
+    expect_error(["--core", ARGS.program, "--exe", ARGS.program], "core is a program", "not a core")
+    core_errors(core, ARGS.program, core_machine(core), "qemu ", notelf)
+    fuzz_core(core, ARGS.program, 10)
+
+
 def main():
     global ARGS
     ap = argparse.ArgumentParser()
     ap.add_argument("--tool", required=True)
     ap.add_argument("--program", required=True)
     ap.add_argument("--lib", required=True)
-    ap.add_argument("--gcore", required=True)
-    ap.add_argument("--strip", required=True)
+    ap.add_argument("--gcore")
+    ap.add_argument("--strip")
+    ap.add_argument("--emulator", help="the emulator command, its arguments separated by |")
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--program-fp")
-    ap.add_argument("test", choices=["live", "core", "stripped", "errors", "fuzz", "sampling", "damage"])
+    ap.add_argument("test", choices=["live", "core", "stripped", "errors", "fuzz", "sampling", "damage",
+                                     "qemu_core", "qemu_errors"])
     ARGS = ap.parse_args()
     os.makedirs(ARGS.workdir, exist_ok=True)
     globals()["test_" + ARGS.test]()
