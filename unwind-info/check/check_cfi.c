@@ -79,6 +79,10 @@
  *   resumers    the live functions named resumer_* appear, in order, before
  *               main (the requirement stated in terms of names);
  *   exact-pc    the frames' pcs are exactly the expected ones, up to main;
+ *   ra-sign     (AArch64) no frame below main has a signed return
+ *               address where its rows say "not signed"
+ *               (DW_CFA_AARCH64_negate_ra_state, which libdw 0.188 ignores:
+ *               followed in check_cfi_aarch64_aapcs_elf.c);
  *   exact-sp/rbp (exact-sp/x29 on AArch64)
  *               each frame's sp (its callee's CFA) and frame pointer are
  *               exactly the expected ones: the sp the caller will have after
@@ -361,6 +365,7 @@ struct frame {
     bool activation;
     uint64_t sp, fp;
     bool sp_known, fp_known;
+    int strip_mark; /* B->strip_mark() when libdw handed us this frame */
     struct symbol sym; /* looked up at pc (activation) or pc - 1 */
 };
 
@@ -378,6 +383,9 @@ static int frame_cb(Dwfl_Frame *state, void *arg) {
         return DWARF_CB_ABORT;
     struct frame *f = &w->f[w->n];
     memset(f, 0, sizeof *f);
+    /* Before dwfl_frame_pc, which unwinds this frame to its caller (to say
+     * whether the caller is a signal frame) - except the first. */
+    f->strip_mark = B->strip_mark != NULL ? B->strip_mark() : 0;
     Dwarf_Addr pc;
     bool act = false;
     if (!dwfl_frame_pc(state, &pc, &act)) {
@@ -409,6 +417,8 @@ static void unwind(Dwfl *dwfl, struct walk *w) {
     w->n = 0;
     w->main_idx = -1;
     w->error[0] = '\0';
+    if (B->walk_begin != NULL)
+        B->walk_begin();
     int r = dwfl_getthread_frames(dwfl, tid, frame_cb, w);
     if (r == -1 && w->main_idx < 0 && w->error[0] == '\0')
         snprintf(w->error, sizeof w->error, "%s", dwfl_errmsg(-1));
@@ -510,11 +520,13 @@ enum {
     F_RESUMERS = 1 << 3,
     F_EXACT = 1 << 4,
     F_REGS = 1 << 5,
+    F_RASIGN = 1 << 6,
 };
-#define NKINDS 6
+#define NKINDS 7
 
 static const char *failure_names[NKINDS] = {
-    "main", "symbol", "cfi", "resumers", "exact-pc", "exact-sp/rbp"};
+    "main", "symbol", "cfi", "resumers", "exact-pc", "exact-sp/rbp",
+    "ra-sign"};
 
 static bool is_resumer(const char *name) {
     return name != NULL && strncmp(name, "resumer_", 8) == 0;
@@ -584,6 +596,28 @@ static unsigned check_stop(const struct walk *w, const struct expected *e,
             break;
         }
         callee_signal = sig;
+        /* AArch64: the rows say whether the return address they lead to
+         * is signed; a PAC-aware unwinder authenticates or strips it only
+         * when they say so. A signed one under rows that say "not signed"
+         * is an error for sure. The other way round cannot be told: the
+         * authentication code of a signed address is 0 now and then (7
+         * bits here), which looks just like an unsigned one. */
+        if (T->ra_signed != NULL && B->ra_was_signed != NULL &&
+            !(fail & F_RASIGN)) {
+            int said = T->ra_signed(mod, upc);
+            /* Unwinding frame i found frame i + 1's return address: libdw
+             * does it in dwfl_frame_pc for frame i (frame 0: after it,
+             * its registers before), so between the marks taken on entry
+             * to our callback for frames i and i + 1. */
+            bool was = B->ra_was_signed(w->f[i + 1].pc,
+                                        i == 0 ? 0 : w->f[i].strip_mark,
+                                        w->f[i + 1].strip_mark);
+            if (said == 0 && was) {
+                fail |= F_RASIGN;
+                WHY("; frame #%d: its rows say the return address is not "
+                    "signed, but it was", i);
+            }
+        }
     }
     /* resumer_* functions live at this instruction, then main, in order. */
     {

@@ -83,6 +83,10 @@ struct target {
      * without its pointer-authentication code (AArch64: bits 63..48 of a
      * user-space address); NULL where there is none. */
     uint64_t (*strip_pac)(uint64_t word);
+    /* Whether the rows at addr (module-relative lookup as the unwinder
+     * does it) say the return address is signed (1) or not (0); -1: no
+     * rows, or not understood. NULL where there is no such state. */
+    int (*ra_signed)(Dwfl_Module *mod, uint64_t addr);
 };
 
 extern const struct target target_x86_64_sysv_elf;
@@ -108,6 +112,12 @@ struct backend {
     struct stop (*step)(void);
     /* Lets the target run to its end; its exit status. */
     int (*finish)(void);
+    /* Optional (NULL): told before each walk; then, during it, how many
+     * signed words (return addresses) it has stripped so far; and whether
+     * it stripped one into `value` between two such marks. */
+    void (*walk_begin)(void);
+    int (*strip_mark)(void);
+    bool (*ra_was_signed)(uint64_t value, int from, int to);
 };
 
 extern const struct backend backend_ptrace;

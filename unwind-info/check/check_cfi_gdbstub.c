@@ -421,13 +421,30 @@ static bool cb_get_thread(Dwfl *dwfl, pid_t tid, void *arg,
  * rows say "signed" at the right instructions is thus not checked here;
  * see README.md.) The same for the return-address register in the
  * innermost frame, signed between paciasp and autiasp. */
+static uint64_t stripped[64]; /* in this walk, for ra_was_signed */
+static int nstripped;
+
 static uint64_t unsigned_code_address(Dwfl *dwfl, uint64_t w) {
     if (tgt->strip_pac != NULL && (w >> 48) != 0) {
         uint64_t s = tgt->strip_pac(w);
-        if (s != w && dwfl_addrmodule(dwfl, s) != NULL)
+        if (s != w && dwfl_addrmodule(dwfl, s) != NULL) {
+            if (nstripped < 64)
+                stripped[nstripped++] = s;
             return s;
+        }
     }
     return w;
+}
+
+static void walk_begin(void) { nstripped = 0; }
+
+static int strip_mark(void) { return nstripped; }
+
+static bool ra_was_signed(uint64_t value, int from, int to) {
+    for (int i = from; i < to && i < nstripped; i++)
+        if (stripped[i] == value)
+            return true;
+    return false;
 }
 
 static bool cb_memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result,
@@ -772,4 +789,7 @@ const struct backend backend_gdbstub = {
     .read_mem = read_mem,
     .step = step,
     .finish = finish,
+    .walk_begin = walk_begin,
+    .strip_mark = strip_mark,
+    .ra_was_signed = ra_was_signed,
 };
