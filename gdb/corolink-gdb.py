@@ -1,4 +1,5 @@
-# corolink-gdb.py - gdb support for corolink coroutines (x86-64 Linux).
+# corolink-gdb.py - gdb support for corolink coroutines (Linux: x86-64,
+# AArch64).
 #
 #   source gdb/corolink-gdb.py        (or auto-load: see gdb/README.md)
 #
@@ -13,6 +14,9 @@
 # `corolink_debug_offsets` (src/registry.c): no DWARF of the library is
 # needed, so this works with a libcorolink.so stripped with --strip-all, on
 # live processes and core files. The inferior is never written to.
+# Registers are read by the names the table's target description gives
+# (its DWARF register numbers, mapped per ELF machine below): nothing here
+# knows one target's registers beyond that map.
 
 import bisect
 import re
@@ -83,6 +87,42 @@ _TABLE_FIELDS = [
 ]
 # natural alignment, little-endian, as the C struct
 _TABLE_FMT = "<" + "".join(f for _, f in _TABLE_FIELDS)
+# version 2: the target description, appended at 0xc8
+_TABLE_V2_FIELDS = [
+    ("target", "32s"), ("elf_machine", "I"), ("dwarf_pc", "I"),
+    ("dwarf_sp", "I"), ("dwarf_fp", "I"), ("dwarf_ra", "I"), ("nsaved", "I"),
+] + [(n % i, "I") for i in range(4) for n in ("saved%d_dwarf",
+                                               "saved%d_off")]
+_TABLE_V1_SIZE = struct.calcsize(_TABLE_FMT)        # 0xc8
+_TABLE_V2_FMT = "<" + "".join(f for _, f in _TABLE_V2_FIELDS)
+_TABLE_V2_SIZE = _TABLE_V1_SIZE + struct.calcsize(_TABLE_V2_FMT)   # 0x120
+_MAX_SAVED = 4
+
+# gdb's names of the DWARF register numbers, per ELF machine (e_machine),
+# and the name gdb gives the architecture (to catch a table read under the
+# wrong one)
+_EM_X86_64 = 62
+_EM_AARCH64 = 183
+_X86_64_NAMES = ("rax", "rdx", "rcx", "rbx", "rsi", "rdi", "rbp", "rsp",
+                 "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rip")
+_MACHINES = {
+    _EM_X86_64: ("x86-64", dict(enumerate(_X86_64_NAMES)), "x86-64"),
+    _EM_AARCH64: ("AArch64", dict([(i, "x%d" % i) for i in range(31)] +
+                                  [(31, "sp"), (32, "pc")]), "aarch64"),
+}
+# gdb takes a suspended coroutine's innermost frame for a caller's, whose pc
+# is a return address, and looks it up (function, line, CFI row) at pc - 1:
+# in the instruction before the switch, which the compiler may have
+# scheduled from anywhere in the function. Where instructions have one
+# width, the frame shows the pc one instruction on, so that gdb looks it up
+# in the switch's first instruction: that instruction leaves the registers
+# of `saved` as they were (both targets' switch-out starts with the body's
+# own rows), so the unwind is the same. x86-64 (variable width) shows the
+# table's pc, looked up one byte before it.
+_PC_LOOKUP_BIAS = {_EM_X86_64: 0, _EM_AARCH64: 4}
+# what a version 1 table (x86-64 builds only) means: x86-64
+_V1_TARGET = dict(target=b"x86_64-sysv-elf", elf_machine=_EM_X86_64,
+                  dwarf_pc=16, dwarf_sp=7, dwarf_fp=6, dwarf_ra=16)
 
 
 class Table(object):
@@ -97,10 +137,11 @@ class Table(object):
             raise CorolinkError("corolink: bad debug table magic at 0x%x"
                                 % addr)
         if self.version < 1 or self.pointer_size != 8 or \
-                self.size < struct.calcsize(_TABLE_FMT):
+                self.size < _TABLE_V1_SIZE:
             raise CorolinkError(
                 "corolink: unsupported debug table (version %d, size %d)"
                 % (self.version, self.size))
+        self._target(raw)
         # how much of a control block to read at once
         ends = [self.off_pc, self.off_sp, self.off_fp, self.off_fn,
                 self.off_arg, self.off_id, self.off_stack_limit,
@@ -109,7 +150,76 @@ class Table(object):
                 self.off_create_site, self.off_suspend_ns]
         self.read_size = max(max(ends) + 8,
                              self.off_finished + 4,
-                             self.off_name + self.name_size)
+                             self.off_name + self.name_size,
+                             max(off for _, off in self.saved) + 8)
+
+    def _target(self, raw):
+        """The target description: version 2 carries it; version 1 (or a
+        table too short for it) is x86-64's. Sets the gdb register names
+        of the pc, sp and frame pointer, and `saved`: [(gdb register name,
+        offset in the control block)] of what a suspended coroutine keeps
+        besides its pc."""
+        if self.version >= 2 and self.size >= _TABLE_V2_SIZE and \
+                len(raw) >= _TABLE_V2_SIZE:
+            vals = struct.unpack_from(_TABLE_V2_FMT, raw, _TABLE_V1_SIZE)
+            d = dict(zip((n for n, _ in _TABLE_V2_FIELDS), vals))
+            saved = [(d["saved%d_dwarf" % i], d["saved%d_off" % i])
+                     for i in range(min(d["nsaved"], _MAX_SAVED))]
+            if d["nsaved"] > _MAX_SAVED:
+                raise CorolinkError(
+                    "corolink: bad debug table at 0x%x: %d saved registers "
+                    "(at most %d)" % (self.addr, d["nsaved"], _MAX_SAVED))
+        else:
+            d = dict(_V1_TARGET)
+            saved = [(7, self.off_sp), (6, self.off_fp)]
+        self.target = d["target"].split(b"\0", 1)[0].decode("ascii",
+                                                             "replace")
+        self.elf_machine = d["elf_machine"]
+        m = _MACHINES.get(self.elf_machine)
+        if m is None:
+            raise CorolinkError(
+                "corolink: unsupported target %r (ELF machine %d) in the "
+                "debug table: this plugin knows %s" % (
+                    self.target, self.elf_machine,
+                    ", ".join(v[0] for v in _MACHINES.values())))
+        self.machine, names, self.gdb_arch = m
+        self.pc_bias = _PC_LOOKUP_BIAS[self.elf_machine]
+
+        def name(what, num):
+            if num not in names:
+                raise CorolinkError(
+                    "corolink: bad debug table at 0x%x: %s register %d is "
+                    "not a %s register" % (self.addr, what, num, m[0]))
+            return names[num]
+        self.pc_reg = name("pc", d["dwarf_pc"])
+        self.sp_reg = name("sp", d["dwarf_sp"])
+        self.fp_reg = name("frame pointer", d["dwarf_fp"])
+        self.ra_reg = name("return address", d["dwarf_ra"])
+        self.saved = []
+        for num, off in saved:
+            if off + 8 > 1 << 16:
+                raise CorolinkError(
+                    "corolink: bad debug table at 0x%x: saved register %d "
+                    "at offset 0x%x" % (self.addr, num, off))
+            self.saved.append((name("saved", num), off))
+        if self.sp_reg not in [n for n, _ in self.saved]:
+            raise CorolinkError(
+                "corolink: bad debug table at 0x%x: the stack pointer is "
+                "not among the saved registers" % self.addr)
+
+    def check_arch(self):
+        """Raises if gdb debugs another architecture than the table's."""
+        try:
+            arch = gdb.selected_inferior().architecture().name()
+        except (AttributeError, gdb.error):
+            try:
+                arch = gdb.selected_frame().architecture().name()
+            except gdb.error:
+                return
+        if self.gdb_arch not in arch:
+            raise CorolinkError(
+                "corolink: the debug table describes %s (%s) but gdb "
+                "debugs %s" % (self.machine, self.target, arch))
 
     def in_trampoline(self, pc):
         return self.trampoline <= pc < self.trampoline_end
@@ -163,8 +273,12 @@ def _table(required=True):
             addr = _table_by_section()
         if addr:
             try:
-                raw = bytes(inf.read_memory(addr, struct.calcsize(_TABLE_FMT)))
+                raw = bytes(inf.read_memory(addr, _TABLE_V1_SIZE))
+                version, size = struct.unpack_from("<II", raw, 8)
+                if version >= 2 and size >= _TABLE_V2_SIZE:
+                    raw = bytes(inf.read_memory(addr, _TABLE_V2_SIZE))
                 t = Table(addr, raw)
+                t.check_arch()
             except (gdb.MemoryError, gdb.error) as e:
                 t = e
             except CorolinkError as e:
@@ -189,7 +303,8 @@ class Coroutine(object):
     __slots__ = ("addr", "id", "name", "pc", "sp", "fp", "finished", "fn",
                  "arg", "stack_limit", "stack_top", "guard", "link_fp",
                  "link_ra", "link_sp", "create_site", "suspend_ns", "state",
-                 "thread", "innermost", "nest", "name_ok", "slots", "damage")
+                 "thread", "innermost", "nest", "name_ok", "slots", "damage",
+                 "saved")
 
     def __init__(self, t, addr, raw):
         def q(off):
@@ -217,6 +332,9 @@ class Coroutine(object):
         self.link_sp = q(t.off_link_sp)
         self.create_site = q(t.off_create_site)
         self.suspend_ns = q(t.off_suspend_ns)
+        # [(gdb register name, value)] a suspended coroutine unwinds from,
+        # besides its pc (the table's `saved`: sp, frame pointer)
+        self.saved = [(n, q(off)) for n, off in t.saved]
         if self.finished:
             self.state = "finished"
         elif self.pc == 0:
@@ -232,9 +350,9 @@ class Coroutine(object):
     def contains(self, sp):
         return (self.stack_limit - self.guard) <= sp < self.addr
 
-    def unwind_regs(self, t):
-        """pc, sp, fp a suspended coroutine unwinds from."""
-        return (self.pc + t.suspended_pc_adjust, self.sp, self.fp)
+    def unwind_pc(self, t):
+        """The pc a suspended coroutine unwinds from."""
+        return (self.pc + t.suspended_pc_adjust) & 0xffffffffffffffff
 
     def finished_how(self):
         return FINISHED_HOW.get(self.finished, str(self.finished))
@@ -291,8 +409,8 @@ def _walk_registry(t):
     return out
 
 
-def _thread_sps():
-    """[(gdb thread, rsp)] of the selected inferior's threads."""
+def _thread_sps(t):
+    """[(gdb thread, stack pointer)] of the selected inferior's threads."""
     res = []
     inf = gdb.selected_inferior()
     cur = gdb.selected_thread()
@@ -302,7 +420,7 @@ def _thread_sps():
                 continue
             try:
                 th.switch()
-                sp = int(gdb.newest_frame().read_register("rsp"))
+                sp = int(gdb.newest_frame().read_register(t.sp_reg))
                 res.append((th, sp))
             except gdb.error:
                 pass
@@ -339,7 +457,7 @@ def coroutines(t=None):
     running = [c for c in cos if c.state == "running"]
     if running:
         with _NoSelection():
-            sps = _thread_sps()
+            sps = _thread_sps(t)
         for th, sp in sps:
             cur = None
             for c in running:
@@ -380,7 +498,12 @@ class _Selection(object):
     def __init__(self, t, co, thread_ptid):
         self.co = co
         self.ptid = thread_ptid
-        self.pc, self.sp, self.fp = co.unwind_regs(t)
+        self.pc = co.unwind_pc(t) + t.pc_bias
+        self.saved = co.saved
+        self.sp = dict(co.saved)[t.sp_reg]
+        self.pc_reg = t.pc_reg
+        self.fp_reg = t.fp_reg
+        self.sp_reg = t.sp_reg
         self.tramp_lo = t.trampoline
         self.tramp_hi = t.trampoline_end
         self.tramp_ret = t.trampoline_ret
@@ -430,29 +553,31 @@ class CorolinkUnwinder(gdb.unwinder.Unwinder):
         if pending.level() == 0:
             # the caller of the thread's frame #0: the coroutine's innermost
             # frame (the frame id must use the coroutine's sp)
-            pc = pending.read_register("rip")
+            pc = pending.read_register(sel.pc_reg)
             info = pending.create_unwind_info(
                 _FrameId(gdb.Value(sel.sp).cast(ptr), pc))
-            info.add_saved_register("rip", gdb.Value(sel.pc).cast(ptr))
-            info.add_saved_register("rsp", gdb.Value(sel.sp).cast(ptr))
-            info.add_saved_register("rbp", gdb.Value(sel.fp).cast(ptr))
+            info.add_saved_register(sel.pc_reg, gdb.Value(sel.pc).cast(ptr))
+            for name, v in sel.saved:
+                info.add_saved_register(name, gdb.Value(v).cast(ptr))
             return info
         # The root frame (corolink__trampoline) of the selected suspended
         # coroutine: its link to a resumer is stale. Claim it, and its
         # caller with the same frame id, so that gdb stops there ("up"
         # cannot reach the stale frames; bt's filter ends one earlier).
-        pc = int(pending.read_register("rip"))
+        pc = int(pending.read_register(sel.pc_reg))
         if not (sel.tramp_lo <= pc < sel.tramp_hi):
             return None
-        rbp = pending.read_register("rbp")
-        if int(rbp) != sel.co.addr + sel.off_link_fp:
+        # the root frame's frame pointer is &co->link_fp on every target
+        fp = pending.read_register(sel.fp_reg)
+        if int(fp) != sel.co.addr + sel.off_link_fp:
             return None
         top = gdb.Value(sel.co.addr + 16).cast(ptr)
         info = pending.create_unwind_info(
             _FrameId(top, gdb.Value(sel.tramp_lo).cast(ptr)))
-        info.add_saved_register("rip", gdb.Value(sel.tramp_ret).cast(ptr))
-        info.add_saved_register("rsp", top)
-        info.add_saved_register("rbp", rbp)
+        info.add_saved_register(sel.pc_reg,
+                                gdb.Value(sel.tramp_ret).cast(ptr))
+        info.add_saved_register(sel.sp_reg, top)
+        info.add_saved_register(sel.fp_reg, fp)
         return info
 
 
@@ -524,8 +649,8 @@ class _BoundaryDecorator(FrameDecorator):
     def function(self):
         try:
             f = self.inferior_frame()
-            rbp = int(f.read_register("rbp"))
-            co = _load(self._t, rbp - self._t.off_link_fp)
+            fp = int(f.read_register(self._t.fp_reg))
+            co = _load(self._t, fp - self._t.off_link_fp)
             if co is not None:
                 return '[coroutine %d "%s" resumed here]' % (co.id, co.name)
         except Exception:
@@ -635,11 +760,13 @@ def _backtrace(t, co):
         co.damage = _check_saved(t, co)
         if co.damage:
             return []
-        # rbp matters only if it points into the coroutine's stack (a
-        # frame pointer); otherwise it is some unrelated value
+        # a saved register matters as an offset from the top of the
+        # stack if it points into the coroutine's stack (sp, a frame
+        # pointer); otherwise it is some unrelated value
         lo = co.stack_limit - co.guard
-        key = (co.pc, co.fn, co.addr - co.sp,
-               co.addr - co.fp if lo <= co.fp < co.stack_top else None)
+        key = (co.pc, co.fn) + tuple(
+            co.addr - v if lo <= v < co.stack_top else None
+            for _, v in co.saved)
         r = _unwind_memo.get(key)
         if r is None:
             w = _with_coroutine(co, _coroutine_walk, t)
@@ -740,7 +867,7 @@ def _check_saved(t, co):
 
 def _check_chain(co, sps, pcs, tail):
     """What is wrong with a suspended coroutine's frames, or None. sps, pcs:
-    rsp (None: inlined) and pc of its frames, innermost (#1) first; tail:
+    sp (None: inlined) and pc of its frames, innermost (#1) first; tail:
     the root frame's sp, or where the chain would go on when gdb stopped
     before the root.
     Frames must stay in the stack [stack_limit, control block) (the root's
@@ -790,7 +917,7 @@ def _coroutine_walk():
         f = gdb.newest_frame().older()
         while f is not None and len(frames) < _MAX_FRAMES:
             pc = f.pc()
-            sp = int(f.read_register("rsp"))
+            sp = int(f.read_register(t.sp_reg))
             if t.in_trampoline(pc):
                 return frames, sps, pcs, [sp]
             name = f.name() or "0x%x" % pc
@@ -1219,7 +1346,7 @@ def _select(t, co, quiet=False):
         while f is not None and n < _MAX_FRAMES:
             n += 1
             try:
-                if co.contains(int(f.read_register("rsp"))):
+                if co.contains(int(f.read_register(t.sp_reg))):
                     f.select()
                     return
                 f = f.older()

@@ -18,22 +18,35 @@
  *                                          -> park_leaf
  * Functions are global (the stripped variant is linked with -rdynamic, so
  * that gdb can still name them from .dynsym) and each has a distinct body
- * (gcc -O2 merges identical functions). */
+ * (gcc -O2 merges identical functions).
+ *
+ * Arguments (any argument: exit after the second thread, no cleanup):
+ *   untimed  no suspend timestamps (they route every resume through the
+ *            library's out-of-line resume: see run_gdb_tests.py, qemu)
+ *   core     in test_ready(), kill the process with SIGQUIT: a core file of
+ *            that state (qemu-user writes one for the guest) */
 #include <corolink.h>
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "../common/parked.h"
 
 static volatile int t2_ready;
 static volatile int release_all;
+static int dump_core;
 
-/* Where gdb stops (break test_ready). */
-NOINLINE void test_ready(void) { __asm__ volatile("" ::: "memory"); }
+/* Where gdb stops (break test_ready), or where the process dumps core. */
+NOINLINE void test_ready(void) {
+    __asm__ volatile("" ::: "memory");
+    if (dump_core)
+        kill(getpid(), SIGQUIT);
+}
 
 /* ---- the running coroutine of the main thread ---- */
 
@@ -97,8 +110,19 @@ void *thread2(void *arg) {
 }
 
 int main(int argc, char **argv) {
-    (void)argv;
-    corolink_debug_timestamps(true);
+    bool timed = true;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "untimed") == 0) {
+            timed = false;
+        } else if (strcmp(argv[i], "core") == 0) {
+            dump_core = 1;
+        } else {
+            fprintf(stderr, "gdb_target: unknown argument %s "
+                            "(untimed, core)\n", argv[i]);
+            return 2;
+        }
+    }
+    corolink_debug_timestamps(timed);
     corolink *reader = make(reader_body, "sock-reader", NULL);
     corolink *timer = make(timer_body, "timer", NULL);
     g_timer = timer;

@@ -19,16 +19,26 @@ MODE damage:   damaged control blocks (saved pc, saved sp, a self-looping
                block in many registry slots, made by the test through the
                debug-offsets table; live, then on the gcore core.
 MODE scale:    100,000 suspended coroutines, info coroutines -group.
+MODE qemu_live, qemu_core (cross builds: --emulator is qemu-user, gdb is
+               gdb-multiarch): the scenario of gdb_target.c built for
+               another machine, live through qemu's gdb stub (qemu -g PORT,
+               target remote), and on the core file qemu writes when the
+               target kills itself with SIGQUIT (gdb_target core).
 """
 import argparse
+import glob
 import os
 import re
+import resource
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import time
 
 FAILS = []
+ARGS = None
 
 HELPER = r'''
 import gdb
@@ -188,7 +198,7 @@ def in_order(names, want):
     return i == len(want)
 
 
-def check_info(label, text, live, stripped):
+def check_info(label, text, live, stripped, timed=True):
     rows = parse_rows(text)
     for name, (entry, where, _) in SUSPENDED.items():
         r = rows.get(name)
@@ -205,8 +215,13 @@ def check_info(label, text, live, stripped):
             check(re.search(r"\(parked\.h:\d+\)", r["rest"]) is not None,
                   "%s: %s: no file:line in %r" % (label, name, r["rest"]))
         age = "ago" if live else "before newest"
-        check(age in r["rest"], "%s: %s: no %r in %r" % (label, name, age,
-                                                          r["rest"]))
+        if timed:
+            check(age in r["rest"], "%s: %s: no %r in %r" % (label, name,
+                                                              age, r["rest"]))
+        else:
+            check("ago" not in r["rest"] and "before" not in r["rest"],
+                  "%s: %s: a time without timestamps: %r" % (label, name,
+                                                             r["rest"]))
     for name, (entry, _) in RUNNING.items():
         r = rows.get(name)
         if not check(r is not None, "%s: no row for %s" % (label, name)):
@@ -327,8 +342,11 @@ def target_cases(stripped):
     return cases
 
 
-def check_target(label, secs, live, stripped):
-    rows = check_info(label, secs.get("info", ""), live, stripped)
+def check_target(label, secs, live, stripped, timed=True,
+                 top=("test_ready",)):
+    """top: the thread's innermost frames at the stop (a core written from
+    test_ready() has the kill() it called on top)."""
+    rows = check_info(label, secs.get("info", ""), live, stripped, timed)
     g = secs.get("group", "")
     check(re.search(r"^3\s+suspended\s+worker_body\s+idle_loop\b.*\b%d %d %d$"
                     % tuple(rows.get("worker-%d" % i, {}).get("id", -1)
@@ -391,7 +409,7 @@ def check_target(label, secs, live, stripped):
               "%s: print leaf_mark: %s" % (label, secs.get("sel3_print")))
     # back to the thread's stack
     names = frame_names(secs.get("back_bt", ""))
-    check(names[:1] == ["test_ready"] and "main" in names,
+    check(names[:len(top)] == list(top) and "main" in names,
           "%s: after `coroutine`: %s" % (label, names))
     # The second thread may be stopped anywhere in its wait loop: in
     # t2_spin itself (which has no name in the stripped variant) or in
@@ -506,8 +524,31 @@ def mode_errors(args, g):
           "ERROR: corolink: no process or core file",
           "no process: %r" % secs.get("noproc"))
     # corruption of the registry, done by the test through gdb
+    # the table's target description (unwind-info/debug-table.md): a
+    # version 1 table (what programs built against the first release
+    # export) is read as x86-64's; a target the plugin does not know, or
+    # another architecture than gdb's, is one clear error
+    def table_set(off, fmt, value):
+        return ("python gdb.selected_inferior().write_memory(int("
+                "gdb.parse_and_eval('(unsigned long)&corolink_debug_offsets'))"
+                " + %d, struct.pack('%s', %d)); _clear_table_cache()"
+                % (off, fmt, value))
     corrupt = [
         ("ok", "info coroutines"),
+        ("t_v1", table_set(0x08, "<Q", (0xc8 << 32) | 1)),
+        ("v1_info", "info coroutines"),
+        ("v1_target", "python print('V1 %s %s %s' % (_table().version, "
+                      "_table().target, _table().sp_reg))"),
+        ("v1_apply", "coroutine apply {{sock-reader}} {{main-runner}} bt"),
+        ("t_v2", table_set(0x08, "<Q", (0x120 << 32) | 2)),
+        ("t_em", table_set(0xe8, "<I", 40)),
+        ("em_info", "info coroutines"),
+        ("t_arch", table_set(0xe8, "<I", 183)),
+        ("arch_info", "info coroutines"),
+        ("t_reg", table_set(0xe8, "<Q", (99 << 32) | 62)),
+        ("reg_info", "coroutine 1"),
+        ("t_ok", table_set(0xe8, "<Q", (16 << 32) | 62)),
+        ("ok2", "info coroutines"),
         # a wild pointer in a slot, and a bad check word
         ("w1", "python _c = coroutines(); _t = _table(); "
                "gdb.execute('set var *(unsigned long *)%d = 0x10000' % "
@@ -548,6 +589,37 @@ def mode_errors(args, g):
                                            "break test_ready", "run"],
                       cases=corrupt, post=["kill"], label="corrupt")
     n_ok = len(parse_rows(secs.get("ok", "")))
+    for case in ("t_v1", "t_v2", "t_em", "t_arch", "t_reg", "t_ok"):
+        check(secs.get(case, "?").strip() == "", "table write %s: %r"
+              % (case, secs.get(case)))
+
+    def rows_of(case):      # the rows without the (changing) ages
+        return dict((n, (r["id"], r["state"], r["thread"], r["entry"],
+                         r["rest"].split("  ")[0]))
+                    for n, r in parse_rows(secs.get(case, "")).items())
+    check(n_ok >= 10 and rows_of("v1_info") == rows_of("ok"),
+          "version 1 table: %s" % secs.get("v1_info"))
+    check("V1 1 x86_64-sysv-elf rsp" in secs.get("v1_target", ""),
+          "version 1 table: %r" % secs.get("v1_target"))
+    v1a = frame_names(secs.get("v1_apply", ""))
+    check([n for n in v1a if not n.startswith("corolink_")][:3] ==
+          SUSPENDED["sock-reader"][2] and in_order(
+              v1a, RUNNING["main-runner"][1]),
+          "version 1 table: apply: %s" % v1a)
+    for case, pat in (
+            ("em_info", r"^ERROR: corolink: unsupported target "
+                        r"'x86_64-sysv-elf' \(ELF machine 40\) in the debug "
+                        r"table: this plugin knows x86-64, AArch64$"),
+            ("arch_info", r"^ERROR: corolink: the debug table describes "
+                          r"AArch64 \(x86_64-sysv-elf\) but gdb debugs "
+                          r"i386:x86-64$"),
+            ("reg_info", r"^ERROR: corolink: bad debug table at 0x[0-9a-f]+: "
+                         r"pc register 99 is not a x86-64 register$")):
+        s = secs.get(case, "")
+        check(re.match(pat, s) is not None and len(s.splitlines()) == 1,
+              "table: %s: %r" % (case, s))
+    check(rows_of("ok2") == rows_of("ok"),
+          "table restored: %s" % secs.get("ok2"))
     n_bad = len(parse_rows(secs.get("bad", "")))
     check(n_ok >= 10 and n_bad == n_ok - 2, "corrupt: %d rows, then %d"
           % (n_ok, n_bad))
@@ -881,13 +953,160 @@ def mode_scale(args, g):
           "scale: 20 ids: %s" % secs.get("list"))
 
 
+# ---------------------------------------------------------------------------
+# qemu_live, qemu_core (cross builds): the target runs under qemu-user
+# (--emulator: CMAKE_CROSSCOMPILING_EMULATOR, words joined by "|"), which
+# cannot be ptraced as the guest: gdb-multiarch debugs it through qemu's gdb
+# stub, or reads the core qemu writes of the guest on a fatal signal.
+#
+# The target runs "untimed" (no suspend timestamps): with them, every
+# resume goes through the library's out-of-line resume, whose frames sign
+# their return addresses (the library is built with
+# -mbranch-protection=standard), and gdb strips pointer-authentication
+# codes only when the target says how (the pauth feature of the target
+# description, the PAC mask note of a core); qemu 7.2's stub and cores do
+# neither, so gdb would lose the resumer chain there (gdb/README.md,
+# "Limits"). The program itself is built without branch protection.
+
+def _emulator():
+    """The emulator's words, and its library prefix (-L) or None."""
+    emu = args_emulator = ARGS.emulator.split("|")
+    prefix = None
+    if "-L" in emu and emu.index("-L") + 1 < len(emu):
+        prefix = emu[emu.index("-L") + 1]
+        # The prefix's ld.so would find the host's multiarch libc
+        # (/lib/<triple>/libc.so.6, another glibc build) before the
+        # prefix's own: the two disagree and pthread_create() never
+        # returns. Put the prefix's libraries first.
+        args_emulator = emu + ["-E", "LD_LIBRARY_PATH=%s/lib" % prefix]
+    return args_emulator, prefix
+
+
+def _gdb_paths(prefix):
+    """gdb settings that find the target's libraries: the emulator's
+    library prefix as sysroot, the library under test by its directory."""
+    iex = []
+    dirs = [os.path.dirname(os.path.realpath(ARGS.lib))]
+    if prefix:
+        iex.append("set sysroot " + prefix)
+        dirs.append(os.path.join(prefix, "lib"))
+    else:
+        # the host's multiarch libraries (qemu without -L runs the guest
+        # on them), read from the local file system
+        iex.append("set sysroot /")
+    iex.append("set solib-search-path " + ":".join(dirs))
+    return iex
+
+
+def _free_port():
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def _check_machine(label, secs):
+    """The plugin read the target's description from the table."""
+    m = re.search(r"TARGET (\S+) (\d+) (\S+) (\S+) (\S+)",
+                  secs.get("target", ""))
+    if not check(m is not None, "%s: no target description: %r"
+                 % (label, secs.get("target"))):
+        return
+    print("%s: table target %s, ELF machine %s, registers pc %s sp %s fp %s"
+          % ((label,) + m.groups()))
+    want = {"aarch64": ("aarch64-aapcs-elf", "183", "pc", "sp", "x29")}
+    w = want.get(ARGS.machine)
+    if w is not None:
+        check(m.groups() == w, "%s: target description %s, want %s"
+              % (label, m.groups(), w))
+
+
+_TARGET_CASE = ("target", "python t = _table(); print('TARGET %s %d %s %s %s'"
+                " % (t.target, t.elf_machine, t.pc_reg, t.sp_reg, t.fp_reg))")
+
+
+def mode_qemu_live(args, g):
+    emu, prefix = _emulator()
+    port = _free_port()
+    q = subprocess.Popen(emu + ["-g", str(port), args.program, "untimed"],
+                         stdout=subprocess.DEVNULL)
+    try:
+        # gdb retries the connection until qemu listens (tcp auto-retry,
+        # up to connect-timeout seconds)
+        out, secs = g.run([args.program],
+                          iex=_gdb_paths(prefix) +
+                          ["set tcp connect-timeout 120"],
+                          pre=["target remote 127.0.0.1:%d" % port,
+                               "break test_ready", "continue"],
+                          cases=[_TARGET_CASE] + target_cases(False),
+                          post=["kill"], label="qemu-live")
+        check("Breakpoint 1, test_ready" in out or
+              re.search(r"hit Breakpoint 1, test_ready", out),
+              "qemu-live: did not stop in test_ready")
+        q.wait(timeout=60)
+    finally:
+        if q.poll() is None:
+            q.kill()
+            q.wait()
+    _check_machine("qemu-live", secs)
+    check_target("qemu-live", secs, False, False, timed=False)
+
+
+def mode_qemu_core(args, g):
+    emu, prefix = _emulator()
+    wd = os.path.join(args.workdir, "qemu")
+    shutil.rmtree(wd, ignore_errors=True)
+    os.makedirs(wd)
+    # With kernel.core_pattern "core", the kernel would also dump qemu
+    # itself (hundreds of MB) as it dies of the signal: a directory of that
+    # name makes that fail; qemu's own file of the guest has another name.
+    os.mkdir(os.path.join(wd, "core"))
+    _, hard = resource.getrlimit(resource.RLIMIT_CORE)
+    if hard == 0:
+        raise SystemExit("RLIMIT_CORE's hard limit is 0: qemu cannot write "
+                         "the core")
+
+    def limits():
+        resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))
+
+    p = subprocess.Popen(emu + [args.program, "untimed", "core"], cwd=wd,
+                         stdout=subprocess.DEVNULL, preexec_fn=limits)
+    try:
+        p.wait(timeout=180)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    check(p.returncode == -signal.SIGQUIT,
+          "qemu-core: exit status %s, want SIGQUIT" % p.returncode)
+    cores = glob.glob(os.path.join(wd, "qemu_*_%d.core" % p.pid))
+    if not check(len(cores) == 1, "qemu-core: no core of the target (%s)"
+                 % os.listdir(wd)):
+        return
+    print("core: %s (%d bytes)" % (cores[0], os.path.getsize(cores[0])))
+    out, secs = g.run([args.program, cores[0]], iex=_gdb_paths(prefix),
+                      cases=[_TARGET_CASE] + target_cases(False),
+                      label="qemu-core")
+    _check_machine("qemu-core", secs)
+    check_target("qemu-core", secs, False, False, timed=False,
+                 top=("kill", "test_ready"))
+    os.unlink(cores[0])
+
+
 def main():
+    global ARGS
     ap = argparse.ArgumentParser()
     ap.add_argument("--gdb", required=True)
     ap.add_argument("--plugin", required=True)
     ap.add_argument("--workdir", required=True)
     ap.add_argument("mode", choices=["target", "errors", "autoload", "scale",
-                                     "damage"])
+                                     "damage", "qemu_live", "qemu_core"])
+    ap.add_argument("--emulator", help="qemu_*: the emulator's words, "
+                    "joined by |")
+    ap.add_argument("--machine", help="qemu_*: the target's processor "
+                    "(CMAKE_SYSTEM_PROCESSOR)")
     ap.add_argument("--program")
     ap.add_argument("--variant", default="x")
     ap.add_argument("--strip")
@@ -896,10 +1115,17 @@ def main():
     ap.add_argument("--build-dir")
     ap.add_argument("--cmake")
     args = ap.parse_args()
+    ARGS = args
+    for a in ("program", "lib", "plugin"):
+        if getattr(args, a):
+            setattr(args, a, os.path.abspath(getattr(args, a)))
+    if args.mode.startswith("qemu_") and not (args.emulator and args.lib):
+        ap.error("%s needs --emulator and --lib" % args.mode)
     os.makedirs(args.workdir, exist_ok=True)
     g = Gdb(args)
     {"target": mode_target, "errors": mode_errors, "autoload": mode_autoload,
-     "scale": mode_scale, "damage": mode_damage}[args.mode](args, g)
+     "scale": mode_scale, "damage": mode_damage, "qemu_live": mode_qemu_live,
+     "qemu_core": mode_qemu_core}[args.mode](args, g)
     if FAILS:
         print("%d check(s) failed" % len(FAILS))
         return 1
