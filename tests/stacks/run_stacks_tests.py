@@ -26,6 +26,7 @@ import time
 
 ARGS = None
 FAILURES = []
+TOOL = []  # the command that runs the tool: [--tool] (or the emulator and --target-tool)
 
 NAMES = {"sock-reader", "timer", "worker-0", "worker-1", "worker-2", "fresh", "done",
          "main-runner", "t2-parked", "t2-outer", "t2-inner"}
@@ -55,7 +56,7 @@ def check(cond, what):
 
 def run_tool(args, timeout=30, env=None):
     """Runs the tool; returns (rc, stdout, stderr). A signal or a hang fails."""
-    cmd = [ARGS.tool] + [str(a) for a in args]
+    cmd = TOOL + [str(a) for a in args]
     try:
         p = subprocess.run(cmd, capture_output=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
@@ -765,10 +766,8 @@ def test_damage():
 HOST_PPOLL = {"x86_64": 271, "aarch64": 73}
 
 
-def qemu_core():
-    """Runs the target under the emulator until both of its threads are
-    parked, kills it with SIGQUIT (default action: a core), returns (core
-    path, pid)."""
+def emulator():
+    """The emulator's command line (--emulator)."""
     emu = ARGS.emulator.split("|")
     # The toolchain's `-L PREFIX` gives the guest the cross sysroot's ld.so,
     # which then finds the host's multiarch libc (/lib/<triple>/libc.so.6,
@@ -776,6 +775,14 @@ def qemu_core():
     # pthread_create() never returns. Put the sysroot's libraries first.
     if "-L" in emu and emu.index("-L") + 1 < len(emu):
         emu += ["-E", "LD_LIBRARY_PATH=%s/lib" % emu[emu.index("-L") + 1]]
+    return emu
+
+
+def qemu_core():
+    """Runs the target under the emulator until both of its threads are
+    parked, kills it with SIGQUIT (default action: a core), returns (core
+    path, pid)."""
+    emu = emulator()
     wd = os.path.join(ARGS.workdir, "qemu")
     shutil.rmtree(wd, ignore_errors=True)
     os.makedirs(wd)
@@ -848,6 +855,11 @@ def test_qemu_core():
     rc, out, err = run_tool(src)
     check("relative to the newest suspend" in out, "qemu core: time reference not stated")
     print(out)
+    if ARGS.target_tool:
+        # the tool built for the target, under the emulator, on the same core
+        global TOOL
+        TOOL = emulator() + [ARGS.target_tool]
+        check_all(src, pid, "qemu core, the target's tool")
 
 
 def test_qemu_errors():
@@ -873,11 +885,13 @@ def main():
     ap.add_argument("--gcore")
     ap.add_argument("--strip")
     ap.add_argument("--emulator", help="the emulator command, its arguments separated by |")
+    ap.add_argument("--target-tool", help="qemu_core: corolink-stacks built for the target, run under --emulator")
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--program-fp")
     ap.add_argument("test", choices=["live", "core", "stripped", "errors", "fuzz", "sampling", "damage",
                                      "qemu_core", "qemu_errors"])
     ARGS = ap.parse_args()
+    TOOL.append(ARGS.tool)
     os.makedirs(ARGS.workdir, exist_ok=True)
     globals()["test_" + ARGS.test]()
     if FAILURES:
