@@ -874,6 +874,45 @@ def test_qemu_errors():
     expect_error(["--core", ARGS.program, "--exe", ARGS.program], "core is a program", "not a core")
     core_errors(core, ARGS.program, core_machine(core), "qemu ", notelf)
     fuzz_core(core, ARGS.program, 10)
+    damaged_core(core, ARGS.program, "qemu damaged core")
+
+
+def damaged_core(core, program, label):
+    """Damaged control blocks in a core (as stacks.damage does live): a
+    saved pc outside all code (not taken for a signed return address), a
+    saved sp outside the stack; one line each instead of the frames, the
+    others listed as before."""
+    data = tool_json(["--core", core, "--exe", program], label)
+    if data is None:
+        return
+    by = {o["name"]: o for o in data}
+    b = bytearray(open(core, "rb").read())
+    pos = table_offsets(b)
+    check(len(pos) == 1, "%s: %d version 2 tables" % (label, len(pos)))
+    if len(pos) != 1:
+        return
+    off_pc, off_sp = struct.unpack_from("<II", b, pos[0] + 0x1c)
+    off_limit, = struct.unpack_from("<I", b, pos[0] + 0x40)
+    ph = phdrs(b)
+    reader, timer = int(by["sock-reader"]["address"], 16), int(by["timer"]["address"], 16)
+    struct.pack_into("<Q", b, v2off(ph, reader + off_pc), 0x4141414141414141)
+    limit, = struct.unpack_from("<Q", b, v2off(ph, timer + off_limit))
+    struct.pack_into("<Q", b, v2off(ph, timer + off_sp), limit - 64)
+    path = os.path.join(ARGS.workdir, "core-damaged")
+    with open(path, "wb") as f:
+        f.write(b)
+    got = tool_json(["--core", path, "--exe", program], label)
+    if got is None:
+        return
+    gby = {o["name"]: o for o in got}
+    check(set(gby) == NAMES, "%s: coroutines %s" % (label, sorted(gby)))
+    check(gby.get("sock-reader", {}).get("error") == "saved pc 0x4141414141414141 is outside every executable mapping"
+          and gby["sock-reader"]["frames"] == [], "%s: sock-reader %r" % (label, gby.get("sock-reader")))
+    check(gby.get("timer", {}).get("error") == "saved sp 0x%x is outside its stack [0x%x, 0x%x)"
+          % (limit - 64, limit, timer) and gby["timer"]["frames"] == [], "%s: timer %r" % (label, gby.get("timer")))
+    for n in NAMES - {"sock-reader", "timer"}:
+        check("error" not in gby.get(n, {}) and gby.get(n, {}).get("frames") == by[n]["frames"],
+              "%s: %s changed" % (label, n))
 
 
 def main():
