@@ -612,7 +612,17 @@ class CorolinkFrameFilter(object):
             gdb.selected_thread() is not None and \
             gdb.selected_thread().ptid == sel.ptid
         n = 0
-        for fd in frame_iter:
+        while True:
+            try:
+                fd = next(frame_iter)
+            except StopIteration:
+                return
+            except gdb.error as e:
+                # gdb could not unwind the next frame (e.g. "PC not
+                # available"): end the backtrace as gdb does, not with a
+                # Python exception
+                gdb.write("Backtrace stopped: %s\n" % e)
+                return
             n += 1
             if n > _MAX_FRAMES:
                 return
@@ -621,9 +631,11 @@ class CorolinkFrameFilter(object):
                 if hide_first and f.level() == 0:
                     continue
                 pc = f.pc()
-            except gdb.error:
-                yield fd
-                continue
+            except gdb.error as e:
+                # a frame gdb cannot show (its pc is unavailable: gdb
+                # failed to unwind to it): the backtrace ends here
+                gdb.write("Backtrace stopped: %s\n" % e)
+                return
             if t.in_trampoline(pc):
                 if hide_first:
                     # a suspended coroutine: its link is stale; the
@@ -1020,7 +1032,9 @@ def _symbol(addr):
 def _where(t, co, bt):
     """The innermost frame not in corolink."""
     for name, fn, ln in bt:
-        if name.startswith("corolink_") or name.startswith("corolink__"):
+        # (gdb names local symbols of a stripped library from .dynsym
+        # with a dot: corolink.enter)
+        if name.startswith("corolink_") or name.startswith("corolink."):
             continue
         if fn:
             return "%s (%s:%d)" % (name, fn.rsplit("/", 1)[-1], ln)
