@@ -1032,8 +1032,8 @@ def _symbol(addr):
 def _where(t, co, bt):
     """The innermost frame not in corolink."""
     for name, fn, ln in bt:
-        # (gdb names local symbols of a stripped library from .dynsym
-        # with a dot: corolink.enter)
+        # (gdb shows some of the library's symbols with a dot for the
+        # double underscore: corolink.enter, corolink.trampoline)
         if name.startswith("corolink_") or name.startswith("corolink."):
             continue
         if fn:
