@@ -6,11 +6,19 @@
 #   cmake --build build-aarch64 && ctest --test-dir build-aarch64
 #
 # Libraries for the target (Google Test, libunwind, libdw) come from
-# Debian's multiarch :arm64 packages, in /usr/lib/aarch64-linux-gnu; the C
-# library from the cross toolchain's /usr/aarch64-linux-gnu. ctest runs
-# every test program through CMAKE_CROSSCOMPILING_EMULATOR: qemu-aarch64
-# with `-cpu max` (pointer authentication and branch-target identification
-# enforced) and the cross sysroot as its library prefix (-L).
+# Debian's multiarch :arm64 packages, in /usr/lib/aarch64-linux-gnu; the
+# compiler links against the cross toolchain's C library in
+# /usr/aarch64-linux-gnu. ctest runs every test program through
+# CMAKE_CROSSCOMPILING_EMULATOR: qemu-aarch64 with `-cpu max` (pointer
+# authentication and branch-target identification enforced). Programs run
+# on the multiarch runtime (libc6:arm64: /lib/ld-linux-aarch64.so.1 and
+# what the host's ld.so.cache lists), not on the cross toolchain's copy
+# (qemu's -L /usr/aarch64-linux-gnu): that directory has the dynamic loader
+# but not the libraries from the :arm64 packages, so the loader of one
+# glibc build would run with the libc.so.6 of another, whose fork() then
+# never returns in the child. Google Test's death tests run in the "fast"
+# style (fork only): the default "threadsafe" style re-executes the test
+# program, which a program under qemu-user cannot do without binfmt_misc.
 set(CMAKE_SYSTEM_NAME Linux)
 set(CMAKE_SYSTEM_PROCESSOR aarch64)
 set(COROLINK_CROSS_TRIPLE aarch64-linux-gnu)
@@ -30,4 +38,4 @@ set(ENV{PKG_CONFIG_LIBDIR} /usr/lib/${COROLINK_CROSS_TRIPLE}/pkgconfig:/usr/shar
 
 find_program(COROLINK_QEMU qemu-aarch64 REQUIRED)
 set(CMAKE_CROSSCOMPILING_EMULATOR ${COROLINK_QEMU} -cpu max
-    -L /usr/${COROLINK_CROSS_TRIPLE})
+    -E GTEST_DEATH_TEST_STYLE=fast)

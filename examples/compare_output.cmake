@@ -1,5 +1,7 @@
-# Runs PROG and compares its standard output with the file EXPECTED.
-execute_process(COMMAND ${PROG} OUTPUT_VARIABLE out RESULT_VARIABLE rc)
+# Runs PROG (through EMU, see tests/script_run.cmake) and compares its
+# standard output with the file EXPECTED.
+string(REPLACE "|" ";" EMU "${EMU}")
+execute_process(COMMAND ${EMU} ${PROG} OUTPUT_VARIABLE out RESULT_VARIABLE rc)
 file(READ ${EXPECTED} want)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "${PROG} exited with ${rc}")

@@ -2,6 +2,7 @@
  * suspending (out-of-line copies of the inline switch), inspection. */
 #include "internal.h"
 #include "probes.h"
+#include "arch/linux_syscall.h"
 
 #if !CL_FREESTANDING
 #include <pthread.h>
@@ -124,17 +125,7 @@ void cl_fatal_not_coroutine(const void *p, const char *what) {
  * itself with SIGABRT (as abort() would, so that the exit status and core
  * dumps look the same), and traps if that somehow returns. */
 
-static long cl_syscall3(long nr, long a, long b, long c) {
-    long r;
-    __asm__ volatile("syscall"
-                     : "=a"(r)
-                     : "a"(nr), "D"(a), "S"(b), "d"(c)
-                     : "rcx", "r11", "memory");
-    return r;
-}
-
-enum { CL_SYS_WRITE = 1, CL_SYS_GETPID = 39, CL_SYS_GETTID = 186,
-       CL_SYS_TGKILL = 234, CL_SIGABRT = 6 };
+enum { CL_SIGABRT = 6 };
 
 struct cl_msg {
     char buf[512];
@@ -164,7 +155,7 @@ static __attribute__((noreturn)) void cl_die(struct cl_msg *m) {
     if (m->len == sizeof m->buf)
         m->buf[m->len - 1] = '\n'; /* truncated: still one line */
     for (size_t done = 0; done < m->len;) {
-        long r = cl_syscall3(CL_SYS_WRITE, 2, (long)(m->buf + done),
+        long r = cl_raw_syscall3(CL_SYS_WRITE, 2, (long)(m->buf + done),
                              (long)(m->len - done));
         if (r <= 0) {
             if (r == -4 /* EINTR */)
@@ -173,9 +164,9 @@ static __attribute__((noreturn)) void cl_die(struct cl_msg *m) {
         }
         done += (size_t)r;
     }
-    long pid = cl_syscall3(CL_SYS_GETPID, 0, 0, 0);
-    long tid = cl_syscall3(CL_SYS_GETTID, 0, 0, 0);
-    cl_syscall3(CL_SYS_TGKILL, pid, tid, CL_SIGABRT);
+    long pid = cl_raw_syscall3(CL_SYS_GETPID, 0, 0, 0);
+    long tid = cl_raw_syscall3(CL_SYS_GETTID, 0, 0, 0);
+    cl_raw_syscall3(CL_SYS_TGKILL, pid, tid, CL_SIGABRT);
     __builtin_trap(); /* SIGABRT blocked or caught and returned */
 }
 

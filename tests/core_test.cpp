@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/death_style.h"
+
 #include <atomic>
 #include <csignal>
 #include <cstdint>
@@ -786,7 +788,7 @@ TEST(CoreDeathTest, StackOverflowHitsTheGuardPage) {
 #if COROLINK_TEST_SANITIZED
     GTEST_SKIP() << "expects death by SIGSEGV; the sanitizer reports the overflow itself and exits";
 #endif
-    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    COROLINK_TEST_THREADSAFE_DEATH();
     EXPECT_EXIT(
         {
             corolink *co;
@@ -805,7 +807,7 @@ void *destroy_self(corolink_yielder *y, void *, void *) {
 }
 
 TEST(CoreDeathTest, DestroyingARunningCoroutineAborts) {
-    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    COROLINK_TEST_THREADSAFE_DEATH();
     EXPECT_DEATH(
         {
             corolink *co;

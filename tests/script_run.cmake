@@ -1,3 +1,13 @@
+# EMU (the emulator that runs the target's programs in a cross build, its
+# arguments joined with "|"; empty in a native build) becomes a list, and
+# TOOLCHAIN_ARGS the -DCMAKE_TOOLCHAIN_FILE=... of the build's toolchain
+# file (empty without one) for the sub-builds a script configures.
+string(REPLACE "|" ";" EMU "${EMU}")
+set(TOOLCHAIN_ARGS)
+if(TOOLCHAIN)
+  set(TOOLCHAIN_ARGS -DCMAKE_TOOLCHAIN_FILE=${TOOLCHAIN})
+endif()
+
 # run(COMMAND...): runs a command in a ctest script (cmake -P), fails the
 # test with the command's output if it exits non-zero, and leaves its
 # standard output in `last_output`.

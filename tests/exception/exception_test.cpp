@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cleanup_c.h"
+#include "../common/death_style.h"
 
 namespace {
 
@@ -454,7 +455,7 @@ void *resume_on_bare_thread(void *) {
 // with no handler at all above the resume (Google Test catches exceptions
 // in the test's own thread), the search finds nothing.
 TEST(ExceptionsDeathTest, UncaughtTerminates) {
-    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    COROLINK_TEST_THREADSAFE_DEATH();
     EXPECT_DEATH(
         {
             pthread_t t;
@@ -838,7 +839,7 @@ void *never_run_body(corolink_yielder *, void *, void *) {
 // Without the unwinder, destroying a suspended coroutine is fatal, with a
 // message naming the coroutine.
 TEST(NoUnwindDeathTest, DestroySuspendedAborts) {
-    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    COROLINK_TEST_THREADSAFE_DEATH();
     EXPECT_DEATH(
         {
             corolink *co;

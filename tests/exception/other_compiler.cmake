@@ -1,9 +1,13 @@
 # Builds the exception suite (exception_test.cpp, cleanup_c.c) with another
-# compiler CC (its C++ driver: CC with "++" appended), -O2, against the
+# compiler CC (its C++ driver: CC with "++" appended; CC_FLAGS such as
+# --target=... for both), -O2, run through EMU, against the
 # library LIB and Google Test (GTEST, GTEST_MAIN), and runs it.
+include(${CMAKE_CURRENT_LIST_DIR}/../script_run.cmake)
 file(MAKE_DIRECTORY ${WORK_DIR})
 get_filename_component(libdir ${LIB} DIRECTORY)
 set(cxx ${CC}++)
+set(CC ${CC} ${CC_FLAGS})
+set(cxx ${cxx} ${CC_FLAGS})
 set(dir ${SOURCE_DIR}/tests/exception)
 set(exe ${WORK_DIR}/exception_test)
 execute_process(
@@ -21,7 +25,7 @@ execute_process(
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "compiling exception_test.cpp failed:\n${err}")
 endif()
-execute_process(COMMAND ${exe} OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+execute_process(COMMAND ${EMU} ${exe} OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "exit ${rc}:\n${out}\n${err}")
 endif()

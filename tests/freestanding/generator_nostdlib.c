@@ -17,24 +17,17 @@
 
 /* ---- the runtime: entry, system calls, output ---- */
 
-static long sys3(long nr, long a, long b, long c) {
-    long r;
-    __asm__ volatile("syscall"
-                     : "=a"(r)
-                     : "a"(nr), "D"(a), "S"(b), "d"(c)
-                     : "rcx", "r11", "memory");
-    return r;
-}
-
-enum { SYS_WRITE = 1, SYS_EXIT_GROUP = 231 };
+/* cl_raw_syscall3() and the CL_SYS_* numbers per target. */
+#include "arch/linux_syscall.h"
 
 static __attribute__((noreturn)) void sys_exit(int code) {
     for (;;)
-        sys3(SYS_EXIT_GROUP, code, 0, 0);
+        cl_raw_syscall3(CL_SYS_EXIT_GROUP, code, 0, 0);
 }
 
 int start_main(long argc, char **argv);
 
+#if defined(__x86_64__)
 /* The kernel enters with rsp at argc (16-byte aligned, but nothing
  * guarantees it here): no return address, rbp undefined. Clear rbp (the
  * end of the frame chain), align the stack and call a C function with
@@ -56,6 +49,27 @@ __asm__(".text\n"
         "    hlt\n"
         "    .cfi_endproc\n"
         ".size _start, .-_start\n");
+#else
+/* The kernel enters with sp at argc (16-byte aligned); x29 and x30 hold
+ * nothing: clear both (the end of the frame-record chain, and no return
+ * address for unwinders) and call a C function with argc and argv. */
+__asm__(".text\n"
+        ".globl _start\n"
+        ".type _start, %function\n"
+        "_start:\n"
+        "    .cfi_startproc\n"
+        "    .cfi_undefined x30\n"
+        "    mov x29, #0\n"
+        "    mov x30, #0\n"
+        "    ldr x0, [sp]\n"        /* argc */
+        "    add x1, sp, #8\n"      /* argv */
+        "    bl start_main\n"
+        "    mov x8, #94\n"         /* exit_group(status in x0) */
+        "    svc #0\n"
+        "    brk #0\n"
+        "    .cfi_endproc\n"
+        ".size _start, .-_start\n");
+#endif
 
 /* Output through a buffer per file descriptor, flushed at each newline so
  * that the interleaving of main and the coroutine is kept. */
@@ -69,7 +83,7 @@ static struct out out_stdout = {1, 0, {0}}, out_stderr = {2, 0, {0}};
 static void flush(struct out *o) {
     size_t done = 0;
     while (done < o->len) {
-        long r = sys3(SYS_WRITE, o->fd, (long)(o->buf + done),
+        long r = cl_raw_syscall3(CL_SYS_WRITE, o->fd, (long)(o->buf + done),
                       (long)(o->len - done));
         if (r == -4) /* EINTR */
             continue;

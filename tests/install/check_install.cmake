@@ -1,6 +1,7 @@
 # Installs the build tree into a scratch prefix, then builds and runs a
 # consumer with find_package(corolink) and with pkg-config.
-# In: BUILD_DIR, SOURCE_DIR, WORK_DIR, C_COMPILER.
+# In: BUILD_DIR, SOURCE_DIR, WORK_DIR, C_COMPILER; EMU and TOOLCHAIN
+# (optional).
 include(${CMAKE_CURRENT_LIST_DIR}/../script_run.cmake)
 
 set(prefix ${WORK_DIR}/prefix)
@@ -20,12 +21,12 @@ endif()
 
 # CMake package.
 run(${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/install/consumer -B ${WORK_DIR}/cm
-    -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_C_COMPILER=${C_COMPILER}
+    ${TOOLCHAIN_ARGS} -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_C_COMPILER=${C_COMPILER}
     -DCMAKE_BUILD_RPATH=${prefix}/lib)
 run(${CMAKE_COMMAND} --build ${WORK_DIR}/cm)
-run(${WORK_DIR}/cm/consumer)
+run(${EMU} ${WORK_DIR}/cm/consumer)
 message(STATUS "find_package, shared: ${last_output}")
-run(${WORK_DIR}/cm/consumer_static)
+run(${EMU} ${WORK_DIR}/cm/consumer_static)
 message(STATUS "find_package, static: ${last_output}")
 
 # pkg-config.
@@ -35,5 +36,5 @@ string(STRIP "${last_output}" flags)
 separate_arguments(flags UNIX_COMMAND "${flags}")
 run(${C_COMPILER} ${SOURCE_DIR}/tests/install/consumer/consumer.c ${flags}
     -Wl,-rpath,${prefix}/lib -o ${WORK_DIR}/pc_consumer)
-run(${WORK_DIR}/pc_consumer)
+run(${EMU} ${WORK_DIR}/pc_consumer)
 message(STATUS "pkg-config: ${last_output}")

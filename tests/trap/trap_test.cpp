@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include "../common/death_style.h"
+
 #include <dlfcn.h>
 #include <execinfo.h>
 #include <setjmp.h>
@@ -182,7 +184,7 @@ TEST_F(Trap, SigbusRecovered) {
 // ---- 3. faults outside coroutines --------------------------------------
 
 TEST(TrapDeath, FaultOnMainStackStillKills) {
-    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    COROLINK_TEST_THREADSAFE_DEATH();
     EXPECT_EXIT(
         {
             if (corolink_trap_install() != 0)
@@ -194,7 +196,7 @@ TEST(TrapDeath, FaultOnMainStackStillKills) {
 }
 
 TEST(TrapDeath, OverflowOfMainThreadStackStillKills) {
-    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    COROLINK_TEST_THREADSAFE_DEATH();
     EXPECT_EXIT(
         {
             if (corolink_trap_install() != 0)
@@ -213,7 +215,7 @@ void *raise_segv_body(corolink_yielder *, void *, void *) {
 }
 
 TEST(TrapDeath, SentSigsegvInCoroutineStillKills) {
-    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    COROLINK_TEST_THREADSAFE_DEATH();
     EXPECT_EXIT(
         {
             if (corolink_trap_install() != 0)
@@ -293,7 +295,7 @@ int prior_handler_scenario() {
 TEST(TrapDeath, PriorHandlerStillGetsFaultsOutsideCoroutines) {
     // In a fresh process: corolink_trap_install() must come after the
     // prior handler, and installs once per process.
-    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    COROLINK_TEST_THREADSAFE_DEATH();
     EXPECT_EXIT(_exit(prior_handler_scenario()), testing::ExitedWithCode(0), "");
 }
 

@@ -1,0 +1,38 @@
+/* Raw Linux system calls with up to three arguments, for code with no C
+ * library: the freestanding core's fatal path (src/corolink.c) and the
+ * -nostdlib test program (tests/freestanding/). Self-contained: includes
+ * nothing and needs nothing from the rest of src/. */
+#ifndef COROLINK_ARCH_LINUX_SYSCALL_H
+#define COROLINK_ARCH_LINUX_SYSCALL_H
+
+#if defined(__x86_64__)
+/* syscall: number in rax, arguments in rdi, rsi, rdx, result in rax; the
+ * instruction itself clobbers rcx (return rip) and r11 (rflags). */
+static inline long cl_raw_syscall3(long nr, long a, long b, long c) {
+    long r;
+    __asm__ volatile("syscall"
+                     : "=a"(r)
+                     : "a"(nr), "D"(a), "S"(b), "d"(c)
+                     : "rcx", "r11", "memory");
+    return r;
+}
+enum { CL_SYS_WRITE = 1, CL_SYS_GETPID = 39, CL_SYS_GETTID = 186,
+       CL_SYS_TGKILL = 234, CL_SYS_EXIT_GROUP = 231 };
+#elif defined(__aarch64__)
+/* svc #0: number in x8, arguments in x0-x2, result in x0 (the generic
+ * syscall table). */
+static inline long cl_raw_syscall3(long nr, long a, long b, long c) {
+    register long x8 __asm__("x8") = nr;
+    register long x0 __asm__("x0") = a;
+    register long x1 __asm__("x1") = b;
+    register long x2 __asm__("x2") = c;
+    __asm__ volatile("svc #0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2) : "memory");
+    return x0;
+}
+enum { CL_SYS_WRITE = 64, CL_SYS_GETPID = 172, CL_SYS_GETTID = 178,
+       CL_SYS_TGKILL = 131, CL_SYS_EXIT_GROUP = 94 };
+#else
+#error "corolink: no raw system calls for this target (src/arch/linux_syscall.h)"
+#endif
+
+#endif
