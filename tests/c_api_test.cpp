@@ -6,7 +6,9 @@
 
 extern "C" int64_t c_api_digest_inline(void);
 extern "C" int64_t c_api_digest_outofline(void);
-extern "C" int64_t c_api_digest_intel(void);
+#if defined(__x86_64__)
+extern "C" int64_t c_api_digest_intel(void); // built with -masm=intel
+#endif
 
 namespace {
 
@@ -20,9 +22,11 @@ int64_t expected_digest() {
 
 TEST(CApi, InlineSwitch) { EXPECT_EQ(c_api_digest_inline(), expected_digest()); }
 
+#if defined(__x86_64__)
 TEST(CApi, InlineSwitchBuiltWithIntelSyntax) {
     EXPECT_EQ(c_api_digest_intel(), expected_digest());
 }
+#endif
 
 TEST(CApi, OutOfLineFunctions) {
     EXPECT_EQ(c_api_digest_outofline(), expected_digest());

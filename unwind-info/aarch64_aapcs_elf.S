@@ -456,17 +456,22 @@ corolink_resume:
         str     x1, [x3]
 2:      mov     w0, w2
 .Lresume_out:
+        /* The tails below run in the frame, x30 still signed on its
+         * stack: their rows are the ones in force here. */
+        .cfi_remember_state
         RESTORE_CALLEE_SAVED
         ret
+        /* CFA = x29 + 176, registers saved, saved x30 signed (the rows
+         * before the epilogue: an unwinder that took the epilogue's "x30
+         * plain" here would authenticate nothing and return to a signed
+         * address). */
+        .cfi_restore_state
 .Lresume_fail:
-        /* CFA = x29 + 176, registers saved as above. */
-        CALLEE_SAVED_ROWS
         ldr     x1, [x29, #160]
         bl      corolink__resume_fail           /* (co, output): the error */
         b       .Lresume_out
 .Lresume_throw:
         /* Raise the body's exception again from this frame (x0 = co). */
-        CALLEE_SAVED_ROWS
         bl      corolink__resume_throw
         brk     #0
         .cfi_endproc
@@ -525,8 +530,11 @@ corolink__suspend_resumed:
         .cfi_restore_state
         cbnz    x2, .Lsuspend_unwind            /* the resumer's command */
         mov     x0, x1                          /* returns the input */
+        .cfi_remember_state
         RESTORE_CALLEE_SAVED
         ret
+        /* The frame's rows again (saved x30 signed): see corolink_resume. */
+        .cfi_restore_state
         /* From here on only exception handling and misuse (check-cfi's
          * --cover leaves the `_eh` tail out). */
         .globl  corolink_suspend_eh
@@ -535,12 +543,10 @@ corolink_suspend_eh:
 .Lsuspend_unwind:
         /* corolink_force_unwind() resumed us with the unwind command: start
          * the forced unwind from here (x0 = co). */
-        CALLEE_SAVED_ROWS
         bl      corolink__suspend_unwind
         brk     #0
 .Lsuspend_misuse:
         /* A bad yielder: cl_suspend_misuse(yielder, x29) aborts. */
-        CALLEE_SAVED_ROWS
         mov     x1, x29
         bl      cl_suspend_misuse
         brk     #0
@@ -574,12 +580,14 @@ corolink__enter:
         ldr     x3, [x29, #160]
         str     x1, [x3]
         mov     w0, w2
+        .cfi_remember_state
         RESTORE_CALLEE_SAVED
         ret
+        /* The frame's rows again (saved x30 signed): see corolink_resume. */
+        .cfi_restore_state
 #if COROLINK_PROBES
 .Lenter_probe:
         /* cl_probe_resume(co), keeping x0-x2 in x19-x21. */
-        CALLEE_SAVED_ROWS
         mov     x19, x0
         mov     x20, x1
         mov     x21, x2

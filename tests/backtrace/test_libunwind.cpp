@@ -2,11 +2,12 @@
 // and an unw_getcontext/unw_init_local/unw_step loop (its DWARF stepper).
 //
 // unw_backtrace() quietly falls back to the DWARF stepper when its fast
-// tracer cannot follow a frame. The fallback is the only caller of
-// unw_getcontext() (_Ux86_64_getcontext, called through libunwind's PLT)
-// inside unw_backtrace(), so this program interposes that symbol with a
-// transparent counter (a jump to the real function) to assert that the
-// fast tracer did the whole walk itself.
+// tracer cannot follow a frame. unw_backtrace() calls unw_init_local()
+// (_ULx86_64_init_local, _ULaarch64_init_local: through libunwind's PLT on
+// both targets) once to start the fast tracer and a second time only to
+// start that fallback, so this program interposes that symbol with a
+// transparent counter to assert that the fast tracer did the whole walk
+// itself.
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 
@@ -20,32 +21,33 @@
 
 using namespace btest;
 
-extern "C" {
-void *corolink_bt_real_getcontext;
-unsigned long corolink_bt_getcontext_calls;
-}
+// libunwind.h maps unw_init_local to the target's name (_ULx86_64_init_local,
+// ...): defining it here defines that symbol, which the executable exports
+// because libunwind.so refers to it, so libunwind's own calls come here.
+#define CL_STR2(x) #x
+#define CL_STR(x) CL_STR2(x)
 
-// Same registers, same stack, same return address: the real function
-// records the caller's context exactly as if called directly.
-__asm__(".text\n"
-        ".globl _Ux86_64_getcontext\n"
-        ".type _Ux86_64_getcontext, @function\n"
-        ".p2align 4\n"
-        "_Ux86_64_getcontext:\n"
-        "    .cfi_startproc\n"
-        "    lock incq corolink_bt_getcontext_calls(%rip)\n"
-        "    jmp *corolink_bt_real_getcontext(%rip)\n"
-        "    .cfi_endproc\n"
-        ".size _Ux86_64_getcontext, .-_Ux86_64_getcontext\n");
+namespace {
+using init_local_fn = int (*)(unw_cursor_t *, unw_context_t *);
+init_local_fn g_real_init_local;
+unsigned long g_init_local_calls;
+} // namespace
+
+extern "C" int unw_init_local(unw_cursor_t *cursor, unw_context_t *uc) {
+    __atomic_fetch_add(&g_init_local_calls, 1, __ATOMIC_RELAXED);
+    return g_real_init_local(cursor, uc);
+}
 
 namespace {
 
 constexpr int kMaxFrames = 256;
 
-__attribute__((constructor)) void find_real_getcontext() {
-    corolink_bt_real_getcontext = dlsym(RTLD_NEXT, "_Ux86_64_getcontext");
-    if (corolink_bt_real_getcontext == nullptr) {
-        std::fprintf(stderr, "libunwind's _Ux86_64_getcontext not found\n");
+__attribute__((constructor)) void find_real_init_local() {
+    g_real_init_local = reinterpret_cast<init_local_fn>(
+        dlsym(RTLD_NEXT, CL_STR(unw_init_local)));
+    if (g_real_init_local == nullptr) {
+        std::fprintf(stderr, "libunwind's %s not found\n",
+                     CL_STR(unw_init_local));
         std::abort();
     }
 }
@@ -55,11 +57,10 @@ bool g_fast_fell_back;
 extern "C" __attribute__((noinline)) void capture_unw_backtrace(
     std::vector<std::uintptr_t> &pcs) {
     void *buf[kMaxFrames];
-    unsigned long before = __atomic_load_n(&corolink_bt_getcontext_calls,
-                                           __ATOMIC_RELAXED);
+    unsigned long before =
+        __atomic_load_n(&g_init_local_calls, __ATOMIC_RELAXED);
     int n = unw_backtrace(buf, kMaxFrames);
-    if (__atomic_load_n(&corolink_bt_getcontext_calls, __ATOMIC_RELAXED) !=
-        before)
+    if (__atomic_load_n(&g_init_local_calls, __ATOMIC_RELAXED) != before + 1)
         g_fast_fell_back = true;
     for (int i = 0; i < n; i++)
         pcs.push_back(reinterpret_cast<std::uintptr_t>(buf[i]));
@@ -93,10 +94,12 @@ extern "C" __attribute__((noinline)) void capture_unw_step(
 // The counter works, and the fast tracer does not fall back on an ordinary
 // stack (so that a fallback inside a coroutine means the coroutine).
 TEST(LibunwindFastControl, NoFallbackWithoutCoroutines) {
-    unsigned long before = corolink_bt_getcontext_calls;
+    unsigned long before = g_init_local_calls;
     unw_context_t uc;
+    unw_cursor_t cursor;
     ASSERT_EQ(unw_getcontext(&uc), 0);
-    EXPECT_EQ(corolink_bt_getcontext_calls, before + 1);
+    ASSERT_EQ(unw_init_local(&cursor, &uc), 0);
+    EXPECT_EQ(g_init_local_calls, before + 1);
     g_fast_fell_back = false;
     std::vector<std::uintptr_t> pcs;
     capture_unw_backtrace(pcs);

@@ -13,6 +13,8 @@
 
 #include <gtest/gtest.h>
 
+#include "../common/death_style.h"
+
 // clang has no __SANITIZE_THREAD__ (gcc's); it has __has_feature.
 #if defined(__has_feature)
 #if __has_feature(thread_sanitizer)
@@ -389,7 +391,8 @@ TEST(MisuseDeathTest, DestroyTwice) {
             corolink_destroy(co);
         },
         "corolink: fatal: corolink_destroy\\(\\) called on coroutine [0-9]+ "
-        "\"twice\", which was destroyed already \\(destroyed twice\\?\\)\n$");
+        "\"twice\", which was destroyed already \\(destroyed twice\\?\\)"
+        COROLINK_DEATH_END);
 }
 
 TEST(MisuseDeathTest, DestroyTwiceNeverStarted) {
@@ -410,7 +413,8 @@ TEST(MisuseDeathTest, DestroyNotACoroutine) {
     alignas(64) static unsigned char fake[1024];
     EXPECT_DEATH(corolink_destroy((corolink *)fake),
                  "corolink: fatal: corolink_destroy\\(\\) called on 0x[0-9a-f]+, "
-                 "which is not a coroutine \\(no live control block there\\)\n$");
+                 "which is not a coroutine \\(no live control block there\\)"
+                 COROLINK_DEATH_END);
 }
 
 // After a double destroy was refused, the pool is intact: two creates
@@ -456,7 +460,7 @@ void *ident(void *arg) { return arg; }
 TEST(MisuseDeathTest, OnParentStackNullYielder) {
     EXPECT_DEATH(corolink_on_parent_stack(nullptr, ident, nullptr),
                  "corolink: fatal: corolink_on_parent_stack\\(\\): called "
-                 "with a NULL yielder\n$");
+                 "with a NULL yielder" COROLINK_DEATH_END);
 }
 
 // A body that misuses the yielder of another coroutine (arg), or its own
@@ -479,7 +483,7 @@ TEST(MisuseDeathTest, OnParentStackOtherCoroutine) {
             corolink_resume(co, nullptr, nullptr);
         },
         "corolink: fatal: corolink_on_parent_stack\\(\\): coroutine [0-9]+ "
-        "\"victim\" \\(suspended\\) passed as the yielder\n$");
+        "\"victim\" \\(suspended\\) passed as the yielder" COROLINK_DEATH_END);
 }
 
 // The out-of-line suspend checks its yielder (the inline one trusts it:
@@ -531,7 +535,7 @@ void run_named(corolink_fn fn, const char *name) {
 TEST(MisuseDeathTest, SuspendNullYielder) {
     EXPECT_DEATH(run_named(suspend_null, "n"),
                  "corolink: fatal: corolink_suspend\\(\\): called with a NULL "
-                 "yielder\n$");
+                 "yielder" COROLINK_DEATH_END);
 }
 
 TEST(MisuseDeathTest, SuspendOtherCoroutinesYielder) {
@@ -543,14 +547,14 @@ TEST(MisuseDeathTest, SuspendOtherCoroutinesYielder) {
             run_named(suspend_other, "culprit");
         },
         "corolink: fatal: corolink_suspend\\(\\): coroutine [0-9]+ \"victim\" "
-        "\\(suspended\\) passed as the yielder\n$");
+        "\\(suspended\\) passed as the yielder" COROLINK_DEATH_END);
 }
 
 TEST(MisuseDeathTest, SuspendOuterCoroutinesYielder) {
     EXPECT_DEATH(run_named(suspend_outer, "outer"),
                  "corolink: fatal: corolink_suspend\\(\\): coroutine [0-9]+ "
                  "\"outer\" passed as the yielder off its stack \\(not the "
-                 "innermost running coroutine\\)\n$");
+                 "innermost running coroutine\\)" COROLINK_DEATH_END);
 }
 
 TEST(MisuseDeathTest, SuspendFromOnParentStackFn) {
