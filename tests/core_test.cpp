@@ -356,25 +356,44 @@ void *suspend_outofline_body(corolink_yielder *y, void *, void *) {
     return nullptr;
 }
 
-// The 16 bytes before a suspended coroutine's co->pc are its switch-out,
+// The bytes before a suspended coroutine's co->pc are its switch-out,
 // whose first instruction runs on the body's stack with co->sp and co->fp
-// in rsp and rbp (unwind-info/README.md, "Suspended coroutines").
+// in the stack and frame-pointer registers (unwind-info/README.md,
+// "Suspended coroutines"): 16 bytes on x86-64, 32 on AArch64.
+#if defined(__x86_64__)
+constexpr size_t kSwitchOut = 16;
+#elif defined(__aarch64__)
+constexpr size_t kSwitchOut = 32;
+#endif
+
 std::vector<uint8_t> switch_out_bytes(corolink_fn body) {
     corolink *co;
     EXPECT_EQ(corolink_create(&co, body, nullptr, 0), 0);
     EXPECT_EQ(corolink_resume(co, nullptr, nullptr), COROLINK_YIELD);
     const auto *pc = static_cast<const uint8_t *>(
         reinterpret_cast<struct corolink__hot *>(co)->pc);
-    std::vector<uint8_t> bytes(pc - 16, pc);
+    std::vector<uint8_t> bytes(pc - kSwitchOut, pc);
     EXPECT_EQ(corolink_resume(co, nullptr, nullptr), COROLINK_RETURN);
     corolink_destroy(co);
     return bytes;
 }
 
-TEST(Core, SuspendedCoroutineUnwindsFromPcMinus16) {
+#if defined(__aarch64__)
+// Little-endian bytes of A64 instruction words.
+std::vector<uint8_t> a64_bytes(std::initializer_list<uint32_t> words) {
+    std::vector<uint8_t> bytes;
+    for (uint32_t w : words)
+        for (int i = 0; i < 4; i++)
+            bytes.push_back(static_cast<uint8_t>(w >> (8 * i)));
+    return bytes;
+}
+#endif
+
+TEST(Core, SuspendedCoroutineUnwindsFromSwitchOut) {
 #if COROLINK_TEST_SANITIZED
     GTEST_SKIP() << "compares the inline switch's machine code; sanitizer builds take the out-of-line switch";
 #endif
+#if defined(__x86_64__)
     // mov 0xa0(%rdi),%rax; lea -8(%rax),%rsp; mov 0x78(%rdi),%rbp; ret
     EXPECT_EQ(switch_out_bytes(suspend_inline_body),
               (std::vector<uint8_t>{0x48, 0x8b, 0x87, 0xa0, 0, 0, 0, 0x48,
@@ -385,6 +404,16 @@ TEST(Core, SuspendedCoroutineUnwindsFromPcMinus16) {
               (std::vector<uint8_t>{0x48, 0x8b, 0xa7, 0xa0, 0, 0, 0, 0x48,
                                     0x8b, 0x6f, 0x78, 0x3e, 0xff, 0x64, 0x24,
                                     0xf8}));
+#elif defined(__aarch64__)
+    // The inline and the out-of-line suspend share one switch-out:
+    // adr x3, .+32; str x3, [x0]; mov x4, sp; stp x4, x29, [x0, #8];
+    // ldp x30, x4, [x0, #72]; mov sp, x4; ldr x29, [x0, #64]; ret
+    const std::vector<uint8_t> expected =
+        a64_bytes({0x10000103, 0xf9000003, 0x910003e4, 0xa900f404,
+                   0xa944901e, 0x9100009f, 0xf940201d, 0xd65f03c0});
+    EXPECT_EQ(switch_out_bytes(suspend_inline_body), expected);
+    EXPECT_EQ(switch_out_bytes(suspend_outofline_body), expected);
+#endif
 }
 
 // ---- running on other stacks ----------------------------------------------

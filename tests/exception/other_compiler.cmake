@@ -10,6 +10,13 @@ set(CC ${CC} ${CC_FLAGS})
 set(cxx ${cxx} ${CC_FLAGS})
 set(dir ${SOURCE_DIR}/tests/exception)
 set(exe ${WORK_DIR}/exception_test)
+# Under an emulator the suite adapts as the main build's does
+# (tests/common/death_style.h).
+if(EMU)
+  set(emulated 1)
+else()
+  set(emulated 0)
+endif()
 execute_process(
   COMMAND ${CC} -x c -std=c11 -O2 -g -fexceptions -Wall -Wextra -Werror
           -I${SOURCE_DIR}/include -c ${dir}/cleanup_c.c -o ${WORK_DIR}/cleanup_c.o
@@ -19,6 +26,7 @@ if(NOT rc EQUAL 0)
 endif()
 execute_process(
   COMMAND ${cxx} -std=c++17 -O2 -g -Wall -Wextra -DCOROLINK_TEST_UNWIND=1
+          -DCOROLINK_TEST_EMULATED=${emulated}
           -I${SOURCE_DIR}/include ${dir}/exception_test.cpp ${WORK_DIR}/cleanup_c.o
           ${GTEST_MAIN} ${GTEST} ${LIB} -pthread -Wl,-rpath,${libdir} -o ${exe}
   RESULT_VARIABLE rc ERROR_VARIABLE err)
