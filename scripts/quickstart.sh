@@ -7,12 +7,16 @@
 #                                (valgrind memcheck included); then the same
 #                                (no benchmarks) without the unwinder
 #                                (COROLINK_UNWIND=OFF), with ASan+UBSan
-#                                (gcc) and with TSan (clang)
+#                                (gcc) and with TSan (clang); then the
+#                                AArch64 cross build (Release), its suites
+#                                under qemu-user
 #
 # Run as root (or with sudo available); only Debian's package archive is
 # needed. The build goes to ./build (override with BUILD_DIR=...); `test`
-# also builds ./build-nounwind, ./build-asan and ./build-tsan (BUILD_DIR
-# plus "-nounwind", "-asan", "-tsan").
+# also builds ./build-nounwind, ./build-asan, ./build-tsan and
+# ./build-aarch64 (BUILD_DIR plus "-nounwind", "-asan", "-tsan",
+# "-aarch64"). For the AArch64 build it adds the arm64 architecture to dpkg
+# (multiarch: the target's Google Test, libunwind and libdw).
 set -eu
 
 mode=${1:-}
@@ -32,7 +36,9 @@ pkgs="build-essential cmake pkg-config"
 if [ "$mode" = test ]; then
     pkgs="$pkgs googletest libgtest-dev libbenchmark-dev libboost-context-dev \
 libunwind-dev libdw-dev libelf-dev gdb clang linux-perf systemtap-sdt-dev \
-valgrind"
+valgrind \
+gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user gdb-multiarch \
+libgtest-dev:arm64 libunwind-dev:arm64 libdw-dev:arm64 libelf-dev:arm64"
 fi
 
 missing=""
@@ -44,6 +50,12 @@ if [ -n "$missing" ]; then
     echo "== installing:$missing"
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo=sudo
+    case "$missing" in
+    *:arm64*)
+        dpkg --print-foreign-architectures | grep -qx arm64 ||
+            $sudo dpkg --add-architecture arm64
+        ;;
+    esac
     $sudo apt-get update -qq
     # shellcheck disable=SC2086
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
@@ -109,8 +121,25 @@ if [ "$maps" -lt 262144 ] && [ "$(id -u)" -eq 0 ]; then
     sysctl -q -w vm.max_map_count="$maps" || true
 fi
 
+# AArch64: cross-compiled (cmake/aarch64-linux-gnu.cmake), every suite run
+# under qemu-user (`-cpu max`: pointer authentication and BTI on), in
+# Release. corolink-stacks' tests read the target's cores with the host
+# build of the tool, built above.
+aarch64="${build}-aarch64"
+case "$build" in
+/*) host_build=$build ;;
+*) host_build=$PWD/$build ;;
+esac
+cmake -S . -B "$aarch64" -DCMAKE_TOOLCHAIN_FILE="$PWD/cmake/aarch64-linux-gnu.cmake" \
+    -DCMAKE_BUILD_TYPE=Release -DCOROLINK_WERROR=ON \
+    -DCOROLINK_TESTS=ON -DCOROLINK_BENCH=OFF -DCOROLINK_EXAMPLES=ON \
+    -DCOROLINK_HOST_STACKS="$host_build/perf/corolink-stacks"
+cmake --build "$aarch64" -j "$jobs"
+echo "== testing $aarch64 (AArch64 under qemu-user)"
+(cd "$aarch64" && ctest --output-on-failure -j "$jobs") || failed="$failed $aarch64"
+
 if [ -n "$failed" ]; then
     echo "== tests failed in:$failed" >&2
     exit 1
 fi
-echo "== all tests passed in $build, $nounwind, $asan and $tsan"
+echo "== all tests passed in $build, $nounwind, $asan, $tsan and $aarch64"
