@@ -72,11 +72,12 @@
  * ----------------------------------------------------------------------------
  * What a switch carries over
  * ----------------------------------------------------------------------------
- * A switch preserves, for both sides, what the System V ABI makes
- * callee-saved for integer code: rsp, rbp, rbx, r12-r15 (the compiler saves
- * the live ones around the inline switch). It does not switch the
- * floating-point control state (the MXCSR rounding mode and exception
- * masks, the x87 control word): like a function call that changes them, a
+ * A switch preserves, for both sides, what the target's ABI makes
+ * callee-saved: on x86-64 (System V) rsp, rbp, rbx, r12-r15; on AArch64
+ * (AAPCS64) sp, x19-x29 and d8-d15 (the compiler saves the live ones
+ * around the inline switch). It does not switch the floating-point control
+ * state (x86-64: the MXCSR rounding mode and exception masks, the x87
+ * control word; AArch64: FPCR): like a function call that changes them, a
  * coroutine that changes them changes them for its resumer too. Restore
  * them before suspending if you change them.
  *
@@ -217,9 +218,13 @@
  * always-inline functions (GNU C `extern inline` semantics; the library
  * also exports real functions of the same names). The switch is a few
  * instructions of inline assembly in the caller, which declares every
- * register except rsp and rbp clobbered: the compiler saves only what is
- * live, and one `call` (resume) pairs with one `ret` (suspend) so that the
- * return-stack predictor stays balanced.
+ * register except the stack and frame pointers (x86-64: rsp, rbp; AArch64:
+ * sp, x29) clobbered: the compiler saves only what is live, and one call
+ * (resume: `call` / `blr`) pairs with one `ret` (suspend) so that the
+ * return-stack predictor stays balanced. Each target's layout and protocol
+ * are in its header, included at the end of this one
+ * (corolink/x86_64_sysv_elf.h, corolink/aarch64_aapcs_elf.h), and in
+ * unwind-info/README.md.
  *
  * Inlining freezes two things into the caller's object code: the layout of
  * `struct corolink__hot` below and the register protocol of the switch
