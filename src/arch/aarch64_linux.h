@@ -41,11 +41,15 @@ static inline void cl_arch_place(struct corolink *co) { (void)co; }
  * block): 16 bytes of margin. */
 #define CL_PARENT_STACK_RESERVE 16
 
-/* libunwind's local-unwinding entry points and register numbers
- * (UNW_AARCH64_SP, UNW_AARCH64_PC = UNW_REG_IP). */
+/* libunwind's local-unwinding entry points and register numbers:
+ * UNW_REG_SP = UNW_AARCH64_SP (31), UNW_REG_IP = UNW_TDEP_IP =
+ * UNW_AARCH64_X30 (30), not UNW_AARCH64_PC (32). libunwind keeps the
+ * frame's pc as the return-address column x30; its PC slot is only the
+ * initial context's and stays there through every unw_step() (reading 32
+ * gave the first frame's pc at every depth). */
 #define CL_UNW_SYM(name) "_ULaarch64_" name
 #define CL_UNW_REG_SP 31
-#define CL_UNW_REG_IP 32
+#define CL_UNW_REG_IP 30
 
 /* A return address as found in a frame record: code built with
  * -mbranch-protection=pac-ret keeps a pointer-authentication code in its
