@@ -25,7 +25,16 @@ void print_backtrace(void) {
     }
 }
 
-__attribute__((noinline)) void parse_record(int depth) {
+/* One real frame per level: noinline, and no clones (gcc would otherwise
+ * specialise it for worker's constant depth into local copies, which
+ * dladdr cannot name). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define KEEP_FRAMES __attribute__((noinline, noclone))
+#else
+#define KEEP_FRAMES __attribute__((noinline))
+#endif
+
+KEEP_FRAMES void parse_record(int depth) {
     if (depth > 0) {
         parse_record(depth - 1);
         __asm__ volatile(""); /* keep this frame: no tail call */
