@@ -1,15 +1,24 @@
 #include "process.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+
+#ifndef BT_EMULATOR
+#error "BT_EMULATOR must be a string: the emulator's words joined by |"
+#endif
 
 namespace btest {
 
@@ -89,6 +98,106 @@ std::string describe_status(int status) {
     return buf;
 }
 
+std::vector<std::string> emulator_command(bool pauth) {
+    std::vector<std::string> words;
+    std::string all = BT_EMULATOR;
+    size_t start = 0;
+    while (!all.empty()) {
+        size_t bar = all.find('|', start);
+        words.push_back(all.substr(start, bar - start));
+        if (bar == std::string::npos)
+            break;
+        start = bar + 1;
+    }
+    if (!pauth && !words.empty()) {
+        auto cpu = std::find(words.begin(), words.end(), "-cpu");
+        if (cpu != words.end() && cpu + 1 != words.end())
+            cpu[1] += ",pauth=off";
+        else
+            words.insert(words.begin() + 1, {"-cpu", "max,pauth=off"});
+    }
+    return words;
+}
+
+std::vector<std::string> self_command(const std::vector<std::string> &args,
+                                      bool pauth) {
+    std::vector<std::string> argv = emulator_command(pauth);
+    if (argv.empty()) {
+        argv.push_back("/proc/self/exe");
+    } else {
+        // qemu-user shows the guest its program's path here.
+        char path[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+        argv.push_back(n > 0 ? std::string(path, static_cast<size_t>(n))
+                             : std::string("/proc/self/exe"));
+    }
+    argv.insert(argv.end(), args.begin(), args.end());
+    return argv;
+}
+
+namespace {
+std::vector<char *> c_argv(const std::vector<std::string> &argv) {
+    std::vector<char *> args;
+    for (const std::string &a : argv)
+        args.push_back(const_cast<char *>(a.c_str()));
+    args.push_back(nullptr);
+    return args;
+}
+
+// In a forked child: a process group of its own (killed as a whole on
+// timeout), stdin from /dev/null, stdout (and stderr if merged) to out_fd
+// unless it is -1, the environment changed; then execv.
+[[noreturn]] void exec_child(std::vector<char *> &args, int out_fd,
+                             bool merge_stderr,
+                             const std::vector<std::string> &env_overrides) {
+    setpgid(0, 0);
+    if (out_fd >= 0) {
+        dup2(out_fd, STDOUT_FILENO);
+        if (merge_stderr)
+            dup2(out_fd, STDERR_FILENO);
+    }
+    int devnull = open("/dev/null", O_RDONLY);
+    if (devnull >= 0)
+        dup2(devnull, STDIN_FILENO);
+    for (const std::string &e : env_overrides) {
+        size_t eq = e.find('=');
+        if (eq == std::string::npos)
+            unsetenv(e.c_str());
+        else
+            setenv(e.substr(0, eq).c_str(), e.c_str() + eq + 1, 1);
+    }
+    execv(args[0], args.data());
+    std::fprintf(stderr, "execv %s: %s\n", args[0], std::strerror(errno));
+    _exit(127);
+}
+} // namespace
+
+pid_t start_program(const std::vector<std::string> &argv) {
+    std::vector<char *> args = c_argv(argv);
+    std::fflush(nullptr);
+    pid_t pid = fork();
+    if (pid == 0)
+        exec_child(args, -1, false, {});
+    return pid;
+}
+
+int free_tcp_port() {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    struct sockaddr_in a;
+    std::memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    int port = 0;
+    if (bind(fd, reinterpret_cast<struct sockaddr *>(&a), sizeof a) == 0 &&
+        getsockname(fd, reinterpret_cast<struct sockaddr *>(&a), &len) == 0)
+        port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
 ProgramResult run_program(const std::vector<std::string> &argv,
                           bool merge_stderr, unsigned timeout_seconds,
                           const std::vector<std::string> &env_overrides) {
@@ -96,10 +205,7 @@ ProgramResult run_program(const std::vector<std::string> &argv,
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0)
         return result;
-    std::vector<char *> args;
-    for (const std::string &a : argv)
-        args.push_back(const_cast<char *>(a.c_str()));
-    args.push_back(nullptr);
+    std::vector<char *> args = c_argv(argv);
     std::fflush(nullptr);
     pid_t pid = fork();
     if (pid < 0) {
@@ -107,25 +213,8 @@ ProgramResult run_program(const std::vector<std::string> &argv,
         close(fds[1]);
         return result;
     }
-    if (pid == 0) {
-        setpgid(0, 0); // a group of its own, killed as a whole on timeout
-        dup2(fds[1], STDOUT_FILENO);
-        if (merge_stderr)
-            dup2(fds[1], STDERR_FILENO);
-        int devnull = open("/dev/null", O_RDONLY);
-        if (devnull >= 0)
-            dup2(devnull, STDIN_FILENO);
-        for (const std::string &e : env_overrides) {
-            size_t eq = e.find('=');
-            if (eq == std::string::npos)
-                unsetenv(e.c_str());
-            else
-                setenv(e.substr(0, eq).c_str(), e.c_str() + eq + 1, 1);
-        }
-        execv(args[0], args.data());
-        std::fprintf(stderr, "execv %s: %s\n", args[0], std::strerror(errno));
-        _exit(127);
-    }
+    if (pid == 0)
+        exec_child(args, fds[1], merge_stderr, env_overrides);
     close(fds[1]);
     result.started = true;
     ChildGuard guard(pid);

@@ -55,4 +55,24 @@ pid_t wait_child(pid_t pid, int *status, int options);
 
 std::string describe_status(int status);
 
+// The emulator that runs this program (cross builds: qemu-user, the words
+// of CMAKE_CROSSCOMPILING_EMULATOR), or nothing when it runs natively.
+// pauth false: its CPU without pointer authentication (",pauth=off" on
+// -cpu), for debuggers that cannot learn the PAC mask from qemu.
+std::vector<std::string> emulator_command(bool pauth = true);
+
+// The command that runs this program again with `args`: /proc/self/exe
+// natively; under the emulator, the emulator on the program's own file
+// (the host's kernel cannot execve a program of the target).
+std::vector<std::string> self_command(const std::vector<std::string> &args,
+                                      bool pauth = true);
+
+// Starts argv[0] in a process group of its own, stdin from /dev/null, its
+// output to ours; -1 if it could not fork. Pair with ChildGuard.
+pid_t start_program(const std::vector<std::string> &argv);
+
+// A TCP port on 127.0.0.1 that was free a moment ago (0 on failure), for
+// an emulator's gdb stub.
+int free_tcp_port();
+
 } // namespace btest
