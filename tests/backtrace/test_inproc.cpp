@@ -462,7 +462,7 @@ void libdw_walk_core(const std::string &core_path, FrameWalk &walk,
         << dwfl_errmsg(-1);
     ASSERT_GT(dwfl_core_file_attach(walk.dwfl, core.elf), 0)
         << core_path << ": " << dwfl_errmsg(-1);
-    // The child had one thread; qemu numbers it in the core as it likes.
+    // The child had one thread: walk it, whatever number the core gives it.
     struct Threads {
         FrameWalk *walk;
         int count = 0;
