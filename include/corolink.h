@@ -682,7 +682,8 @@ typedef struct corolink_trap {
  * stack could be mapped) or COROLINK_ENOTSUP (the freestanding build, or
  * the kernel refuses process_vm_readv() on the process itself, e.g. under
  * a seccomp filter: the handler reads stacks with it so that it can never
- * fault). */
+ * fault; where the system call is missing (ENOSYS, as under qemu-user) it
+ * reads them through a pipe instead). */
 COROLINK_API int corolink_trap_install(void);
 
 /* Sets up the calling thread's alternate signal stack if it has none

@@ -7,7 +7,8 @@
  * the word at co - 8 is corolink__trampoline_ret (the trampoline leaves it
  * there), and co is 64-byte aligned and carries a check word. Scanning the
  * interrupted stack upward from its stack pointer for that word, with
- * reads that cannot fault (process_vm_readv on ourselves), finds co. The
+ * reads that cannot fault (process_vm_readv on ourselves, or a pipe where
+ * that system call is missing), finds co. The
  * redirect then rewrites the ucontext so that sigreturn lands in the
  * resumer, just after its switch's call, as if the body had returned with
  * status COROLINK_TRAP. The signal context itself is the target's
@@ -19,7 +20,11 @@ bool cl_trap_installed;
 
 #if !CL_FREESTANDING
 
+#include "arch/linux_syscall.h"
+
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
@@ -36,17 +41,88 @@ bool cl_trap_installed;
 
 /* ---- reading memory without faulting ---- */
 
+/* process_vm_readv() on ourselves copies memory, failing (EFAULT) where it
+ * is not readable. Where that system call is missing (ENOSYS: qemu-user
+ * does not implement it for its guest, nor does a kernel built without
+ * CONFIG_CROSS_MEMORY_ATTACH), the reads go through a pipe instead: write()
+ * from the memory, read() back. The kernel (or qemu) checks write()'s
+ * buffer as for any system call and fails with EFAULT, or writes less,
+ * rather than fault. Both are async-signal-safe. */
+static bool no_vm_readv; /* set once process_vm_readv() said ENOSYS */
+
+/* One search's reads: the pipe, made at its first read through one. */
+struct reader {
+    pid_t pid;
+    int fd[2]; /* -1: none yet */
+};
+
+static void reader_open(struct reader *r) {
+    r->pid = getpid();
+    r->fd[0] = r->fd[1] = -1;
+}
+
+static void reader_close(struct reader *r) {
+    if (r->fd[0] >= 0) {
+        close(r->fd[0]);
+        close(r->fd[1]);
+    }
+}
+
+/* Through the pipe, at most PIPE_BUF bytes: an empty non-blocking pipe
+ * takes them whole (or fails), and whatever was written is drained. The
+ * write is a raw system call: a sanitizer's write() checks the buffer
+ * first (ASan reports the stack's redzones as a stack-buffer-underflow). */
+static bool pipe_peek(struct reader *r, unsigned char *dst, uintptr_t src,
+                      size_t n) {
+    long w;
+    do
+        w = cl_raw_syscall3(CL_SYS_WRITE, r->fd[1], (long)src, (long)n);
+    while (w == -EINTR);
+    size_t got = 0;
+    while (w > 0 && got < (size_t)w) {
+        ssize_t k = read(r->fd[0], dst + got, (size_t)w - got);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) { /* not expected: a fresh pipe for the next read */
+            reader_close(r);
+            reader_open(r);
+            return false;
+        }
+        got += (size_t)k;
+    }
+    return w == (long)n;
+}
+
 /* Copies n bytes at src into dst; false if any of it is not readable. */
-static bool peek(pid_t pid, void *dst, uintptr_t src, size_t n) {
-    struct iovec local = {dst, n}, remote = {(void *)src, n};
-    return process_vm_readv(pid, &local, 1, &remote, 1, 0) == (ssize_t)n;
+static bool peek(struct reader *r, void *dst, uintptr_t src, size_t n) {
+    if (!__atomic_load_n(&no_vm_readv, __ATOMIC_RELAXED)) {
+        struct iovec local = {dst, n}, remote = {(void *)src, n};
+        ssize_t got = process_vm_readv(r->pid, &local, 1, &remote, 1, 0);
+        if (got == (ssize_t)n)
+            return true;
+        if (got >= 0 || errno != ENOSYS)
+            return false;
+        __atomic_store_n(&no_vm_readv, true, __ATOMIC_RELAXED);
+    }
+    if (r->fd[0] < 0 && pipe2(r->fd, O_CLOEXEC | O_NONBLOCK) != 0) {
+        r->fd[0] = r->fd[1] = -1;
+        return false;
+    }
+    for (size_t done = 0; done < n;) {
+        size_t k = n - done < PIPE_BUF ? n - done : PIPE_BUF;
+        if (!pipe_peek(r, (unsigned char *)dst + done, src + done, k))
+            return false;
+        done += k;
+    }
+    return true;
 }
 
 /* The control block at co, if it is a running coroutine whose stack (guard
  * included) holds sp; else NULL. Reads it without faulting first. */
-static struct corolink *validate(pid_t pid, uintptr_t co, uintptr_t sp) {
+static struct corolink *validate(struct reader *r, uintptr_t co,
+                                 uintptr_t sp) {
     struct corolink copy;
-    if (!peek(pid, &copy, co, sizeof copy))
+    if (!peek(r, &copy, co, sizeof copy))
         return NULL;
     if (copy.check != (co ^ CL_CHECK))
         return NULL;
@@ -63,8 +139,8 @@ static struct corolink *validate(pid_t pid, uintptr_t co, uintptr_t sp) {
  * through buf (CHUNK bytes: one buffer for the whole search, to keep the
  * handler's use of a possibly small alternate stack low). `hop`: may follow
  * one corolink__call_on frame back to the stack of its caller. */
-static struct corolink *scan(pid_t pid, uintptr_t sp, unsigned char *buf,
-                             bool hop) {
+static struct corolink *scan(struct reader *r, uintptr_t sp,
+                             unsigned char *buf, bool hop) {
     const uintptr_t ret = (uintptr_t)corolink__trampoline_ret;
     uintptr_t p = sp & ~(uintptr_t)7;
     size_t scanned = 0, skipped = 0;
@@ -74,7 +150,7 @@ static struct corolink *scan(pid_t pid, uintptr_t sp, unsigned char *buf,
         if (end <= p)
             return NULL; /* top of the address space */
         size_t n = (size_t)(end - p);
-        if (!peek(pid, buf, p, n)) {
+        if (!peek(r, buf, p, n)) {
             /* Unreadable: the guard page (sp in it after an overflow) or
              * an unmapped gap before the stack; past readable memory, the
              * end of the stack. */
@@ -87,7 +163,7 @@ static struct corolink *scan(pid_t pid, uintptr_t sp, unsigned char *buf,
                 memcpy(&w, buf + off, sizeof w);
                 uintptr_t at = p + off;
                 if (w == ret && ((at + 8) & 63) == 0) {
-                    struct corolink *co = validate(pid, at + 8, sp);
+                    struct corolink *co = validate(r, at + 8, sp);
                     if (co)
                         return co;
                 } else if (hop && w == (uintptr_t)corolink__call_on_ret &&
@@ -98,12 +174,12 @@ static struct corolink *scan(pid_t pid, uintptr_t sp, unsigned char *buf,
                      * sp. Look from there; if nothing is found, this was
                      * no live frame: go on here. */
                     uintptr_t caller_sp;
-                    if (peek(pid, &caller_sp, at + 8 + CL_CALL_ON_CALLER_SP,
+                    if (peek(r, &caller_sp, at + 8 + CL_CALL_ON_CALLER_SP,
                              sizeof caller_sp)) {
-                        struct corolink *co = scan(pid, caller_sp, buf, false);
+                        struct corolink *co = scan(r, caller_sp, buf, false);
                         if (co)
                             return co;
-                        if (!peek(pid, buf, p, n)) /* buf was reused */
+                        if (!peek(r, buf, p, n)) /* buf was reused */
                             return NULL;
                     }
                 }
@@ -121,7 +197,10 @@ corolink *corolink_trap_find(const void *ucontext) {
     int saved_errno = errno;
     const ucontext_t *uc = ucontext;
     _Alignas(8) unsigned char buf[CHUNK];
-    struct corolink *co = scan(getpid(), cl_uc_sp(uc), buf, true);
+    struct reader r;
+    reader_open(&r);
+    struct corolink *co = scan(&r, cl_uc_sp(uc), buf, true);
+    reader_close(&r);
     errno = saved_errno;
     return co;
 }
@@ -392,7 +471,11 @@ static int install_rc;
 static void install(void) {
     /* Reading ourselves must work (a seccomp filter may forbid it). */
     uintptr_t probe = 1, got = 0;
-    if (!peek(getpid(), &got, (uintptr_t)&probe, sizeof got) || got != 1) {
+    struct reader r;
+    reader_open(&r);
+    bool readable = peek(&r, &got, (uintptr_t)&probe, sizeof got);
+    reader_close(&r);
+    if (!readable || got != 1) {
         install_rc = COROLINK_ENOTSUP;
         return;
     }
