@@ -34,7 +34,7 @@ bool cl_trap_installed;
 #include <ucontext.h>
 #include <unistd.h>
 
-#define ALT_SIZE ((size_t)64 * 1024) /* usable bytes of our alternate stacks */
+#define ALT_SIZE ((size_t)64 * 1024) /* the handler's part of alt_size */
 #define CHUNK ((uintptr_t)4096)     /* read granularity: one (small) page */
 #define SCAN_MAX ((size_t)64 << 20) /* bytes scanned above sp, at most */
 #define SKIP_MAX ((size_t)1 << 20)  /* unreadable bytes skipped at the start */
@@ -398,6 +398,23 @@ static void on_fault(int signo, siginfo_t *info, void *uc) {
 
 /* ---- alternate signal stacks ---- */
 
+/* The usable size of our alternate stacks: ALT_SIZE for the handler plus
+ * what the kernel's signal frame takes (MINSIGSTKSZ, from AT_MINSIGSTKSZ
+ * where the C library reads it: over 13 KiB on x86-64 with AMX, over 64
+ * KiB on AArch64 with SME's ZA storage at the largest vector length), in
+ * whole pages. The same for every thread: set at the first setup, before
+ * alt_free() can run. */
+static size_t alt_size;
+
+static size_t alt_usable(size_t g) {
+    /* glibc 2.34+ with _GNU_SOURCE: sysconf(_SC_MINSIGSTKSZ); before, the
+     * constant. */
+    long frame = (long)MINSIGSTKSZ;
+    if (frame < 0)
+        frame = 0;
+    return ALT_SIZE + (((size_t)frame + g - 1) & ~(g - 1));
+}
+
 static pthread_key_t alt_key;
 static bool alt_key_ok;
 static pthread_once_t alt_once = PTHREAD_ONCE_INIT;
@@ -415,7 +432,7 @@ static void alt_free(void *mapping) {
         if (sigaltstack(&off, NULL) != 0)
             return; /* still in use: leave it mapped */
     }
-    munmap(m, g + ALT_SIZE);
+    munmap(m, g + __atomic_load_n(&alt_size, __ATOMIC_RELAXED));
 }
 
 static void make_alt_key(void) {
@@ -437,22 +454,24 @@ static int thread_setup(void) {
     long ps = sysconf(_SC_PAGESIZE);
     size_t g = ps > 0 ? (size_t)ps : 4096;
     __atomic_store_n(&page, g, __ATOMIC_RELAXED);
-    char *m = mmap(NULL, g + ALT_SIZE, PROT_READ | PROT_WRITE,
+    size_t size = alt_usable(g);
+    __atomic_store_n(&alt_size, size, __ATOMIC_RELAXED);
+    char *m = mmap(NULL, g + size, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (m == MAP_FAILED)
         return COROLINK_ENOMEM;
     stack_t ss;
     memset(&ss, 0, sizeof ss);
     ss.ss_sp = m + g;
-    ss.ss_size = ALT_SIZE;
+    ss.ss_size = size;
     if (mprotect(m, g, PROT_NONE) != 0 || sigaltstack(&ss, NULL) != 0) {
-        munmap(m, g + ALT_SIZE);
+        munmap(m, g + size);
         return COROLINK_ENOMEM;
     }
     if (pthread_setspecific(alt_key, m) != 0) {
         ss.ss_flags = SS_DISABLE;
         sigaltstack(&ss, NULL);
-        munmap(m, g + ALT_SIZE);
+        munmap(m, g + size);
         return COROLINK_ENOMEM;
     }
     t->trap_ready = true;
