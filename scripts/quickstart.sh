@@ -38,7 +38,8 @@ if [ "$mode" = test ]; then
 libunwind-dev libdw-dev libelf-dev gdb clang linux-perf systemtap-sdt-dev \
 valgrind \
 gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user gdb-multiarch \
-libgtest-dev:arm64 libunwind-dev:arm64 libdw-dev:arm64 libelf-dev:arm64"
+libgtest-dev:arm64 libunwind-dev:arm64 libdw-dev:arm64 libelf-dev:arm64 \
+systemtap-sdt-dev:arm64"
 fi
 
 missing=""

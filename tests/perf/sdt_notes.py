@@ -26,9 +26,12 @@ def main():
         name = re.search(r"Name:\s*(\S+)", block)
         sem = re.search(r"Semaphore:\s*(0x[0-9a-f]+)", block)
         args = re.search(r"Arguments:\s*(.*)", block)
+        # Arguments are separated by spaces; an AArch64 memory operand has
+        # one inside its brackets ("8@[x0, 56]").
         notes.append((prov and prov.group(1), name and name.group(1),
                       int(sem.group(1), 16) if sem else 0,
-                      args.group(1).split() if args else []))
+                      re.findall(r"\S+@(?:\[[^\]]*\]|\S+)", args.group(1))
+                      if args else []))
     if a.expect == "off":
         if notes:
             print("FAIL: COROLINK_PROBES=OFF, yet stapsdt notes:\n" + out)
