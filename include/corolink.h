@@ -259,7 +259,14 @@ extern "C" {
 #define COROLINK_VERSION_PATCH 0
 #define COROLINK_ABI_VERSION 1
 
-#if defined(__GNUC__)
+/* Windows: the DLL exports what is marked; programs import through the
+ * import library (mingw-w64's linker resolves both DLL and static links
+ * without dllimport). */
+#if defined(_WIN32) && defined(COROLINK__BUILDING)
+#define COROLINK_API __declspec(dllexport)
+#elif defined(_WIN32)
+#define COROLINK_API
+#elif defined(__GNUC__)
 #define COROLINK_API __attribute__((visibility("default")))
 #else
 #define COROLINK_API
@@ -866,6 +873,8 @@ COROLINK_API COROLINK__NOPLT int corolink__resume_traced(corolink *co,
 #include "corolink/x86_64_sysv_elf.h"
 #elif defined(__aarch64__) && defined(__ELF__) && defined(__LP64__)
 #include "corolink/aarch64_aapcs_elf.h"
+#elif defined(__x86_64__) && defined(_WIN64)
+#include "corolink/x86_64_win64_pe.h"
 #else
 #error "corolink: this target is not supported (see the targets table in README.md)"
 #endif

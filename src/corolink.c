@@ -326,8 +326,8 @@ void *corolink_on_parent_stack(corolink_yielder *yielder, void *(*fn)(void *),
     if (__builtin_expect(co->hot.flags & CL_FLAG_TOOLS, 0))
         r = cl_tools_call_on(arg, fn, top, co->tool_parent_lo,
                              co->tool_parent_size, false);
-    else
-        r = corolink__call_on(arg, fn, top);
+    else /* Windows: the TEB names the resumer's stack while fn runs */
+        r = cl_call_on(arg, fn, top, CL_PARENT_TEB(co));
     /* Never a tail call (the decrement after it sees to it):
      * corolink__call_on is a signal frame, and a `jmp` to it leaves
      * debuggers (gdb at -O2, with call-site info) a synthetic tail-call
@@ -345,13 +345,26 @@ int corolink_on_stack(const corolink_stack *stack, void *(*fn)(void *),
         COROLINK_STACK_MIN_USABLE)
         return COROLINK_ESTACK;
     void *r;
+#if CL_WINDOWS
+    /* The TEB's view of the stack fn runs on (taken as committed down to
+     * limit, as for corolink_create_on()). */
+    struct {
+        void *base, *limit, *dealloc;
+        uint32_t guarantee, pad;
+        void *exception_list;
+    } teb = {stack->base, stack->limit, (char *)stack->limit - stack->guard,
+             0, 0, (void *)~(uintptr_t)0};
+#define CL_ON_STACK_TEB (&teb)
+#else
+#define CL_ON_STACK_TEB NULL
+#endif
     if (__builtin_expect(cl_tools != 0, 0))
         r = cl_tools_call_on(arg, fn, stack->base, stack->limit,
                              (size_t)((char *)stack->base -
                                       (char *)stack->limit),
                              true);
     else
-        r = corolink__call_on(arg, fn, stack->base);
+        r = cl_call_on(arg, fn, stack->base, CL_ON_STACK_TEB);
     if (result)
         *result = r;
     return 0;
@@ -408,6 +421,35 @@ const char *corolink_name(const corolink *co) { return co ? co->name : ""; }
 /* corolink_current(): the switch records nothing per thread, so find the
  * innermost coroutine root frame on the calling thread's stack. */
 
+#if CL_WINDOWS
+#include <windows.h>
+
+/* Windows: walk the calling thread's frames with the system's own unwinder
+ * (the SEH records; the trampoline's lead from a coroutine stack into its
+ * resumer) until the body's return address into the trampoline, where rbp
+ * = &co->link_fp. (_Unwind_GetGR() of libgcc's SEH unwinder gives only the
+ * two exception-data registers, so the DWARF targets' way is closed.) */
+corolink *corolink_current(void) {
+    CONTEXT ctx;
+    RtlCaptureContext(&ctx);
+    for (int depth = 0; depth < 4096; depth++) {
+        DWORD64 image;
+        PRUNTIME_FUNCTION fn = RtlLookupFunctionEntry(ctx.Rip, &image, NULL);
+        if (fn == NULL)
+            return NULL; /* no unwind record: the end of this walk */
+        void *handler_data;
+        DWORD64 frame;
+        RtlVirtualUnwind(UNW_FLAG_NHANDLER, image, ctx.Rip, fn, &ctx,
+                         &handler_data, &frame, NULL);
+        if (ctx.Rip == (DWORD64)(uintptr_t)corolink__trampoline_ret)
+            return (struct corolink *)(uintptr_t)(
+                ctx.Rbp - offsetof(struct corolink__hot, link_fp));
+        if (ctx.Rip == 0)
+            return NULL;
+    }
+    return NULL;
+}
+#else
 #if !CL_FREESTANDING
 /* The calling thread's own stack, looked up once per thread. */
 static __thread uintptr_t thread_stack_lo
@@ -468,6 +510,7 @@ corolink *corolink_current(void) {
     return co;
 }
 #endif
+#endif /* !CL_WINDOWS */
 
 corolink *corolink_from_yielder(corolink_yielder *yielder) {
     return (corolink *)yielder;
@@ -491,6 +534,24 @@ corolink_stack_used(const corolink *co) {
     /* Lowest non-zero word of the body's stack [limit, co). */
     uintptr_t lo = ((uintptr_t)co->stack_limit + 7) & ~(uintptr_t)7;
     const uint64_t *p = (const uint64_t *)lo, *end = (const uint64_t *)co;
+#if CL_WINDOWS
+    /* Start above what cannot be read without side effects: a stack of
+     * corolink_create() or corolink_stack_alloc() holds a PAGE_GUARD page
+     * above its limit (reading it would raise STATUS_GUARD_PAGE_VIOLATION
+     * and disarm it), a caller's stack may hold uncommitted pages. */
+    MEMORY_BASIC_INFORMATION mbi;
+    for (const uint64_t *q = p;
+         q < end && VirtualQuery(q, &mbi, sizeof mbi) == sizeof mbi;) {
+        const uint64_t *next =
+            (const uint64_t *)((const char *)mbi.BaseAddress + mbi.RegionSize);
+        if (next <= q)
+            break;
+        if (mbi.State != MEM_COMMIT || (mbi.Protect & PAGE_GUARD) ||
+            (mbi.Protect & PAGE_NOACCESS))
+            p = next < end ? next : end;
+        q = next;
+    }
+#endif
 #if CL_TOOLS
     if (__builtin_expect(cl_tools & CL_TOOL_VALGRIND, 0)) {
         /* memcheck marks the stack below a body's sp undefined or

@@ -73,7 +73,10 @@ _Static_assert(offsetof(struct corolink_debug_offsets, elf_machine) == 0xe8, "v2
 _Static_assert(offsetof(struct corolink_debug_offsets, saved) == 0x100, "v2");
 _Static_assert(sizeof(struct corolink_debug_offsets) == 0x120, "v2");
 
+#ifndef CL_EXPORTED /* included by a tool rather than the library */
+#define CL_EXPORTED
+#endif
 extern const struct corolink_debug_offsets corolink_debug_offsets
-    __attribute__((visibility("default")));
+    CL_EXPORTED;
 
 #endif

@@ -10,7 +10,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#if defined(_WIN32)
+#define CL_WINDOWS 1
+#else
+#define CL_WINDOWS 0
+#endif
+
+#if CL_WINDOWS
+/* PE has no symbol visibility: a DLL exports what is marked
+ * __declspec(dllexport) (COROLINK_API) and nothing else. */
+#define CL_HIDDEN
+#define CL_EXPORTED COROLINK_API
+#else
 #define CL_HIDDEN __attribute__((visibility("hidden")))
+#define CL_EXPORTED __attribute__((visibility("default")))
+#endif
 
 /* The freestanding core: built without default stacks and without the
  * unwinder, the library needs no C library (no libc calls, no TLS) and
@@ -54,6 +68,14 @@ enum {
  * co->check == ((uintptr_t)co ^ CL_CHECK). */
 #define CL_CHECK ((uintptr_t)0x636f726f6c696e6bULL) /* "corolink" */
 
+/* Room for the forced unwind's exception object (unwind.c): libgcc's
+ * SEH unwinder (Windows) keeps six private words in it, the DWARF one two. */
+#if CL_WINDOWS
+#define CL_UNWIND_EXC_SIZE 96
+#else
+#define CL_UNWIND_EXC_SIZE 48
+#endif
+
 /* The control block: placed at the top of the coroutine's stack, 64-byte
  * aligned; its address is the stack pointer the body starts from. */
 struct corolink {
@@ -77,7 +99,7 @@ struct corolink {
      * until its resumer raises it again; and the forced-unwind exception
      * object (a struct _Unwind_Exception and a word, 16-aligned). */
     void *pending;
-    alignas(16) unsigned char unwind_exc[48];
+    alignas(16) unsigned char unwind_exc[CL_UNWIND_EXC_SIZE];
     /* Traps (trap.c): what the last trap was. */
     void *trap_addr;
     int trap_signo;
@@ -108,6 +130,12 @@ _Static_assert(offsetof(struct corolink__hot, id) == 0x38, "ABI v1");
 /* The target: register numbers, signal contexts, layout checks. */
 #include "arch/target.h"
 
+/* The TEB values corolink__call_on() swaps in while fn of
+ * corolink_on_parent_stack() runs on the resumer's stack (Windows only). */
+#ifndef CL_PARENT_TEB
+#define CL_PARENT_TEB(co) NULL
+#endif
+
 /* Enters a suspended coroutine with a command (CL_CMD_*) for its pending
  * suspend, as a resume would; returns the switch's status (COROLINK_YIELD,
  * COROLINK_RETURN, COROLINK_TRAP or CL_STATUS_THROW) and stores the value
@@ -118,9 +146,19 @@ CL_HIDDEN int corolink__enter(struct corolink *co, void *input, uintptr_t cmd,
 /* The assembly in unwind-info/. Exported (though not API) so that
  * backtrace_symbols(), perf and other symbolizers that read only the dynamic
  * symbol table can name the root frame of a coroutine stack. */
-extern char corolink__trampoline[] __attribute__((visibility("default")));
+extern char corolink__trampoline[] CL_EXPORTED;
+#if defined(_WIN32)
+/* Windows: `teb` (four words laid out as struct corolink__hot's teb_*
+ * fields, or NULL) describes the stack fn runs on, for the Thread
+ * Environment Block while fn runs (unwind-info/x86_64_win64_pe.S). */
+void *corolink__call_on(void *arg, void *(*fn)(void *), void *top, void *teb)
+    CL_EXPORTED;
+#define cl_call_on(arg, fn, top, teb) corolink__call_on(arg, fn, top, teb)
+#else
 void *corolink__call_on(void *arg, void *(*fn)(void *), void *top)
-    __attribute__((visibility("default")));
+    CL_EXPORTED;
+#define cl_call_on(arg, fn, top, teb) corolink__call_on(arg, fn, top)
+#endif
 /* Bytes below `top` that corolink__call_on() writes before fn runs (its
  * record for libunwind and its call's return address, after aligning top
  * down to 16), with a margin. */
@@ -236,7 +274,7 @@ static inline void cl_reg_remove(struct corolink *co) { (void)co; }
  * debuggers find them through the debug-offsets table); bit 0 = record
  * suspend times, which corolink__stamp() takes (probes.c calls it). */
 #define COROLINK__DEBUG_TIMESTAMPS 1u
-extern unsigned corolink__debug_flags __attribute__((visibility("default")));
+extern unsigned corolink__debug_flags CL_EXPORTED;
 CL_HIDDEN void corolink__stamp(corolink *co);
 
 /* trap.c: set once corolink_trap_install() ran; cl_trap_thread_setup()
@@ -264,7 +302,7 @@ static inline void cl_trap_on_create(void) {}
  * AddressSanitizer, ThreadSanitizer, valgrind: found at load time (the
  * sanitizers' entry points are weak references). cl_tools holds the
  * CL_TOOL_* bits of the ones found; 0 in the freestanding core. */
-#define CL_TOOLS (!CL_FREESTANDING)
+#define CL_TOOLS (!CL_FREESTANDING && !CL_WINDOWS)
 enum { CL_TOOL_ASAN = 1, CL_TOOL_TSAN = 2, CL_TOOL_VALGRIND = 4 };
 #if CL_TOOLS
 CL_HIDDEN extern unsigned cl_tools;
@@ -304,7 +342,7 @@ static inline void *cl_tools_call_on(void *arg, void *(*fn)(void *),
                                      void *top, const void *lo, size_t size,
                                      bool new_stack) {
     (void)lo, (void)size, (void)new_stack;
-    return corolink__call_on(arg, fn, top);
+    return cl_call_on(arg, fn, top, NULL);
 }
 static inline void cl_tools_unpoison(const void *lo, size_t size) {
     (void)lo, (void)size;

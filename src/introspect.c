@@ -32,12 +32,16 @@
 #include "debug_table.h"
 
 #if !CL_FREESTANDING
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if CL_WINDOWS
+#include <windows.h>
+#else
+#include <dlfcn.h>
 #include <ucontext.h>
+#endif
 #endif
 
 /* End of the trampoline's code (the .S file). */
@@ -107,6 +111,48 @@ enum { BT_AUTO, BT_FP };
 
 #if !CL_FREESTANDING
 
+#if CL_WINDOWS
+/* ---- Windows: the system's unwinder ---- */
+
+/* RtlVirtualUnwind from the registers the suspend saved: pc inside the
+ * switch-out (still the body's frame: rsp and rbp are the body's until the
+ * switch loads the resumer's), rsp = co->sp, rbp = co->fp. The body
+ * declared every other register clobbered across the switch, so the
+ * values the unwind codes restore are irrelevant to the walk; only rsp,
+ * rbp and rip matter. Returns false if the first step fails. */
+static bool bt_seh(const struct corolink *co, struct bt_sink *s) {
+    CONTEXT ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.Rip = (DWORD64)(uintptr_t)co->hot.pc - CL_SUSPENDED_PC_ADJUST;
+    ctx.Rsp = (DWORD64)(uintptr_t)co->hot.sp;
+    ctx.Rbp = (DWORD64)(uintptr_t)co->hot.fp;
+    struct bt_sink saved = *s;
+    uint64_t lo = (uint64_t)(uintptr_t)co->stack_limit;
+    uint64_t hi = (uint64_t)(uintptr_t)co;
+    for (int step = 0; step < CL_BT_MAX_STEPS; step++) {
+        uintptr_t ip = (uintptr_t)ctx.Rip;
+        if (ip == 0 || in_trampoline(ip) || ctx.Rsp < lo || ctx.Rsp > hi)
+            break;
+        if (!sink_put(s, ip))
+            break;
+        DWORD64 image;
+        PRUNTIME_FUNCTION fn = RtlLookupFunctionEntry(ctx.Rip, &image, NULL);
+        if (fn == NULL) {
+            if (step == 0) {
+                *s = saved;
+                return false;
+            }
+            break;
+        }
+        void *handler_data;
+        DWORD64 frame;
+        RtlVirtualUnwind(UNW_FLAG_NHANDLER, image, ctx.Rip, fn, &ctx,
+                         &handler_data, &frame, NULL);
+    }
+    return true;
+}
+
+#else
 /* ---- libunwind, loaded on demand ---- */
 
 /* unw_cursor_t is UNW_TDEP_CURSOR_LEN words (127 on x86-64, 250 on
@@ -183,6 +229,8 @@ static bool bt_libunwind(const struct corolink *co, struct bt_sink *s) {
     return true;
 }
 
+#endif /* CL_WINDOWS */
+
 static int bt_mode_from_env(void) {
     const char *v = getenv("COROLINK_BACKTRACE");
     return v != NULL && strcmp(v, "fp") == 0 ? BT_FP : BT_AUTO;
@@ -196,9 +244,14 @@ static int bt_suspended(const struct corolink *co, void **pcs, int max,
     struct bt_sink s = {pcs, max, 0, suspended_out_of_line(co) ? 1 : 0};
 #if !CL_FREESTANDING
     if (mode != BT_FP) {
+#if CL_WINDOWS
+        if (bt_seh(co, &s))
+            return s.n;
+#else
         pthread_once(&unw_once, unw_load);
         if (unw.ok && bt_libunwind(co, &s))
             return s.n;
+#endif
     }
 #else
     (void)mode;
@@ -358,6 +411,7 @@ static int cmp_stack(const void *a, const void *b) {
     return (x->min_id > y->min_id) - (x->min_id < y->min_id);
 }
 
+#if !CL_WINDOWS
 /* The C++ runtime's demangler, when it is loaded. */
 extern char *__cxa_demangle(const char *, char *, size_t *, int *)
     __attribute__((weak));
@@ -369,6 +423,28 @@ static const char *base_name(const char *path) {
 
 /* Prints "fn+0x1c (module)" for a code address; `ret`: pc is a return
  * address (looked up at pc - 1, which is inside the call). */
+#endif
+
+#if CL_WINDOWS
+/* Windows: "module+0x1c" (PE images carry no dynamic symbol table to name
+ * functions from; a debugger or addr2line does that offline). */
+static void print_symbol(FILE *out, uintptr_t pc, bool ret) {
+    HMODULE mod;
+    char path[MAX_PATH];
+    uintptr_t at = ret ? pc - 1 : pc;
+    if (pc == 0 ||
+        !GetModuleHandleExA(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS |
+                                GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
+                            (LPCSTR)at, &mod) ||
+        GetModuleFileNameA(mod, path, sizeof path) == 0) {
+        fputs("??", out);
+        return;
+    }
+    const char *name = strrchr(path, '\\');
+    fprintf(out, "?? (%s+%#lx)", name ? name + 1 : path,
+            (unsigned long)(pc - (uintptr_t)mod));
+}
+#else
 static void print_symbol(FILE *out, uintptr_t pc, bool ret) {
     Dl_info info;
     if (pc == 0 || dladdr((void *)(ret ? pc - 1 : pc), &info) == 0) {
@@ -393,6 +469,7 @@ static void print_symbol(FILE *out, uintptr_t pc, bool ret) {
                 (unsigned long)(pc - (uintptr_t)info.dli_fbase));
     }
 }
+#endif
 
 static const char *finished_how(uint32_t finished) {
     switch (finished) {

@@ -118,7 +118,11 @@ unsigned corolink__debug_flags;
  * Plenty for "how long has it been waiting". */
 void corolink__stamp(corolink *co) {
     struct timespec ts;
+#if defined(CLOCK_MONOTONIC_COARSE)
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+#else /* Windows (winpthreads): the performance counter */
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+#endif
     co->suspend_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
@@ -149,7 +153,14 @@ void corolink_debug_timestamps(bool enable) { (void)enable; }
 /* Exported (default visibility: it stays in .dynsym of a stripped
  * libcorolink.so) and in a section of its own (tools that lack symbols find
  * it by section name, or by its magic). */
-__attribute__((used, section(".corolink_debug"), visibility("default")))
+#if CL_WINDOWS
+/* PE: a section name of at most 8 bytes is kept in the image's own section
+ * table (longer ones only in the COFF string table of some linkers). */
+#define CL_DEBUG_SECTION ".clnkdbg"
+#else
+#define CL_DEBUG_SECTION ".corolink_debug"
+#endif
+CL_EXPORTED __attribute__((used, section(CL_DEBUG_SECTION)))
 const struct corolink_debug_offsets corolink_debug_offsets = {
     .magic = "CLNKDBG",
     .version = 2,

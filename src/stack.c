@@ -5,6 +5,108 @@
 
 #if COROLINK_DEFAULT_STACK
 
+#if CL_WINDOWS
+#include <pthread.h>
+#include <stdbool.h>
+#include <string.h>
+#include <windows.h>
+
+/* Windows: a stack is laid out as the system lays out thread stacks, so
+ * that __chkstk, exception dispatch and STATUS_STACK_OVERFLOW work on it
+ * as on a thread's own:
+ *
+ *   [alloc, limit)            one page reserved, never accessible: the
+ *                             hard guard (`guard`; DeallocationStack)
+ *   [limit, + 2 pages)        committed: room for the handlers of a stack
+ *                             overflow (the system commits it anyway when
+ *                             it raises STATUS_STACK_OVERFLOW)
+ *   the next page             committed, PAGE_GUARD: the first touch of it
+ *                             raises STATUS_STACK_OVERFLOW, with rsp still
+ *                             above the handlers' room
+ *   [StackLimit, base)        the requested size, committed read-write
+ *                             (the TEB's StackLimit is its start): the
+ *                             control block at the top, the body's stack
+ *                             below it
+ *
+ * The room and the guard page come on top of the requested size, so that
+ * a body has the size it asked for before it overflows, as on Linux.
+ *
+ * Everything is committed up front: wine implements stack growth only for
+ * the page under the current limit, not for an exception frame (a CONTEXT
+ * and more, written below rsp in one go) that reaches past it, so a stack
+ * grown page by page breaks the first exception dispatched deep in it.
+ * Windows charges the commit but, as on Linux, a page costs memory only
+ * once touched. */
+#define CL_WIN_RESERVE_PAGES 2
+static size_t page_size(void) {
+    static size_t cached;
+    size_t p = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (p == 0) {
+        SYSTEM_INFO si;
+        GetSystemInfo(&si);
+        p = si.dwPageSize ? si.dwPageSize : 4096;
+        __atomic_store_n(&cached, p, __ATOMIC_RELAXED);
+    }
+    return p;
+}
+
+/* Rounds a requested size up to pages; 0 if it overflows. */
+static size_t round_size(size_t size) {
+    size_t mask = page_size() - 1;
+    return size > SIZE_MAX - mask ? 0 : (size + mask) & ~mask;
+}
+
+/* Reserves `size` bytes for the body with the overflow room, the guard
+ * page and the hard guard page below, commits all but the hard guard and
+ * arms the guard page; *committed = the lowest byte above it (the TEB's
+ * StackLimit). */
+static int map_stack_win(size_t size, corolink_stack *out, void **committed) {
+    size_t page = page_size(), guard = page;
+    size_t below = (CL_WIN_RESERVE_PAGES + 1) * page; /* room + guard page */
+    if (size > SIZE_MAX - guard - below)
+        return COROLINK_ENOMEM;
+    char *m = VirtualAlloc(NULL, guard + below + size, MEM_RESERVE,
+                           PAGE_NOACCESS);
+    if (m == NULL)
+        return COROLINK_ENOMEM;
+    char *limit = m + guard, *guard_page = limit + below - page;
+    if (VirtualAlloc(limit, below + size, MEM_COMMIT, PAGE_READWRITE) == NULL ||
+        VirtualAlloc(guard_page, page, MEM_COMMIT,
+                     PAGE_READWRITE | PAGE_GUARD) == NULL) {
+        VirtualFree(m, 0, MEM_RELEASE);
+        return COROLINK_ENOMEM;
+    }
+    out->limit = limit;
+    out->base = limit + below + size;
+    out->guard = guard;
+    *committed = guard_page + page;
+    return 0;
+}
+
+static int map_stack(size_t size, corolink_stack *out) {
+    void *committed;
+    return map_stack_win(size, out, &committed);
+}
+
+static void unmap_region(void *lo, size_t size) {
+    (void)size;
+    VirtualFree(lo, 0, MEM_RELEASE);
+}
+
+/* A block placed on a stack of ours: the TEB's StackLimit is the lowest
+ * committed byte, which the system lowers as the stack grows (the block
+ * keeps it while the coroutine is not running). */
+#define CL_MAP_AND_PLACE(rounded, co_out)                                      \
+    do {                                                                       \
+        corolink_stack st_;                                                    \
+        void *committed_;                                                      \
+        int rc_ = map_stack_win(rounded, &st_, &committed_);                   \
+        if (rc_ != 0)                                                          \
+            return rc_;                                                        \
+        co_out = cl_place(st_.limit, st_.base, st_.guard);                     \
+        co_out->hot.teb_stack_limit = committed_;                              \
+    } while (0)
+#else
 #include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
@@ -48,6 +150,18 @@ static int map_stack(size_t size, corolink_stack *out) {
     return 0;
 }
 
+static void unmap_region(void *lo, size_t size) { munmap(lo, size); }
+
+#define CL_MAP_AND_PLACE(rounded, co_out)                                      \
+    do {                                                                       \
+        corolink_stack st_;                                                    \
+        int rc_ = map_stack(rounded, &st_);                                    \
+        if (rc_ != 0)                                                          \
+            return rc_;                                                        \
+        co_out = cl_place(st_.limit, st_.base, st_.guard);                     \
+    } while (0)
+#endif
+
 int corolink_stack_alloc(corolink_stack *out, size_t size) {
     if (out == NULL)
         return COROLINK_EINVAL;
@@ -68,14 +182,14 @@ void corolink_stack_free(corolink_stack *stack) {
     cl_tools_unpoison(stack->limit,
                       (size_t)((char *)stack->base - (char *)stack->limit));
     char *lo = (char *)stack->limit - stack->guard;
-    munmap(lo, (size_t)((char *)stack->base - lo));
+    unmap_region(lo, (size_t)((char *)stack->base - lo));
     memset(stack, 0, sizeof *stack);
 }
 
 static void unmap_control(struct corolink *co) {
     cl_reg_remove(co); /* its slot goes to this thread's free list */
     char *lo = (char *)co->stack_limit - co->guard;
-    munmap(lo, (size_t)((char *)co->stack_top - lo));
+    unmap_region(lo, (size_t)((char *)co->stack_top - lo));
 }
 
 /* The pool: a list of free control blocks (each atop its mapped stack) in
@@ -144,11 +258,8 @@ static __attribute__((noinline)) int create_slow(corolink **out, corolink_fn fn,
             return 0;
         }
     }
-    corolink_stack st;
-    int rc = map_stack(rounded, &st);
-    if (rc != 0)
-        return rc;
-    struct corolink *co = cl_place(st.limit, st.base, st.guard);
+    struct corolink *co;
+    CL_MAP_AND_PLACE(rounded, co);
     co->hot.flags |= CL_STACK_POOLED; /* CL_FLAG_TOOLS stays */
     co->size_class = rounded;
     cl_init(co, fn, arg);

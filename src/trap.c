@@ -16,6 +16,8 @@
 #include "internal.h"
 #include "probes.h"
 
+#if !CL_WINDOWS /* Windows: src/trap_windows.c */
+
 bool cl_trap_installed;
 
 #if !CL_FREESTANDING
@@ -542,3 +544,5 @@ int corolink_trap_redirect(corolink *co, void *ucontext, int signo, void *addr,
 }
 
 #endif
+
+#endif /* !CL_WINDOWS */

@@ -40,6 +40,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unwind.h>
+#if CL_WINDOWS
+#include <windows.h>
+/* The pending exception is a copy of an SEH exception record, not an
+ * _Unwind_Exception, when this bit of the pointer is set. */
+#define CL_SEH_TAG ((uintptr_t)1)
+#endif
 
 /* Our forced unwind's exception class: "CLNK" "UNWD". */
 #define CL_UNWIND_CLASS ((_Unwind_Exception_Class)0x434c4e4b554e5744ULL)
@@ -47,7 +53,7 @@
 /* The landing pad in the trampoline, and what corolink__personality tells
  * it in the second exception-data register. */
 extern char corolink__trampoline_eh[] CL_HIDDEN;
-enum { CAUGHT_EXCEPTION = 1, CAUGHT_UNWIND = 2 };
+enum { CAUGHT_EXCEPTION = 1, CAUGHT_UNWIND = 2, CAUGHT_SEH = 3 };
 
 /* The forced unwind's exception object, in the control block. */
 struct unwind_obj {
@@ -71,11 +77,17 @@ struct cxa_eh_globals {
     void *caught_exceptions;
     unsigned int uncaught_exceptions;
 };
+#if CL_WINDOWS
+/* PE has no weak references to another module's symbols: the C++ runtime
+ * of the program is out of reach from the DLL. */
+static unsigned *cxx_uncaught(void) { return NULL; }
+#else
 extern struct cxa_eh_globals *__cxa_get_globals(void) __attribute__((weak));
 static unsigned *cxx_uncaught(void) {
     return __cxa_get_globals ? &__cxa_get_globals()->uncaught_exceptions
                              : NULL;
 }
+#endif
 
 static struct corolink *root_coroutine(struct _Unwind_Context *ctx) {
     /* The trampoline runs with the frame pointer = &co->link_fp. */
@@ -93,13 +105,19 @@ corolink__personality(int version, _Unwind_Action actions,
     if (version != 1)
         return _URC_FATAL_PHASE1_ERROR;
     int kind;
-    if (actions & _UA_FORCE_UNWIND) {
+    if (cls == CL_UNWIND_CLASS) {
+        /* Our forced unwind: it stops here. (On Linux it always comes
+         * with _UA_FORCE_UNWIND; libgcc's SEH unwinder goes on with a
+         * plain cleanup phase after the first cleanup it ran, and has no
+         * search phase for it.) */
+        if (actions & _UA_SEARCH_PHASE)
+            return _URC_HANDLER_FOUND;
+        kind = CAUGHT_UNWIND;
+    } else if (actions & _UA_FORCE_UNWIND) {
         /* A forced unwind that is not ours (pthread_exit() or
          * pthread_cancel() inside a body: not supported, see the header)
          * goes on into the resumer as before. */
-        if (cls != CL_UNWIND_CLASS)
-            return _URC_CONTINUE_UNWIND;
-        kind = CAUGHT_UNWIND;
+        return _URC_CONTINUE_UNWIND;
     } else if (actions & _UA_SEARCH_PHASE) {
         return _URC_HANDLER_FOUND; /* every exception stops here */
     } else if (actions & _UA_HANDLER_FRAME) {
@@ -114,6 +132,99 @@ corolink__personality(int version, _Unwind_Action actions,
     return _URC_INSTALL_CONTEXT;
 }
 
+#if CL_WINDOWS
+/* libgcc's bridge from SEH dispatch to an Itanium personality routine
+ * (unwind-seh.c): what __gxx_personality_seh0 calls with the C++ one. */
+EXCEPTION_DISPOSITION _GCC_specific_handler(PEXCEPTION_RECORD, void *,
+                                            PCONTEXT, PDISPATCHER_CONTEXT,
+                                            _Unwind_Personality_Fn);
+
+/* libgcc's exception codes: STATUS_USER_DEFINED (bit 29) | type << 24 |
+ * "GCC" (throw, unwind, forced unwind: types 0-2). */
+static bool gcc_code(DWORD code) {
+    return (code & ~(DWORD)0x0f000000) == ((1u << 29) | 0x474343u);
+}
+
+/* Catches, at the frame `frame`, every exception dispatched through it:
+ * exceptions of libgcc's unwinder (C++, and our forced unwind) go to the
+ * Itanium personality `per` through _GCC_specific_handler, which runs the
+ * same two phases as on Linux on top of SEH dispatch; any other SEH
+ * exception (an access violation without traps installed,
+ * RaiseException()) is caught as well: the stack is unwound to `landing`
+ * with a tagged copy of its record in rax and CAUGHT_SEH in rdx. */
+static EXCEPTION_DISPOSITION seh_catch(PEXCEPTION_RECORD rec, void *frame,
+                                       PCONTEXT ctx, PDISPATCHER_CONTEXT disp,
+                                       _Unwind_Personality_Fn per,
+                                       void *landing) {
+    if (gcc_code(rec->ExceptionCode))
+        return _GCC_specific_handler(rec, frame, ctx, disp, per);
+    if (rec->ExceptionFlags & EXCEPTION_TARGET_UNWIND) {
+        /* Our own unwind below reached this frame: the landing pad's
+         * second register. */
+        disp->ContextRecord->Rdx = CAUGHT_SEH;
+        return ExceptionContinueSearch;
+    }
+    if (rec->ExceptionFlags & (EXCEPTION_UNWINDING | EXCEPTION_EXIT_UNWIND))
+        return ExceptionContinueSearch;
+    EXCEPTION_RECORD *copy = malloc(sizeof *copy);
+    if (copy == NULL)
+        return ExceptionContinueSearch; /* no memory: as without us */
+    *copy = *rec;
+    copy->ExceptionRecord = NULL;
+    RtlUnwindEx(frame, landing, rec, (void *)((uintptr_t)copy | CL_SEH_TAG),
+                ctx, disp->HistoryTable);
+    abort(); /* RtlUnwindEx() does not return */
+}
+
+/* The language-specific handler of corolink__trampoline (its SEH record,
+ * unwind-info/x86_64_win64_pe.S): the root of every coroutine stack
+ * catches everything that leaves the body. */
+CL_EXPORTED EXCEPTION_DISPOSITION
+corolink__seh_handler(PEXCEPTION_RECORD rec, void *frame, PCONTEXT ctx,
+                      PDISPATCHER_CONTEXT disp);
+EXCEPTION_DISPOSITION corolink__seh_handler(PEXCEPTION_RECORD rec,
+                                            void *frame, PCONTEXT ctx,
+                                            PDISPATCHER_CONTEXT disp) {
+    return seh_catch(rec, frame, ctx, disp, corolink__personality,
+                     corolink__trampoline_eh);
+}
+
+/* corolink__call_on's: whatever leaves fn is caught (a forced unwind
+ * cannot start there: fn cannot suspend) and lands in
+ * corolink__call_on_eh, which raises it again on the caller's stack. */
+extern char corolink__call_on_eh[];
+static _Unwind_Reason_Code
+call_on_personality(int version, _Unwind_Action actions,
+                    _Unwind_Exception_Class cls,
+                    struct _Unwind_Exception *exc,
+                    struct _Unwind_Context *ctx) {
+    (void)cls;
+    if (version != 1)
+        return _URC_FATAL_PHASE1_ERROR;
+    if (actions & _UA_SEARCH_PHASE)
+        return _URC_HANDLER_FOUND;
+    if (!(actions & _UA_HANDLER_FRAME))
+        return _URC_CONTINUE_UNWIND;
+    _Unwind_SetGR(ctx, __builtin_eh_return_data_regno(0), (_Unwind_Ptr)exc);
+    _Unwind_SetGR(ctx, __builtin_eh_return_data_regno(1), CAUGHT_EXCEPTION);
+    _Unwind_SetIP(ctx, (_Unwind_Ptr)corolink__call_on_eh);
+    return _URC_INSTALL_CONTEXT;
+}
+
+CL_EXPORTED EXCEPTION_DISPOSITION
+corolink__call_on_seh_handler(PEXCEPTION_RECORD rec, void *frame, PCONTEXT ctx,
+                              PDISPATCHER_CONTEXT disp);
+EXCEPTION_DISPOSITION corolink__call_on_seh_handler(PEXCEPTION_RECORD rec,
+                                                    void *frame, PCONTEXT ctx,
+                                                    PDISPATCHER_CONTEXT disp) {
+    return seh_catch(rec, frame, ctx, disp, call_on_personality,
+                     corolink__call_on_eh);
+}
+
+CL_EXPORTED __attribute__((noreturn)) void
+corolink__call_on_rethrow(struct _Unwind_Exception *exc, int kind);
+#endif
+
 /* Called by the landing pad on the coroutine's (now empty) stack: records
  * how the coroutine finished; returns the status for its resumer. */
 CL_HIDDEN int corolink__caught(struct corolink *co,
@@ -125,6 +236,8 @@ CL_HIDDEN int corolink__caught(struct corolink *co,
         co->hot.finished = CL_FINISHED_UNWOUND;
         return COROLINK_RETURN;
     }
+    /* kind CAUGHT_SEH (Windows): exc is a tagged copy of the exception
+     * record (see corolink__seh_handler()). */
     co->pending = exc;
     co->hot.finished = CL_FINISHED_THREW;
     return CL_STATUS_THROW;
@@ -135,14 +248,38 @@ CL_HIDDEN int corolink__caught(struct corolink *co,
  * exception and call std::terminate(), whose default handler prints
  * "terminate called after throwing an instance of ...". Weak: present
  * only when the C++ runtime is loaded. */
+#if CL_WINDOWS
+#define __cxa_begin_catch ((void *(*)(void *))NULL)
+#define _ZSt9terminatev ((void (*)(void))NULL)
+#else
 extern void *__cxa_begin_catch(void *) __attribute__((weak));
 extern void _ZSt9terminatev(void) __attribute__((weak, noreturn));
+#endif
 
 /* Raises `exc` again from the caller's frame; never returns. id and name
  * name the coroutine it came from, for the message when nothing catches
  * it. */
 static __attribute__((noreturn, noinline)) void
 raise_again(struct _Unwind_Exception *exc, uint64_t id, const char *name) {
+#if CL_WINDOWS
+    if ((uintptr_t)exc & CL_SEH_TAG) {
+        /* An SEH exception (an access violation, RaiseException()) that
+         * left the body: raised again, with its code, flags and
+         * parameters, from the resumer's frame. */
+        EXCEPTION_RECORD rec = *(EXCEPTION_RECORD *)((uintptr_t)exc &
+                                                     ~CL_SEH_TAG);
+        free((void *)((uintptr_t)exc & ~CL_SEH_TAG));
+        RaiseException(rec.ExceptionCode,
+                       rec.ExceptionFlags & EXCEPTION_NONCONTINUABLE,
+                       rec.NumberParameters, rec.ExceptionInformation);
+        fprintf(stderr,
+                "corolink: fatal: SEH exception 0x%08lx left coroutine %llu "
+                "\"%s\" and was not handled\n",
+                (unsigned long)rec.ExceptionCode, (unsigned long long)id,
+                name);
+        abort();
+    }
+#endif
     /* The frames this exception leaves on the resumer's stack never
      * return: tell ASan, as __cxa_throw does for the body's. */
     cl_tools_no_return();
@@ -172,6 +309,15 @@ void corolink__resume_throw(corolink *co) {
                      "for");
     raise_again(exc, co->hot.id, co->name);
 }
+
+#if CL_WINDOWS
+/* corolink__call_on_eh: an exception that left fn of corolink_on_stack()
+ * or corolink_on_parent_stack(), raised again on the caller's stack. */
+void corolink__call_on_rethrow(struct _Unwind_Exception *exc, int kind) {
+    (void)kind; /* an SEH exception's copy is tagged */
+    raise_again(exc, 0, "(fn of corolink_on_stack/on_parent_stack)");
+}
+#endif
 
 static void unwind_cleanup(_Unwind_Reason_Code reason,
                            struct _Unwind_Exception *exc) {

@@ -462,8 +462,16 @@ TEST(ExceptionsDeathTest, UncaughtTerminates) {
             pthread_create(&t, nullptr, resume_on_bare_thread, nullptr);
             pthread_join(t, nullptr);
         },
+#if defined(_WIN32)
+        // libcorolink.dll cannot reach the program's C++ runtime (PE has
+        // no weak references across modules): the library ends the
+        // program itself, naming the exception's class.
+        "corolink: fatal: uncaught exception \\(class \"GNUCC\\+\\+"
+#else
         "terminate called after throwing an instance of "
-        "'std::runtime_error'");
+        "'std::runtime_error'"
+#endif
+    );
 }
 
 namespace {
@@ -482,6 +490,11 @@ void *rethrow_in_unwind_body(corolink_yielder *y, void *, void *) {
 }  // namespace
 
 TEST(ForcedUnwind, RethrowKeepsUncaughtCount) {
+#if defined(_WIN32)
+    GTEST_SKIP() << "libcorolink.dll cannot reach the program's C++ runtime "
+                    "(no weak references across PE modules): the count "
+                    "stays one higher (README, Windows x64)";
+#endif
     corolink *co = started(rethrow_in_unwind_body);
     ASSERT_NE(co, nullptr);
     corolink_destroy(co);
@@ -848,7 +861,7 @@ TEST(NoUnwindDeathTest, DestroySuspendedAborts) {
             corolink_resume(co, nullptr, nullptr);
             corolink_destroy(co);
         },
-        "corolink: fatal: .*COROLINK_UNWIND=OFF.* coroutine [0-9]+ "
+        "corolink: fatal: .*COROLINK_UNWIND=OFF.* coroutine " COROLINK_RE_NUMBER " "
         "\"parked-one\"");
 }
 
