@@ -152,10 +152,13 @@ corolink__trampoline:
         movq    %rsp, CO_LINK_SP(%rcx)          /* &return address */
         leaq    CO_LINK_FP(%rcx), %rbp          /* rbp = &co->link_fp */
         /* Unwind codes, listed in reverse of how the unwinder applies them
-         * (see above): */
+         * (see above). COROLINK_NO_LINK_RECORDS leaves them out: the
+         * negative control of tests/windows, whose walks must then fail. */
+#if !COROLINK_NO_LINK_RECORDS
         .seh_savereg %rsp, 0x10                 /* rsp = [frame + 0x10] = link_sp */
         .seh_savereg %rbp, 0                    /* rbp = [frame] = link_fp */
         .seh_setframe %rbp, 0                   /* frame = rbp; rsp = frame */
+#endif
         .seh_endprologue
         TEB_SWAP %rcx, %rax, %r9, %r10, %r11, %r9d, %r11d
         leaq    -32(%rcx), %rsp                 /* onto the coroutine stack */
