@@ -233,6 +233,17 @@ static void on_thread_exit(void *arg) {
 #endif
 }
 static void make_exit_key(void) { pthread_key_create(&exit_key, on_thread_exit); }
+#if CL_WINDOWS
+/* Windows: `__thread` is emulated (libgcc's emutls), whose storage is
+ * freed by a thread-exit destructor of its own key, created at the first
+ * thread-local access of the module; winpthreads runs destructors in the
+ * order keys were created, so ours must exist before that key for
+ * on_thread_exit() to find cl_thread still there. Made at load time,
+ * before any of the library's thread-local variables is touched. */
+__attribute__((constructor(101))) static void make_exit_key_early(void) {
+    pthread_once(&exit_once, make_exit_key);
+}
+#endif
 
 static __attribute__((noinline)) int create_slow(corolink **out, corolink_fn fn,
                                                  void *arg, size_t size,
