@@ -15,7 +15,8 @@
 # project's CMake. ctest runs every program through wine, headless
 # (WINEDEBUG=-all: no diagnostics on stderr; no DISPLAY needed; mscoree
 # and mshtml disabled so that a fresh prefix does not offer to install
-# Mono or Gecko).
+# Mono or Gecko), in the wine prefix named by WINEPREFIX (scripts/
+# quickstart.sh makes one in the build directory; default ~/.wine).
 set(CMAKE_SYSTEM_NAME Windows)
 set(CMAKE_SYSTEM_PROCESSOR AMD64)
 set(COROLINK_CROSS_TRIPLE x86_64-w64-mingw32)

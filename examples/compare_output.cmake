@@ -3,6 +3,7 @@
 string(REPLACE "|" ";" EMU "${EMU}")
 execute_process(COMMAND ${EMU} ${PROG} OUTPUT_VARIABLE out RESULT_VARIABLE rc)
 file(READ ${EXPECTED} want)
+string(REPLACE "\r\n" "\n" out "${out}") # Windows programs print CRLF
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "${PROG} exited with ${rc}")
 endif()

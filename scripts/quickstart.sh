@@ -9,13 +9,15 @@
 #                                (COROLINK_UNWIND=OFF), with ASan+UBSan
 #                                (gcc) and with TSan (clang); then the
 #                                AArch64 cross build (Release), its suites
-#                                under qemu-user
+#                                under qemu-user, and the Windows x64 cross
+#                                build (mingw-w64, Release), its suites
+#                                under wine
 #
 # Run as root (or with sudo available); only Debian's package archive is
 # needed. The build goes to ./build (override with BUILD_DIR=...); `test`
-# also builds ./build-nounwind, ./build-asan, ./build-tsan and
-# ./build-aarch64 (BUILD_DIR plus "-nounwind", "-asan", "-tsan",
-# "-aarch64"). For the AArch64 build it adds the arm64 architecture to dpkg
+# also builds ./build-nounwind, ./build-asan, ./build-tsan, ./build-aarch64
+# and ./build-windows (BUILD_DIR plus "-nounwind", "-asan", "-tsan",
+# "-aarch64", "-windows"; wine's prefix is build-windows/wineprefix). For the AArch64 build it adds the arm64 architecture to dpkg
 # (multiarch: the target's Google Test, libunwind and libdw).
 set -eu
 
@@ -39,7 +41,8 @@ libunwind-dev libdw-dev libelf-dev gdb clang linux-perf systemtap-sdt-dev \
 valgrind \
 gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user gdb-multiarch \
 libgtest-dev:arm64 libunwind-dev:arm64 libdw-dev:arm64 libelf-dev:arm64 \
-systemtap-sdt-dev:arm64"
+systemtap-sdt-dev:arm64 \
+mingw-w64 wine wine64"
 fi
 
 missing=""
@@ -139,8 +142,29 @@ cmake --build "$aarch64" -j "$jobs"
 echo "== testing $aarch64 (AArch64 under qemu-user)"
 (cd "$aarch64" && ctest --output-on-failure -j "$jobs") || failed="$failed $aarch64"
 
+# Windows x64: cross-compiled with mingw-w64 (cmake/x86_64-w64-mingw32.cmake,
+# Google Test from Debian's sources), every suite run under wine, headless,
+# in a wine prefix of the build's own. The prefix is made first (wineboot:
+# a few seconds, once) and one wine server is kept for the whole run
+# (otherwise each of the few hundred test processes starts its own).
+windows="${build}-windows"
+cmake -S . -B "$windows" -DCMAKE_TOOLCHAIN_FILE="$PWD/cmake/x86_64-w64-mingw32.cmake" \
+    -DCMAKE_BUILD_TYPE=Release -DCOROLINK_WERROR=ON \
+    -DCOROLINK_TESTS=ON -DCOROLINK_BENCH=OFF -DCOROLINK_EXAMPLES=ON
+cmake --build "$windows" -j "$jobs"
+echo "== testing $windows (Windows x64 under wine)"
+case "$windows" in
+/*) WINEPREFIX=$windows/wineprefix ;;
+*) WINEPREFIX=$PWD/$windows/wineprefix ;;
+esac
+export WINEPREFIX
+WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml=" wineboot -i >/dev/null 2>&1 || true
+wineserver -p
+(cd "$windows" && ctest --output-on-failure -j "$jobs") || failed="$failed $windows"
+wineserver -k || true
+
 if [ -n "$failed" ]; then
     echo "== tests failed in:$failed" >&2
     exit 1
 fi
-echo "== all tests passed in $build, $nounwind, $asan, $tsan and $aarch64"
+echo "== all tests passed in $build, $nounwind, $asan, $tsan, $aarch64 and $windows"
