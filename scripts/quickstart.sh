@@ -150,7 +150,7 @@ echo "== testing $aarch64 (AArch64 under qemu-user)"
 windows="${build}-windows"
 cmake -S . -B "$windows" -DCMAKE_TOOLCHAIN_FILE="$PWD/cmake/x86_64-w64-mingw32.cmake" \
     -DCMAKE_BUILD_TYPE=Release -DCOROLINK_WERROR=ON \
-    -DCOROLINK_TESTS=ON -DCOROLINK_BENCH=OFF -DCOROLINK_EXAMPLES=ON
+    -DCOROLINK_TESTS=ON -DCOROLINK_BENCH=ON -DCOROLINK_EXAMPLES=ON
 cmake --build "$windows" -j "$jobs"
 echo "== testing $windows (Windows x64 under wine)"
 case "$windows" in

@@ -414,7 +414,8 @@ corolink_resume:
 1:      movl    %r8d, %eax
 .Lresume_out:
         RESTORE_CALLEE_SAVED
-        ret
+        popq    %rcx
+        jmp     *%rcx                           /* a return (see above) */
 .Lresume_fail:
         movq    FRAME_SLOT(%rsp), %rdx          /* (co, output) */
         call    corolink__resume_fail
