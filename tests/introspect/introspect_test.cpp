@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "chains.h"
+#include "debug_offsets.hpp"
 
 #define COROLINK_TEST_HAS_DUMP (!COROLINK_TEST_FREESTANDING)
 
@@ -225,38 +226,7 @@ std::vector<std::string> chain_names(const char *prefix, int depth,
     return names;
 }
 
-// ---- the debug-offsets table, as a debugger declares it ----
-
-struct DebugOffsets {
-    char magic[8];
-    uint32_t version, size, abi_version, pointer_size;
-    uint32_t control_size;
-    uint32_t off_pc, off_sp, off_fp, off_finished, off_fn, off_arg, off_id;
-    uint32_t off_name, name_size;
-    uint32_t off_stack_limit, off_stack_top, off_guard;
-    uint32_t off_link_fp, off_link_ra, off_link_sp;
-    uint32_t off_check, off_create_site, off_suspend_ns;
-    uint32_t off_trap_signo, off_trap_addr;
-    uint32_t finished_size;
-    uint64_t check_xor;
-    uint64_t trampoline, trampoline_ret, trampoline_end;
-    int64_t suspended_pc_adjust;
-    uint64_t registry;
-    uint32_t chunk_off_next, chunk_off_nslots, chunk_off_slots;
-    uint32_t slot_size;
-    uint64_t slot_tag_mask;
-    uint64_t debug_flags;
-    uint32_t clock_id, reserved;
-    // version 2: the target description
-    char target[32];
-    uint32_t elf_machine, dwarf_pc, dwarf_sp, dwarf_fp, dwarf_ra, nsaved;
-    struct {
-        uint32_t dwarf, off;
-    } saved[4];
-};
-static_assert(offsetof(DebugOffsets, registry) == 0x98, "v1");
-static_assert(offsetof(DebugOffsets, target) == 0xc8, "v2");
-static_assert(sizeof(DebugOffsets) == 0x120, "debug-offsets table v2");
+// ---- the debug-offsets table, as a debugger declares it (debug_offsets.hpp) ----
 
 // Slot tags (src/internal.h): a free slot, a pooled stack's slot.
 constexpr uintptr_t kSlotFree = 1, kSlotPooled = 2;
