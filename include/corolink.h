@@ -444,7 +444,10 @@ COROLINK_API int corolink_force_unwind(corolink *co);
 
 /* Maps a stack of `size` usable bytes (rounded up to whole pages; 0 means
  * COROLINK_STACK_DEFAULT_SIZE) with one PROT_NONE guard page below it.
- * Returns 0, COROLINK_EINVAL (out NULL), COROLINK_ESTACK (size below
+ * (Windows: VirtualAlloc, laid out as a thread's stack: below the `size`
+ * bytes a PAGE_GUARD page, whose first touch raises STATUS_STACK_OVERFLOW,
+ * and two pages of room for the handlers of that exception, all inside
+ * [limit, base); the inaccessible `guard` page below limit.) Returns 0, COROLINK_EINVAL (out NULL), COROLINK_ESTACK (size below
  * COROLINK_STACK_MIN_SIZE), COROLINK_ENOMEM, or COROLINK_ENOTSUP. */
 COROLINK_API int corolink_stack_alloc(corolink_stack *out, size_t size);
 
