@@ -609,7 +609,8 @@ COROLINK_API size_t corolink_stack_used(const corolink *co);
  * 10 ns; the kernel tick's resolution, typically 4 ms) so that debuggers
  * can show how long each coroutine has been suspended;
  * when off, a suspend tests one flag. A live process's debugger may also
- * set the flag (see unwind-info/debug-table.md). */
+ * set the flag (see unwind-info/debug-table.md). Windows: no effect (the
+ * inline switch there tests no probe word, and no tool reads the times). */
 COROLINK_API void corolink_debug_timestamps(bool enable);
 
 /* Stores up to `max` return addresses of a suspended coroutine's stack in
