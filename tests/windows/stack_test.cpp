@@ -1,0 +1,340 @@
+// The TEB names the running stack (StackBase, StackLimit,
+// DeallocationStack, GuaranteedStackBytes; ExceptionList for wine): every
+// switch swaps those fields (include/corolink/x86_64_win64_pe.h), so that
+// exception dispatch, which rejects frames outside [StackLimit,
+// StackBase], and the stack-growth and overflow logic work on coroutine
+// stacks. These tests read the fields where code runs: in bodies (nested
+// too), in fn of corolink_on_stack() and corolink_on_parent_stack(), and
+// in the resumer after each switch back. And large frames: a body with a
+// 100 KiB frame (gcc probes it page by page with ___chkstk_ms) on a
+// default stack.
+#include <corolink.h>
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+#include "walk.h"
+
+namespace {
+
+using winwalk::describe;
+using winwalk::Teb;
+
+// The TEB as seen from some code, and an address in that code's frame.
+struct Sample {
+    Teb teb;
+    uintptr_t sp;
+};
+
+__attribute__((noinline)) Sample sample() {
+    volatile char here = 0;
+    Sample s{winwalk::teb_now(), reinterpret_cast<uintptr_t>(&here)};
+    __asm__ volatile("" ::: "memory");
+    return s;
+}
+
+void *as_ptr(const void *p) { return const_cast<void *>(p); }
+
+corolink_stack stack_of(const corolink *co) {
+    corolink_stack st{};
+    EXPECT_EQ(corolink_get_stack(co, &st), 0);
+    return st;
+}
+
+constexpr uintptr_t kNoHandlers = ~uintptr_t{0}; // an empty ExceptionList
+
+// The TEB names the stack `st` of a coroutine: StackBase is the end of
+// its region, just above the control block at `base`; StackLimit the
+// lowest committed byte, between `limit` and the code that runs;
+// DeallocationStack the start of the reservation (the guard); no
+// guaranteed bytes (the block's own value), no wine handler frames.
+void expect_coroutine_stack(const Sample &s, const corolink_stack &st) {
+    uintptr_t base = reinterpret_cast<uintptr_t>(st.base);
+    uintptr_t limit = reinterpret_cast<uintptr_t>(st.limit);
+    const Teb &t = s.teb;
+    EXPECT_GE(t.stack_base, base) << describe(t);
+    EXPECT_LE(t.stack_base - base, 8u * 1024) << describe(t);
+    EXPECT_GE(t.stack_limit, limit) << describe(t);
+    EXPECT_LE(t.stack_limit, s.sp) << describe(t);
+    EXPECT_LT(s.sp, base) << describe(t);
+    EXPECT_EQ(t.dealloc, limit - st.guard) << describe(t);
+    EXPECT_EQ(t.guarantee, 0u) << describe(t);
+    EXPECT_EQ(t.exception_list, kNoHandlers) << describe(t);
+}
+
+// ---- a body --------------------------------------------------------------
+
+// Samples the TEB on each entry (before and after one suspend).
+void *sampling_body(corolink_yielder *y, void *, void *arg) {
+    auto *seen = static_cast<std::vector<Sample> *>(arg);
+    seen->push_back(sample());
+    corolink_suspend(y, nullptr);
+    seen->push_back(sample());
+    return nullptr;
+}
+
+}  // namespace
+
+// While a body runs the TEB describes its stack, the same on each entry;
+// after each resume returns (suspend, then return) the thread's own values
+// are back, all five fields.
+TEST(TebStack, BodyRunsOnItsOwnStack) {
+    Teb before = winwalk::teb_now();
+    std::vector<Sample> seen;
+    corolink *co;
+    ASSERT_EQ(corolink_create(&co, sampling_body, &seen, 0), 0);
+    corolink_stack st = stack_of(co);
+    ASSERT_EQ(corolink_resume(co, nullptr, nullptr), COROLINK_YIELD);
+    Teb suspended = winwalk::teb_now();
+    ASSERT_EQ(corolink_resume(co, nullptr, nullptr), COROLINK_RETURN);
+    Teb returned = winwalk::teb_now();
+    corolink_destroy(co);
+
+    ASSERT_EQ(seen.size(), 2u);
+    expect_coroutine_stack(seen[0], st);
+    EXPECT_EQ(seen[0].teb, seen[1].teb) << describe(seen[0].teb) << "\n" << describe(seen[1].teb);
+    EXPECT_NE(seen[0].teb.stack_base, before.stack_base);
+    EXPECT_EQ(suspended, before) << describe(suspended) << "\n" << describe(before);
+    EXPECT_EQ(returned, before) << describe(returned) << "\n" << describe(before);
+}
+
+// GuaranteedStackBytes belongs to a stack too: a thread that asked for a
+// guarantee (SetThreadStackGuarantee) has it back after each switch, and
+// its bodies run with their own (none).
+TEST(TebStack, GuaranteedStackBytesIsPerStack) {
+    std::thread([] {
+        ULONG size = 64 * 1024;
+        ASSERT_TRUE(SetThreadStackGuarantee(&size));
+        Teb before = winwalk::teb_now();
+        ASSERT_GE(before.guarantee, 64u * 1024);
+        std::vector<Sample> seen;
+        corolink *co;
+        ASSERT_EQ(corolink_create(&co, sampling_body, &seen, 0), 0);
+        ASSERT_EQ(corolink_resume(co, nullptr, nullptr), COROLINK_YIELD);
+        EXPECT_EQ(winwalk::teb_now(), before);
+        ASSERT_EQ(corolink_resume(co, nullptr, nullptr), COROLINK_RETURN);
+        EXPECT_EQ(winwalk::teb_now(), before);
+        ASSERT_EQ(seen.size(), 2u);
+        expect_coroutine_stack(seen[0], stack_of(co));
+        expect_coroutine_stack(seen[1], stack_of(co));
+        corolink_destroy(co);
+    }).join();
+}
+
+namespace {
+
+// Nested: A samples, resumes B (which samples, suspends, samples again
+// after the next resume), samples after each of B's switches back.
+struct Nest {
+    corolink *b = nullptr;
+    std::vector<Sample> in_a, in_b;
+};
+
+void *nest_inner(corolink_yielder *y, void *, void *arg) {
+    auto *n = static_cast<Nest *>(arg);
+    n->in_b.push_back(sample());
+    corolink_suspend(y, nullptr);
+    n->in_b.push_back(sample());
+    return nullptr;
+}
+
+void *nest_outer(corolink_yielder *y, void *, void *arg) {
+    auto *n = static_cast<Nest *>(arg);
+    n->in_a.push_back(sample());
+    EXPECT_EQ(corolink_resume(n->b, nullptr, nullptr), COROLINK_YIELD);
+    n->in_a.push_back(sample());
+    corolink_suspend(y, nullptr); // B stays suspended meanwhile
+    n->in_a.push_back(sample());
+    EXPECT_EQ(corolink_resume(n->b, nullptr, nullptr), COROLINK_RETURN);
+    n->in_a.push_back(sample());
+    return nullptr;
+}
+
+}  // namespace
+
+// Each level of nesting sees its own stack; each switch back restores the
+// level below exactly, also when the outer coroutine suspends (to the
+// thread) while the inner one is suspended.
+TEST(TebStack, NestedCoroutines) {
+    Teb before = winwalk::teb_now();
+    Nest n;
+    corolink *a;
+    ASSERT_EQ(corolink_create(&a, nest_outer, &n, 0), 0);
+    ASSERT_EQ(corolink_create(&n.b, nest_inner, &n, 0), 0);
+    ASSERT_EQ(corolink_resume(a, nullptr, nullptr), COROLINK_YIELD);
+    EXPECT_EQ(winwalk::teb_now(), before);
+    ASSERT_EQ(corolink_resume(a, nullptr, nullptr), COROLINK_RETURN);
+    EXPECT_EQ(winwalk::teb_now(), before);
+
+    ASSERT_EQ(n.in_a.size(), 4u);
+    ASSERT_EQ(n.in_b.size(), 2u);
+    for (const Sample &s : n.in_a) {
+        expect_coroutine_stack(s, stack_of(a));
+        EXPECT_EQ(s.teb, n.in_a[0].teb) << describe(s.teb);
+    }
+    for (const Sample &s : n.in_b)
+        expect_coroutine_stack(s, stack_of(n.b));
+    EXPECT_NE(n.in_a[0].teb.stack_base, n.in_b[0].teb.stack_base);
+    corolink_destroy(n.b);
+    corolink_destroy(a);
+}
+
+namespace {
+
+void *sample_fn(void *arg) {
+    *static_cast<Sample *>(arg) = sample();
+    return arg;
+}
+
+// fn of corolink_on_stack() on `st`: the TEB names that stack exactly (a
+// stack given by the caller is taken as committed down to its limit).
+void expect_on_stack(const corolink_stack &st) {
+    Teb outside = winwalk::teb_now();
+    Sample in{};
+    void *result = nullptr;
+    ASSERT_EQ(corolink_on_stack(&st, sample_fn, &in, &result), 0);
+    EXPECT_EQ(result, &in);
+    EXPECT_EQ(winwalk::teb_now(), outside);
+    EXPECT_EQ(in.teb.stack_base, reinterpret_cast<uintptr_t>(st.base)) << describe(in.teb);
+    EXPECT_EQ(in.teb.stack_limit, reinterpret_cast<uintptr_t>(st.limit)) << describe(in.teb);
+    EXPECT_EQ(in.teb.dealloc, reinterpret_cast<uintptr_t>(st.limit) - st.guard)
+        << describe(in.teb);
+    EXPECT_EQ(in.teb.guarantee, 0u);
+    EXPECT_EQ(in.teb.exception_list, kNoHandlers);
+    EXPECT_GE(in.sp, reinterpret_cast<uintptr_t>(st.limit));
+    EXPECT_LT(in.sp, reinterpret_cast<uintptr_t>(st.base));
+}
+
+void *on_stack_in_body(corolink_yielder *, void *, void *arg) {
+    auto *st = static_cast<corolink_stack *>(arg);
+    Sample before = sample();
+    expect_on_stack(*st);
+    Sample after = sample();
+    EXPECT_EQ(before.teb, after.teb); // the coroutine's stack again
+    return nullptr;
+}
+
+}  // namespace
+
+// From the thread and from inside a body: fn runs with the TEB naming the
+// given stack; the caller's values are back afterwards.
+TEST(TebStack, OnStackNamesTheGivenStack) {
+    corolink_stack st;
+    ASSERT_EQ(corolink_stack_alloc(&st, 64 * 1024), 0);
+    expect_on_stack(st);
+    corolink *co;
+    ASSERT_EQ(corolink_create(&co, on_stack_in_body, &st, 0), 0);
+    EXPECT_EQ(corolink_resume(co, nullptr, nullptr), COROLINK_RETURN);
+    corolink_destroy(co);
+    corolink_stack_free(&st);
+}
+
+namespace {
+
+// fn of corolink_on_parent_stack() runs on the resumer's stack: the TEB
+// names the resumer's stack there (`resumer`: what the resumer saw).
+struct Parent {
+    Sample resumer, body_before, in_fn, body_after;
+    corolink *inner = nullptr; // when set, the body resumes it instead
+};
+
+void *on_parent_body(corolink_yielder *y, void *, void *arg) {
+    auto *p = static_cast<Parent *>(arg);
+    p->body_before = sample();
+    EXPECT_EQ(corolink_on_parent_stack(y, sample_fn, &p->in_fn), &p->in_fn);
+    p->body_after = sample();
+    return nullptr;
+}
+
+// A coroutine resuming the one in `p->inner` (whose resumer it is).
+void *parent_of_inner(corolink_yielder *, void *, void *arg) {
+    auto *p = static_cast<Parent *>(arg);
+    p->resumer = sample();
+    EXPECT_EQ(corolink_resume(p->inner, nullptr, nullptr), COROLINK_RETURN);
+    return nullptr;
+}
+
+void expect_on_parent(const Parent &p) {
+    EXPECT_EQ(p.in_fn.teb, p.resumer.teb) << describe(p.in_fn.teb) << "\n"
+                                          << describe(p.resumer.teb);
+    // fn's frame is on the resumer's stack, below the resumer's frames.
+    EXPECT_GE(p.in_fn.sp, p.resumer.teb.stack_limit);
+    EXPECT_LT(p.in_fn.sp, p.resumer.sp);
+    EXPECT_EQ(p.body_after.teb, p.body_before.teb);
+    EXPECT_NE(p.body_before.teb.stack_base, p.resumer.teb.stack_base);
+}
+
+}  // namespace
+
+// Resumed from the thread: fn sees the thread's own TEB values; resumed
+// from another coroutine: that coroutine's. The body has its own back
+// when fn returns.
+TEST(TebStack, OnParentStackNamesTheResumersStack) {
+    Parent p;
+    corolink *co;
+    ASSERT_EQ(corolink_create(&co, on_parent_body, &p, 0), 0);
+    p.resumer = sample();
+    ASSERT_EQ(corolink_resume(co, nullptr, nullptr), COROLINK_RETURN);
+    corolink_destroy(co);
+    expect_on_parent(p);
+    EXPECT_EQ(p.in_fn.teb, winwalk::teb_now());
+
+    Parent q;
+    corolink *outer;
+    ASSERT_EQ(corolink_create(&q.inner, on_parent_body, &q, 0), 0);
+    ASSERT_EQ(corolink_create(&outer, parent_of_inner, &q, 0), 0);
+    ASSERT_EQ(corolink_resume(outer, nullptr, nullptr), COROLINK_RETURN);
+    expect_on_parent(q);
+    expect_coroutine_stack(q.in_fn, stack_of(outer));
+    corolink_destroy(q.inner);
+    corolink_destroy(outer);
+}
+
+// ---- large frames ----------------------------------------------------------
+
+namespace {
+
+constexpr size_t kBig = 100 * 1024;
+
+// A 100 KiB frame: gcc calls ___chkstk_ms in the prologue to touch each
+// page in order. Fills the array, suspends with its address, and after
+// the resume checks that the whole array survived; returns 1 if it did.
+__attribute__((noinline)) void *big_frame_body(corolink_yielder *y, void *, void *) {
+    volatile unsigned char big[kBig];
+    for (size_t i = 0; i < kBig; i++)
+        big[i] = static_cast<unsigned char>(i * 7 + 1);
+    Sample s = sample();
+    // The frame lies within what the TEB names.
+    EXPECT_GE(reinterpret_cast<uintptr_t>(&big[0]), s.teb.stack_limit);
+    corolink_suspend(y, as_ptr(const_cast<unsigned char *>(&big[0])));
+    for (size_t i = 0; i < kBig; i++)
+        if (big[i] != static_cast<unsigned char>(i * 7 + 1))
+            return nullptr;
+    return reinterpret_cast<void *>(1);
+}
+
+}  // namespace
+
+// On a default (256 KiB) stack, fresh from the system: the body runs,
+// suspends and resumes with its 100 KiB array intact, which lies on the
+// coroutine's stack; the high-water mark counts it.
+TEST(LargeFrame, HundredKiBFrameOnDefaultStack) {
+    corolink_pool_trim(); // a fresh stack: its high-water mark is the body's
+    corolink *co;
+    ASSERT_EQ(corolink_create(&co, big_frame_body, nullptr, 0), 0);
+    corolink_stack st = stack_of(co);
+    ASSERT_GE(reinterpret_cast<uintptr_t>(st.base) - reinterpret_cast<uintptr_t>(st.limit),
+              COROLINK_STACK_DEFAULT_SIZE - COROLINK_CONTROL_SIZE);
+    EXPECT_LT(corolink_stack_used(co), kBig);
+    void *out = nullptr;
+    ASSERT_EQ(corolink_resume(co, nullptr, &out), COROLINK_YIELD);
+    uintptr_t array = reinterpret_cast<uintptr_t>(out);
+    EXPECT_GE(array, reinterpret_cast<uintptr_t>(st.limit));
+    EXPECT_GE(reinterpret_cast<uintptr_t>(st.base) - array, kBig);
+    ASSERT_EQ(corolink_resume(co, nullptr, &out), COROLINK_RETURN);
+    EXPECT_EQ(out, reinterpret_cast<void *>(1)) << "the array changed across the suspend";
+    EXPECT_GE(corolink_stack_used(co), kBig);
+    corolink_destroy(co);
+}
