@@ -5,7 +5,9 @@
 // rest on RtlLookupFunctionEntry + RtlVirtualUnwind must therefore walk
 // from the innermost of three nested coroutines through every body and
 // every resumer down to main(), with the stack pointer (and rbp) of each
-// frame restored as it really was.
+// frame restored as it really was; and from a coroutine resumed a second
+// time, by another resumer, into that latest resumer (the records are
+// rewritten by the suspend's resume point, not only by the trampoline).
 //
 // Built several times (tests/windows/CMakeLists.txt): with the inline
 // switch and with COROLINK_NO_INLINE (the out-of-line corolink_resume(),
@@ -40,14 +42,22 @@ struct Resumer {
     uintptr_t local = 0, rbp = 0, frame = 0, lo = 0, hi = 0;
 };
 
-// Three nested coroutines: the test's resumer resumes A, A's body resumes
-// B, B's body resumes C, and C's body takes the walks.
+// One step a walk must take out of a coroutine's root frame.
+struct Boundary {
+    int co = 0;              // index of the coroutine in Scenario::co
+    const char *resumer;     // the function that resumed it last
+    int seen = 0;            // what that function recorded: Scenario::resumer[seen]
+    uintptr_t link_sp = 0;   // co->link_sp, co->link_ra, read while the
+    uintptr_t link_ra = 0;   // innermost body runs
+};
+
+// Up to three coroutines; the innermost one runs body_c, which takes the
+// walks. `boundaries`: the roots the walks must cross, innermost first.
 struct Scenario {
-    corolink *co[3] = {};      // A, B, C
-    uintptr_t trampoline = 0;  // co->pc of a created coroutine
-    Resumer resumer[3];        // of A (the thread), of B (body A), of C (body B)
-    uintptr_t link_sp[3] = {}; // co->link_sp of A, B, C while C runs
-    uintptr_t link_ra[3] = {}; // co->link_ra: the resumer's return address
+    corolink *co[3] = {};
+    Resumer resumer[3];
+    std::vector<Boundary> boundaries;
+    bool suspend_first = false; // body_c suspends once before it walks
     winwalk::Walks walks;
     bool walked = false;
 };
@@ -78,13 +88,15 @@ struct corolink__hot *hot(corolink *co) {
     return reinterpret_cast<struct corolink__hot *>(co);
 }
 
-// The innermost body: remembers where each coroutine's resumer left its
-// return address (link_sp, set by every resume) and takes the walks.
-__attribute__((noinline)) void *body_c(corolink_yielder *, void *, void *arg) {
+// The innermost body: remembers where each resumer left its return
+// address (link_sp, link_ra, set by every resume) and takes the walks.
+__attribute__((noinline)) void *body_c(corolink_yielder *y, void *, void *arg) {
     auto *s = static_cast<Scenario *>(arg);
-    for (int i = 0; i < 3; i++) {
-        s->link_sp[i] = reinterpret_cast<uintptr_t>(hot(s->co[i])->link_sp);
-        s->link_ra[i] = reinterpret_cast<uintptr_t>(hot(s->co[i])->link_ra);
+    if (s->suspend_first)
+        corolink_suspend(y, nullptr);
+    for (Boundary &b : s->boundaries) {
+        b.link_sp = reinterpret_cast<uintptr_t>(hot(s->co[b.co])->link_sp);
+        b.link_ra = reinterpret_cast<uintptr_t>(hot(s->co[b.co])->link_ra);
     }
     winwalk::take_walks(&s->walks);
     s->walked = true; // after the call: take_walks is no tail call
@@ -92,9 +104,9 @@ __attribute__((noinline)) void *body_c(corolink_yielder *, void *, void *arg) {
     return nullptr;
 }
 
-// The bodies of A (I = 0) and B (I = 1): each resumes the next coroutine
-// from its own frame (inline: the switch's `call` is in this function;
-// out of line: a call to corolink_resume) and uses the result afterwards.
+// body_a (I = 0) and body_b (I = 1): resume co[I + 1] from their own frame
+// on co[I]'s stack (inline: the switch's `call` is in this function; out
+// of line: a call to corolink_resume) and use the result afterwards.
 template <int I>
 __attribute__((noinline)) void *body_ab(corolink_yielder *, void *, void *arg) {
     auto *s = static_cast<Scenario *>(arg);
@@ -106,8 +118,8 @@ __attribute__((noinline)) void *body_ab(corolink_yielder *, void *, void *arg) {
 }
 constexpr corolink_fn body_a = body_ab<0>, body_b = body_ab<1>;
 
-// The resumer of A, on the thread's stack.
-__attribute__((noinline)) int resume_a(Scenario *s) {
+// Resumes co[0] from the thread's stack, recording resumer[0].
+__attribute__((noinline)) int resume_top(Scenario *s) {
     volatile char local = 0;
     winwalk::Teb t = winwalk::teb_now();
     RECORD_RESUMER(s->resumer[0], &local, t.dealloc, t.stack_base);
@@ -115,44 +127,86 @@ __attribute__((noinline)) int resume_a(Scenario *s) {
     return rc + local; // not a tail call
 }
 
-void run(Scenario *s) {
-    corolink_fn fns[3] = {body_a, body_b, body_c};
-    for (int i = 0; i < 3; i++)
-        ASSERT_EQ(corolink_create(&s->co[i], fns[i], s, 0), 0);
-    s->trampoline = reinterpret_cast<uintptr_t>(hot(s->co[0])->pc);
-    ASSERT_EQ(resume_a(s), COROLINK_RETURN);
-    for (int i = 0; i < 3; i++) {
+// A resumer that the walks must not name: it resumed a coroutine before
+// its latest resumer did.
+__attribute__((noinline)) int resume_first(corolink *co) {
+    volatile char local = 0;
+    int rc = corolink_resume(co, nullptr, nullptr);
+    return rc + local;
+}
+
+// Creates co[i] running fns[i] for the scenario.
+void create(Scenario *s, std::initializer_list<corolink_fn> fns) {
+    int i = 0;
+    for (corolink_fn fn : fns)
+        ASSERT_EQ(corolink_create(&s->co[i++], fn, s, 0), 0);
+}
+
+void finish(Scenario *s, int n) {
+    for (int i = 0; i < n; i++) {
         EXPECT_TRUE(corolink_done(s->co[i]));
         corolink_destroy(s->co[i]);
     }
     ASSERT_TRUE(s->walked);
     // The resumers keep their frame pointer in rbp (what the rbp checks
-    // below compare with).
-    for (const Resumer &r : s->resumer)
-        ASSERT_EQ(r.rbp, r.frame);
+    // compare with).
+    for (const Boundary &b : s->boundaries)
+        ASSERT_EQ(s->resumer[b.seen].rbp, s->resumer[b.seen].frame);
 }
 
-// The functions the walks must pass through, in order.
-enum Label { kOther, kWalker, kBodyC, kTrampoline, kBodyB, kBodyA, kResumer, kMain };
-const char *const kLabelNames[] = {"?",      "take_walks", "body_c",   "trampoline",
-                                   "body_b", "body_a",     "resume_a", "main"};
+// Nested: resume_top resumes A (body_a), which resumes B (body_b), which
+// resumes C (body_c).
+void run_nested(Scenario *s) {
+    s->boundaries = {{2, "body_b", 2}, {1, "body_a", 1}, {0, "resume_top", 0}};
+    create(s, {body_a, body_b, body_c});
+    ASSERT_EQ(resume_top(s), COROLINK_RETURN);
+    finish(s, 3);
+}
 
+// Latest resumer: D (co[1], body_c) is started by resume_first on the
+// thread's stack and suspends; then resume_top resumes E (co[0], body_a),
+// which resumes D again from E's stack. D's walk must lead into E, and
+// through E's root into resume_top: resume_first is long gone.
+void run_latest(Scenario *s) {
+    s->boundaries = {{1, "body_a", 1}, {0, "resume_top", 0}};
+    s->suspend_first = true;
+    create(s, {body_a, body_c});
+    ASSERT_EQ(resume_first(s->co[1]), COROLINK_YIELD);
+    ASSERT_EQ(resume_top(s), COROLINK_RETURN);
+    finish(s, 2);
+}
+
+uintptr_t trampoline_address() {
+    corolink *co;
+    EXPECT_EQ(corolink_create(&co, body_c, nullptr, 0), 0);
+    uintptr_t pc = reinterpret_cast<uintptr_t>(hot(co)->pc); // not started
+    corolink_destroy(co);
+    return pc;
+}
+
+// Names the frames of a walk: the functions of this file, the trampoline
+// and main().
 struct Labeler {
-    winwalk::Range ranges[8];
-    explicit Labeler(const Scenario &s) {
-        ranges[kWalker] = winwalk::range_of(reinterpret_cast<void *>(winwalk::take_walks));
-        ranges[kBodyC] = winwalk::range_of(reinterpret_cast<void *>(body_c));
-        ranges[kTrampoline] = winwalk::range_of(reinterpret_cast<void *>(s.trampoline));
-        ranges[kBodyB] = winwalk::range_of(reinterpret_cast<void *>(body_b));
-        ranges[kBodyA] = winwalk::range_of(reinterpret_cast<void *>(body_a));
-        ranges[kResumer] = winwalk::range_of(reinterpret_cast<void *>(resume_a));
-        ranges[kMain] = winwalk::range_of(winwalk::main_address());
+    std::vector<std::pair<const char *, winwalk::Range>> known;
+    Labeler() {
+        auto add = [this](const char *name, const void *fn) {
+            known.emplace_back(name, winwalk::range_of(fn));
+        };
+        add("take_walks", reinterpret_cast<void *>(winwalk::take_walks));
+        add("body_c", reinterpret_cast<void *>(body_c));
+        add("body_b", reinterpret_cast<void *>(body_b));
+        add("body_a", reinterpret_cast<void *>(body_a));
+        add("resume_top", reinterpret_cast<void *>(resume_top));
+        add("resume_first", reinterpret_cast<void *>(resume_first));
+        add("trampoline", reinterpret_cast<void *>(trampoline_address()));
+        add("main", winwalk::main_address());
     }
-    Label operator()(uintptr_t pc) const {
-        for (int l = kWalker; l <= kMain; l++)
-            if (ranges[l].holds(pc))
-                return static_cast<Label>(l);
-        return kOther;
+    // The name of the function holding pc, or NULL.
+    const char *operator()(uintptr_t pc) const {
+        for (const auto &k : known)
+            if (k.second.holds(pc))
+                return k.first;
+        return nullptr;
     }
 };
 
@@ -164,23 +218,25 @@ std::string hex(uintptr_t v) {
 
 std::string dump(const std::vector<Frame> &walk, const Labeler &label) {
     std::string out = "the walk:\n";
-    for (size_t i = 0; i < walk.size(); i++)
+    for (size_t i = 0; i < walk.size(); i++) {
+        const char *name = label(walk[i].pc);
         out += "  #" + std::to_string(i) + " pc " + hex(walk[i].pc) + " " +
-               kLabelNames[label(walk[i].pc)] + " sp " + hex(walk[i].sp) +
-               " rbp " + hex(walk[i].fp) + "\n";
+               (name ? name : "?") + " sp " + hex(walk[i].sp) + " rbp " + hex(walk[i].fp) +
+               "\n";
+    }
     return out;
 }
 
 // How far a walk must get.
 enum class Reach {
     // From body_c through each coroutine's root frame into that
-    // coroutine's resumer, in order, down to main().
+    // coroutine's latest resumer, in order, down to main().
     kMain,
     // RtlCaptureStackBackTrace: wine's (like Windows' RtlWalkFrameChain)
     // stops at the first frame whose establisher frame lies outside the
     // TEB's [StackLimit, StackBase], which name the running coroutine's
-    // stack only. It must still step out of C's root frame to C's
-    // resumer's return address (the frame it reports last); if it goes
+    // stack only. It must still step out of the innermost root frame to
+    // its resumer's return address (the frame it reports last); if it goes
     // on, it must get everything right, as kMain.
     kFirstResumer,
 };
@@ -189,68 +245,69 @@ enum class Reach {
 // walks that report them (has_sp, has_fp), the step out of every root
 // frame must also restore the resumer's rsp and rbp.
 std::vector<std::string> check(const Scenario &s, const std::vector<Frame> &walk,
-                               bool has_sp, bool has_fp, Reach reach = Reach::kMain) {
+                               bool has_sp, bool has_fp, Reach reach) {
     std::vector<std::string> problems;
-    Labeler label(s);
-    static const Label expected[] = {kWalker, kBodyC, kTrampoline, kBodyB, kTrampoline,
-                                     kBodyA,  kTrampoline, kResumer, kMain};
-    constexpr size_t kExpected = sizeof expected / sizeof expected[0];
-    std::vector<size_t> at; // index in the walk of each labelled frame
+    Labeler label;
+    std::vector<std::string> expected = {"take_walks", "body_c"};
+    for (const Boundary &b : s.boundaries) {
+        expected.push_back("trampoline");
+        expected.push_back(b.resumer);
+    }
+    expected.push_back("main");
+    std::vector<size_t> at; // index in the walk of each named frame
     std::string seen, want;
+    bool prefix = true; // the named frames start as expected
     for (size_t i = 0; i < walk.size(); i++) {
-        Label l = label(walk[i].pc);
-        if (l == kOther)
+        const char *name = label(walk[i].pc);
+        if (name == nullptr)
             continue;
-        at.push_back(i);
-        seen += std::string(seen.empty() ? "" : " ") + kLabelNames[l];
-    }
-    bool prefix = true; // the labelled frames start as expected
-    for (size_t k = 0; k < kExpected; k++) {
-        want += std::string(k ? " " : "") + kLabelNames[expected[k]];
-        if (k < at.size() && label(walk[at[k]].pc) != expected[k])
+        if (at.size() < expected.size() && expected[at.size()] != name)
             prefix = false;
+        at.push_back(i);
+        seen += std::string(seen.empty() ? "" : " ") + name;
     }
+    for (const std::string &e : expected)
+        want += (want.empty() ? "" : " ") + e;
     if (reach == Reach::kFirstResumer && prefix && at.size() >= 3 &&
-        walk.size() == at[2] + 2 && walk.back().pc == s.link_ra[2])
-        return problems; // stopped right after C's resumer's frame
-    if (!prefix || at.size() != kExpected) {
+        walk.size() == at[2] + 2 && walk.back().pc == s.boundaries[0].link_ra)
+        return problems; // stopped right after the first resumer's frame
+    if (!prefix || at.size() != expected.size()) {
         problems.push_back("frames: want [" + want + "], got [" + seen + "]");
         return problems;
     }
-    // Trampolines: C's, B's, A's; each leads into resumer[2], [1], [0].
-    for (int k = 0; k < 3; k++) {
-        int coi = 2 - k;
+    for (size_t k = 0; k < s.boundaries.size(); k++) {
+        const Boundary &b = s.boundaries[k];
         const Frame &root = walk[at[2 + 2 * k]];
         const Frame &next = walk[at[2 + 2 * k] + 1];
         const Frame &res = walk[at[3 + 2 * k]];
-        const Resumer &r = s.resumer[coi];
-        std::string who = "coroutine " + std::string(1, static_cast<char>('A' + coi));
-        // The step out of the root frame returns to where the last resume
-        // was called from: corolink_resume() out of line, the resumer's
-        // own code inline.
-        if (next.pc != s.link_ra[coi])
-            problems.push_back(who + ": frame after the root has pc " + hex(next.pc) +
-                               ", want link_ra = " + hex(s.link_ra[coi]));
+        const Resumer &r = s.resumer[b.seen];
+        std::string who = "the root of co[" + std::to_string(b.co) + "]";
+        // The step out of the root frame returns to where the latest
+        // resume was called from: corolink_resume() out of line, the
+        // resumer's own code inline.
+        if (next.pc != b.link_ra)
+            problems.push_back(who + ": the next frame has pc " + hex(next.pc) +
+                               ", want link_ra = " + hex(b.link_ra));
         if (!has_sp)
             continue;
-        // The body was called with rsp = co - 32 (its shadow space).
-        uintptr_t co = reinterpret_cast<uintptr_t>(s.co[coi]);
+        // The body was called with rsp = co - 32 (its shadow space) ...
+        uintptr_t co = reinterpret_cast<uintptr_t>(s.co[b.co]);
         if (root.sp != co - 32)
-            problems.push_back(who + ": root frame rsp " + hex(root.sp) + ", want co - 32 = " +
+            problems.push_back(who + ": rsp " + hex(root.sp) + ", want co - 32 = " +
                                hex(co - 32));
-        // ... and pops the resumer's return address from the resumer's
-        // stack: rsp = link_sp + 8.
-        if (next.sp != s.link_sp[coi] + 8)
-            problems.push_back(who + ": frame after the root has rsp " + hex(next.sp) +
-                               ", want link_sp + 8 = " + hex(s.link_sp[coi] + 8));
+        // ... and the step pops the resumer's return address from the
+        // resumer's stack: rsp = link_sp + 8.
+        if (next.sp != b.link_sp + 8)
+            problems.push_back(who + ": the next frame has rsp " + hex(next.sp) +
+                               ", want link_sp + 8 = " + hex(b.link_sp + 8));
         // The resumer's frame: on its own stack, just below its local.
         if (res.sp < r.lo || res.sp >= r.hi || res.sp > r.local ||
             r.local - res.sp > 64 * 1024)
-            problems.push_back(who + "'s resumer: rsp " + hex(res.sp) +
+            problems.push_back(std::string(b.resumer) + ": rsp " + hex(res.sp) +
                                " is not just below its local " + hex(r.local) +
                                " on its stack [" + hex(r.lo) + ", " + hex(r.hi) + ")");
         if (has_fp && res.fp != r.rbp)
-            problems.push_back(who + "'s resumer: rbp " + hex(res.fp) + ", want " +
+            problems.push_back(std::string(b.resumer) + ": rbp " + hex(res.fp) + ", want " +
                                hex(r.rbp));
     }
     return problems;
@@ -266,13 +323,13 @@ std::string join(const std::vector<std::string> &v) {
 // The prefix a walk gets right whatever the trampoline says: from the
 // walker into body_c (the negative control checks that its walks did
 // start, so that a failure there means the boundary).
-[[maybe_unused]] bool reaches_body_c(const Scenario &s, const std::vector<Frame> &walk) {
-    Labeler label(s);
-    std::vector<Label> got;
+[[maybe_unused]] bool reaches_body_c(const std::vector<Frame> &walk) {
+    Labeler label;
+    std::vector<std::string> got;
     for (const Frame &f : walk)
-        if (label(f.pc) != kOther)
-            got.push_back(label(f.pc));
-    return got.size() >= 2 && got[0] == kWalker && got[1] == kBodyC;
+        if (const char *name = label(f.pc))
+            got.push_back(name);
+    return got.size() >= 2 && got[0] == "take_walks" && got[1] == "body_c";
 }
 
 // The trampoline's UNWIND_INFO header (Version:3 Flags:5, SizeOfProlog,
@@ -280,9 +337,9 @@ std::string join(const std::vector<std::string> &v) {
 struct UnwindHeader {
     int codes, frame_register;
 };
-UnwindHeader trampoline_unwind_info(uintptr_t trampoline) {
+UnwindHeader trampoline_unwind_info() {
     DWORD64 image = 0;
-    PRUNTIME_FUNCTION fe = RtlLookupFunctionEntry(trampoline, &image, nullptr);
+    PRUNTIME_FUNCTION fe = RtlLookupFunctionEntry(trampoline_address(), &image, nullptr);
     EXPECT_NE(fe, nullptr);
     if (fe == nullptr)
         return {-1, -1};
@@ -290,31 +347,25 @@ UnwindHeader trampoline_unwind_info(uintptr_t trampoline) {
     return {info[2], info[3] & 0x0f};
 }
 
-uintptr_t trampoline_address() {
-    corolink *co;
-    EXPECT_EQ(corolink_create(&co, body_c, nullptr, 0), 0);
-    uintptr_t pc = reinterpret_cast<uintptr_t>(hot(co)->pc);
-    corolink_destroy(co);
-    return pc;
-}
-
-// Runs the scenario and checks one of its walks: it must cross every
+// Runs a scenario and checks one of its walks: it must cross every
 // boundary right; in the negative control it must start right (into
 // body_c) and then fail to.
-void expect_linked(std::vector<Frame> winwalk::Walks::*walk, bool has_sp, bool has_fp,
-                   Reach reach = Reach::kMain) {
+void expect_linked(void (*run)(Scenario *), std::vector<Frame> winwalk::Walks::*walk,
+                   bool has_sp, bool has_fp, Reach reach = Reach::kMain) {
     Scenario s;
     run(&s);
+    if (::testing::Test::HasFatalFailure())
+        return;
     const std::vector<Frame> &w = s.walks.*walk;
     std::vector<std::string> problems = check(s, w, has_sp, has_fp, reach);
 #if !COROLINK_TEST_NO_LINK_RECORDS
-    EXPECT_TRUE(problems.empty()) << join(problems) << dump(w, Labeler(s));
+    EXPECT_TRUE(problems.empty()) << join(problems) << dump(w, Labeler());
 #else
-    EXPECT_TRUE(reaches_body_c(s, w)) << join(problems) << dump(w, Labeler(s));
+    EXPECT_TRUE(reaches_body_c(w)) << join(problems) << dump(w, Labeler());
     EXPECT_FALSE(problems.empty())
         << "without the trampoline's unwind codes the walk still crossed into the "
            "resumers: the check proves nothing\n"
-        << dump(w, Labeler(s));
+        << dump(w, Labeler());
 #endif
 }
 
@@ -325,7 +376,7 @@ void expect_linked(std::vector<Frame> winwalk::Walks::*walk, bool has_sp, bool h
 // SET_FPREG and two SAVE_NONVOL, five slots), the ones the negative
 // control removes.
 TEST(LinkedBacktrace, TrampolineHasLinkRecords) {
-    UnwindHeader h = trampoline_unwind_info(trampoline_address());
+    UnwindHeader h = trampoline_unwind_info();
     EXPECT_EQ(h.frame_register, 5); // rbp
     EXPECT_EQ(h.codes, 5);
 }
@@ -333,27 +384,37 @@ TEST(LinkedBacktrace, TrampolineHasLinkRecords) {
 // The negative control runs against a trampoline without unwind codes
 // (COROLINK_NO_LINK_RECORDS=1): no frame register, no codes.
 TEST(LinkedBacktrace, TrampolineHasNoLinkRecords) {
-    UnwindHeader h = trampoline_unwind_info(trampoline_address());
+    UnwindHeader h = trampoline_unwind_info();
     EXPECT_EQ(h.frame_register, 0);
     EXPECT_EQ(h.codes, 0);
 }
 #endif
 
-// ntdll's own walker (pcs only), which stops at the first frame outside
-// the running coroutine's stack (see Reach::kFirstResumer).
-TEST(LinkedBacktrace, RtlCaptureStackBackTrace) {
-    expect_linked(&winwalk::Walks::rtl_capture, false, false, Reach::kFirstResumer);
-}
+// The three walks of a scenario, as the tests of one suite:
+//  - RtlCaptureStackBackTrace: ntdll's own walker (pcs only), which stops
+//    at the first frame outside the running coroutine's stack (see
+//    Reach::kFirstResumer);
+//  - RtlVirtualUnwindLoop: the loop every SEH unwinder runs
+//    (RtlLookupFunctionEntry, then RtlVirtualUnwind), with the restored
+//    rsp and rbp checked;
+//  - UnwindBacktrace: libgcc's _Unwind_Backtrace (the same loop inside
+//    libgcc: what C++ exception handling and backtrace libraries use on
+//    mingw), whose CFA is the restored rsp.
+#define WALK_TESTS(suite, run)                                                 \
+    TEST(suite, RtlCaptureStackBackTrace) {                                    \
+        expect_linked(run, &winwalk::Walks::rtl_capture, false, false,         \
+                      Reach::kFirstResumer);                                   \
+    }                                                                          \
+    TEST(suite, RtlVirtualUnwindLoop) {                                        \
+        expect_linked(run, &winwalk::Walks::virtual_unwind, true, true);       \
+    }                                                                          \
+    TEST(suite, UnwindBacktrace) {                                             \
+        expect_linked(run, &winwalk::Walks::unwind_backtrace, true, false);    \
+    }
 
-// The loop every SEH unwinder runs: RtlLookupFunctionEntry, then
-// RtlVirtualUnwind; also checks the restored rsp and rbp.
-TEST(LinkedBacktrace, RtlVirtualUnwindLoop) {
-    expect_linked(&winwalk::Walks::virtual_unwind, true, true);
-}
+// From the innermost of three nested coroutines (see run_nested).
+WALK_TESTS(NestedBacktrace, run_nested)
 
-// libgcc's _Unwind_Backtrace (the same loop inside libgcc: what C++
-// exception handling and backtrace libraries use on mingw); its CFA is
-// the restored rsp.
-TEST(LinkedBacktrace, UnwindBacktrace) {
-    expect_linked(&winwalk::Walks::unwind_backtrace, true, false);
-}
+// From a coroutine resumed a second time, by another resumer on another
+// stack than the one that started it (see run_latest).
+WALK_TESTS(LatestResumerBacktrace, run_latest)

@@ -48,8 +48,9 @@ constexpr uintptr_t kNoHandlers = ~uintptr_t{0}; // an empty ExceptionList
 // The TEB names the stack `st` of a coroutine: StackBase is the end of
 // its region, just above the control block at `base`; StackLimit the
 // lowest committed byte, between `limit` and the code that runs;
-// DeallocationStack the start of the reservation (the guard); no
-// guaranteed bytes (the block's own value), no wine handler frames.
+// DeallocationStack the start of the reservation (the guard); guaranteed
+// bytes the stack's own (what the library gives its stacks: the overflow
+// handlers' room, which lies below StackLimit), no wine handler frames.
 void expect_coroutine_stack(const Sample &s, const corolink_stack &st) {
     uintptr_t base = reinterpret_cast<uintptr_t>(st.base);
     uintptr_t limit = reinterpret_cast<uintptr_t>(st.limit);
@@ -60,7 +61,7 @@ void expect_coroutine_stack(const Sample &s, const corolink_stack &st) {
     EXPECT_LE(t.stack_limit, s.sp) << describe(t);
     EXPECT_LT(s.sp, base) << describe(t);
     EXPECT_EQ(t.dealloc, limit - st.guard) << describe(t);
-    EXPECT_EQ(t.guarantee, 0u) << describe(t);
+    EXPECT_LE(t.guarantee, t.stack_limit - t.dealloc) << describe(t);
     EXPECT_EQ(t.exception_list, kNoHandlers) << describe(t);
 }
 
@@ -102,7 +103,7 @@ TEST(TebStack, BodyRunsOnItsOwnStack) {
 
 // GuaranteedStackBytes belongs to a stack too: a thread that asked for a
 // guarantee (SetThreadStackGuarantee) has it back after each switch, and
-// its bodies run with their own (none).
+// its bodies run with their stack's own, not the thread's.
 TEST(TebStack, GuaranteedStackBytesIsPerStack) {
     std::thread([] {
         ULONG size = 64 * 1024;
@@ -119,6 +120,8 @@ TEST(TebStack, GuaranteedStackBytesIsPerStack) {
         ASSERT_EQ(seen.size(), 2u);
         expect_coroutine_stack(seen[0], stack_of(co));
         expect_coroutine_stack(seen[1], stack_of(co));
+        EXPECT_NE(seen[0].teb.guarantee, before.guarantee);
+        EXPECT_EQ(seen[1].teb.guarantee, seen[0].teb.guarantee);
         corolink_destroy(co);
     }).join();
 }
@@ -189,7 +192,8 @@ void *sample_fn(void *arg) {
 }
 
 // fn of corolink_on_stack() on `st`: the TEB names that stack exactly (a
-// stack given by the caller is taken as committed down to its limit).
+// stack given by the caller is taken as committed down to its limit; the
+// guarantee, if any, fits in its guard).
 void expect_on_stack(const corolink_stack &st) {
     Teb outside = winwalk::teb_now();
     Sample in{};
@@ -201,7 +205,7 @@ void expect_on_stack(const corolink_stack &st) {
     EXPECT_EQ(in.teb.stack_limit, reinterpret_cast<uintptr_t>(st.limit)) << describe(in.teb);
     EXPECT_EQ(in.teb.dealloc, reinterpret_cast<uintptr_t>(st.limit) - st.guard)
         << describe(in.teb);
-    EXPECT_EQ(in.teb.guarantee, 0u);
+    EXPECT_LE(in.teb.guarantee, st.guard) << describe(in.teb); // below StackLimit
     EXPECT_EQ(in.teb.exception_list, kNoHandlers);
     EXPECT_GE(in.sp, reinterpret_cast<uintptr_t>(st.limit));
     EXPECT_LT(in.sp, reinterpret_cast<uintptr_t>(st.base));
