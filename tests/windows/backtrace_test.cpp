@@ -1,13 +1,16 @@
 // Linked backtraces on Windows x64: the SEH unwind codes of
 // corolink__trampoline (unwind-info/x86_64_win64_pe.S) make
 // RtlVirtualUnwind step from a coroutine's root frame into the frame that
-// last resumed it, on the resumer's own stack. Three unwinders that all
-// rest on RtlLookupFunctionEntry + RtlVirtualUnwind must therefore walk
-// from the innermost of three nested coroutines through every body and
-// every resumer down to main(), with the stack pointer (and rbp) of each
-// frame restored as it really was; and from a coroutine resumed a second
-// time, by another resumer, into that latest resumer (the records are
-// rewritten by the suspend's resume point, not only by the trampoline).
+// last resumed it, on the resumer's own stack. Unwinders that rest on
+// RtlLookupFunctionEntry + RtlVirtualUnwind (an explicit loop, libgcc's
+// _Unwind_Backtrace) must therefore walk from the innermost of three
+// nested coroutines through every body and every resumer down to main(),
+// with the stack pointer (and rbp) of each frame restored as it really
+// was; and from a coroutine resumed a second time, by another resumer,
+// into that latest resumer (the records are rewritten by the suspend's
+// resume point, not only by the trampoline). RtlCaptureStackBackTrace
+// stops at the first frame off the running coroutine's stack (see
+// Reach::kFirstResumer), after stepping correctly into the first resumer.
 //
 // Built several times (tests/windows/CMakeLists.txt): with the inline
 // switch and with COROLINK_NO_INLINE (the out-of-line corolink_resume(),
