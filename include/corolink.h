@@ -678,7 +678,19 @@ COROLINK_API int corolink_dump(FILE *out);
  * recovered unless it is a stack overflow (the kernel then cannot deliver
  * the signal and kills the process, as without corolink). The handler
  * needs about 6 KiB of alternate stack, which matters only if a thread
- * brought a small one of its own. */
+ * brought a small one of its own.
+ *
+ * Windows: a vectored exception handler (added first in the list) traps
+ * the hardware faults EXCEPTION_ACCESS_VIOLATION, EXCEPTION_STACK_OVERFLOW,
+ * EXCEPTION_GUARD_PAGE, EXCEPTION_IN_PAGE_ERROR and
+ * EXCEPTION_DATATYPE_MISALIGNMENT; signo is the exception code (an
+ * NTSTATUS, e.g. 0xC00000FD for a stack overflow) and addr the accessed
+ * address. Exceptions raised with RaiseException() are left alone. There
+ * are no alternate stacks (corolink_trap_thread_init() does nothing and
+ * returns 0): the system dispatches a stack overflow on the coroutine's
+ * stack itself, in the two pages of room that the stacks of
+ * corolink_create() and corolink_stack_alloc() keep below their guard
+ * page, which destroying the trapped coroutine arms again. */
 
 /* What corolink_trap_info() reports. */
 typedef struct corolink_trap {
@@ -717,7 +729,11 @@ COROLINK_API int corolink_trap_info(const corolink *co, corolink_trap *out);
  * (JITs and WebAssembly engines that turn deep recursion into an error).
  * Both functions are async-signal-safe and meant to be called from a
  * handler installed with SA_SIGINFO (and SA_ONSTACK, for overflows), with
- * the handler's third argument `ucontext` (a ucontext_t *).
+ * the handler's third argument `ucontext` (a ucontext_t *). On Windows
+ * `ucontext` is a CONTEXT * (a vectored handler's
+ * ExceptionInfo->ContextRecord), and a handler added with
+ * AddVectoredExceptionHandler(1, ...) after corolink_trap_install() runs
+ * before the library's.
  *
  * corolink_trap_find() returns the running coroutine on whose stack (guard
  * region included) the interrupted code was running, the innermost one if

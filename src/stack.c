@@ -37,7 +37,7 @@
  * grown page by page breaks the first exception dispatched deep in it.
  * Windows charges the commit but, as on Linux, a page costs memory only
  * once touched. */
-#define CL_WIN_RESERVE_PAGES 2
+/* CL_WIN_RESERVE_PAGES (2): in internal.h, for trap_windows.c too. */
 static size_t page_size(void) {
     static size_t cached;
     size_t p = __atomic_load_n(&cached, __ATOMIC_RELAXED);
@@ -95,7 +95,12 @@ static void unmap_region(void *lo, size_t size) {
 
 /* A block placed on a stack of ours: the TEB's StackLimit is the lowest
  * committed byte, which the system lowers as the stack grows (the block
- * keeps it while the coroutine is not running). */
+ * keeps it while the coroutine is not running). GuaranteedStackBytes =
+ * the room and the guard page: the system then raises STATUS_STACK_OVERFLOW
+ * at the first touch of the PAGE_GUARD page, leaving the handlers the whole
+ * room (with less, wine and Windows first move the guard page one page
+ * down and raise the overflow there, with one page left: too little for
+ * the exception frame, the dispatcher and the trap handler). */
 #define CL_MAP_AND_PLACE(rounded, co_out)                                      \
     do {                                                                       \
         corolink_stack st_;                                                    \
@@ -105,6 +110,8 @@ static void unmap_region(void *lo, size_t size) {
             return rc_;                                                        \
         co_out = cl_place(st_.limit, st_.base, st_.guard);                     \
         co_out->hot.teb_stack_limit = committed_;                              \
+        co_out->hot.teb_guarantee =                                            \
+            (uint32_t)((CL_WIN_RESERVE_PAGES + 1) * page_size());              \
     } while (0)
 #else
 #include <pthread.h>
@@ -328,6 +335,10 @@ static __attribute__((noinline)) void release_slow(struct cl_thread *t,
  * marked destroyed first (what a pooled block looks like until a create
  * takes it): corolink_destroy() of it again is diagnosed. */
 static inline void release(struct corolink *co) {
+#if CL_WINDOWS
+    if (__builtin_expect(co->hot.finished == CL_FINISHED_TRAPPED, 0))
+        cl_trap_rearm(co); /* the guard page an overflow consumed */
+#endif
     co->hot.finished = CL_DESTROYED;
     co->hot.pc = NULL; /* a resume of it fails (COROLINK_EINVAL) */
     uint32_t flags = co->hot.flags;
@@ -378,6 +389,10 @@ void corolink_stack_free(corolink_stack *stack) { (void)stack; }
 /* Caller-provided stacks only: nothing to release but the slot (and the
  * tools' state). */
 static inline void release(struct corolink *co) {
+#if CL_WINDOWS
+    if (__builtin_expect(co->hot.finished == CL_FINISHED_TRAPPED, 0))
+        cl_trap_rearm(co); /* the guard page an overflow consumed */
+#endif
     co->hot.finished = CL_DESTROYED;
     co->hot.pc = NULL; /* a resume of it fails (COROLINK_EINVAL) */
     if (__builtin_expect(co->hot.flags & CL_FLAG_TOOLS, 0))
