@@ -690,7 +690,9 @@ COROLINK_API int corolink_dump(FILE *out);
  * returns 0): the system dispatches a stack overflow on the coroutine's
  * stack itself, in the two pages of room that the stacks of
  * corolink_create() and corolink_stack_alloc() keep below their guard
- * page, which destroying the trapped coroutine arms again. */
+ * page, and the trap arms that page again. An overflow of a thread's own
+ * stack (in fn of corolink_on_parent_stack()) leaves it unarmed, as any
+ * handled stack overflow does on Windows (see _resetstkoflw()). */
 
 /* What corolink_trap_info() reports. */
 typedef struct corolink_trap {
@@ -730,7 +732,7 @@ COROLINK_API int corolink_trap_info(const corolink *co, corolink_trap *out);
  * Both functions are async-signal-safe and meant to be called from a
  * handler installed with SA_SIGINFO (and SA_ONSTACK, for overflows), with
  * the handler's third argument `ucontext` (a ucontext_t *). On Windows
- * `ucontext` is a CONTEXT * (a vectored handler's
+ * `ucontext` is a CONTEXT * of the calling thread (a vectored handler's
  * ExceptionInfo->ContextRecord), and a handler added with
  * AddVectoredExceptionHandler(1, ...) after corolink_trap_install() runs
  * before the library's.

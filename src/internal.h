@@ -285,11 +285,9 @@ CL_HIDDEN void cl_trap_thread_setup(void);
 #if CL_WINDOWS
 /* Windows stacks of the library (src/stack.c): the pages of room for the
  * handlers of a stack overflow between the hard guard page and the
- * PAGE_GUARD page. trap_windows.c: cl_trap_rearm() arms that guard page
- * again after a stack overflow consumed it; called when a trapped
- * coroutine's stack is released. */
+ * PAGE_GUARD page (trap_windows.c arms that page again after an overflow
+ * consumed it). */
 #define CL_WIN_RESERVE_PAGES 2
-CL_HIDDEN void cl_trap_rearm(struct corolink *co);
 #endif
 /* corolink.c: a trap ended a corolink_on_parent_stack() call on this
  * thread (its fn faulted): give back its count. */

@@ -335,10 +335,6 @@ static __attribute__((noinline)) void release_slow(struct cl_thread *t,
  * marked destroyed first (what a pooled block looks like until a create
  * takes it): corolink_destroy() of it again is diagnosed. */
 static inline void release(struct corolink *co) {
-#if CL_WINDOWS
-    if (__builtin_expect(co->hot.finished == CL_FINISHED_TRAPPED, 0))
-        cl_trap_rearm(co); /* the guard page an overflow consumed */
-#endif
     co->hot.finished = CL_DESTROYED;
     co->hot.pc = NULL; /* a resume of it fails (COROLINK_EINVAL) */
     uint32_t flags = co->hot.flags;
@@ -389,10 +385,6 @@ void corolink_stack_free(corolink_stack *stack) { (void)stack; }
 /* Caller-provided stacks only: nothing to release but the slot (and the
  * tools' state). */
 static inline void release(struct corolink *co) {
-#if CL_WINDOWS
-    if (__builtin_expect(co->hot.finished == CL_FINISHED_TRAPPED, 0))
-        cl_trap_rearm(co); /* the guard page an overflow consumed */
-#endif
     co->hot.finished = CL_DESTROYED;
     co->hot.pc = NULL; /* a resume of it fails (COROLINK_EINVAL) */
     if (__builtin_expect(co->hot.flags & CL_FLAG_TOOLS, 0))

@@ -42,9 +42,9 @@
  * this handler: one CONTEXT for its walk (1.2 KiB) and a few hundred bytes
  * more (measured in tests/trap/trap_windows_test.cpp, which checks the
  * margin). The system commits the room and clears the PAGE_GUARD page when
- * it raises the exception; cl_trap_rearm() arms it again when the
- * trapped coroutine's stack is released, so that the stack can be reused
- * and overflow detectably again. */
+ * it raises the exception; the redirect arms it again on its way into the
+ * resumer (cl_trap_return), so that the stack can be reused and overflow
+ * detectably again. */
 #include "internal.h"
 #include "probes.h"
 
@@ -55,8 +55,9 @@
 
 bool cl_trap_installed;
 
-/* Set by RtlRaiseException() in the exceptions it raises on systems that
- * mark them (winnt.h of newer SDKs; not in mingw-w64's). */
+/* "Exception originated in software": set in what RtlRaiseException()
+ * raises by the systems that mark them (winnt.h of newer SDKs; not in
+ * mingw-w64's; wine 8 does not set it). */
 #ifndef EXCEPTION_SOFTWARE_ORIGINATE
 #define EXCEPTION_SOFTWARE_ORIGINATE 0x80
 #endif
@@ -455,9 +456,105 @@ static void print_overflow(const struct corolink *co, void *addr) {
     }
 }
 
+/* ---- re-arming the guard page ---- */
+
+/* When the system raises STATUS_STACK_OVERFLOW it turns the PAGE_GUARD page
+ * and the room below it into plain read-write stack (and lowers the TEB's
+ * StackLimit): without a new guard page the next overflow of that stack
+ * would run through the room into the hard guard, where no exception can
+ * be dispatched (the process dies). So, as _resetstkoflw() does for a
+ * thread's stack, the guard page is armed again where the layout has it.
+ * Not in the handler, which runs below that page with the exception frame
+ * possibly in it (the system reads the frame back when the handler
+ * returns): after a stack overflow the redirect goes through
+ * cl_trap_return (below), which runs on the resumer's stack, above
+ * whatever overflowed, calls cl_trap_rearm_stack() and then returns into
+ * the resumer as the trampoline's .Lleave does. The overflowed stack is the
+ * coroutine's own (reused once it is destroyed) or, after an overflow in fn
+ * of corolink_on_parent_stack(), the resumer's (in use right away). */
+
+/* Arms the guard page of the stack whose reservation starts at `dealloc`
+ * (the TEB's DeallocationStack for it) again, if it has the library's
+ * layout (src/stack.c: a one-page hard guard, the room, the guard page;
+ * what corolink_create() and corolink_stack_alloc() make) and neither its
+ * guard page nor the page below it (where a first touch moves it when the
+ * guarantee is small, as stacks grow) is armed; and puts StackLimit back
+ * above it in that stack's TEB values: the TEB's if they are its (the
+ * resumer's stack), else co's block if they are co's (code built by MSVC
+ * probes only below StackLimit). Other stacks (a thread's own, say) are
+ * left as the overflow left them. Called by cl_trap_return. */
+void cl_trap_rearm_stack(char *dealloc, struct corolink *co)
+    __attribute__((used));
+void cl_trap_rearm_stack(char *dealloc, struct corolink *co) {
+    const size_t page = page_size();
+    char *guard_page = dealloc + (1 + CL_WIN_RESERVE_PAGES) * page;
+    MEMORY_BASIC_INFORMATION mbi;
+    if (VirtualQuery(dealloc, &mbi, sizeof mbi) != sizeof mbi ||
+        mbi.AllocationBase != dealloc || mbi.State != MEM_RESERVE ||
+        mbi.RegionSize != page)
+        return; /* not the library's layout: leave it alone */
+    for (char *p = guard_page - page; p <= guard_page + page; p += page) {
+        if (VirtualQuery(p, &mbi, sizeof mbi) != sizeof mbi ||
+            mbi.AllocationBase != dealloc || mbi.State != MEM_COMMIT)
+            return; /* (a stack of at least a page above the guard page) */
+        if (mbi.Protect & PAGE_GUARD)
+            return; /* still armed */
+    }
+    DWORD old;
+    if (!VirtualProtect(guard_page, page, PAGE_READWRITE | PAGE_GUARD, &old))
+        return;
+    char *limit = guard_page + page;
+    if (teb_get(TEB_DEALLOC) == dealloc) {
+        if ((char *)teb_get(TEB_STACK_LIMIT) < limit)
+            *(void *volatile *)(teb() + TEB_STACK_LIMIT) = limit;
+    } else if (co->hot.teb_dealloc == dealloc &&
+               (char *)co->hot.teb_stack_limit < limit) {
+        co->hot.teb_stack_limit = limit;
+    }
+}
+
+#define CL_STR_(x) #x
+#define CL_STR(x) CL_STR_(x)
+_Static_assert(COROLINK_TRAP == 3 &&
+                   offsetof(struct corolink__hot, link_fp) == 0x40 &&
+                   offsetof(struct corolink__hot, link_sp) == 0x50,
+               "what cl_trap_return uses");
+
+/* Entered (by the redirect's CONTEXT) with rsp = the resumer's link_sp -
+ * 40, rbx = co, rsi = the value for the resumer, rdi = the overflowed
+ * stack's DeallocationStack. Everything below link_sp on the resumer's
+ * stack is free (the resumer is in its switch's call); the 40 bytes are
+ * the callee's shadow space and alignment (link_sp + 8 is 16-aligned).
+ * rbx, rsi and rdi survive the call; the resumer declared them clobbered
+ * (the out-of-line resume restores its own from its frame). The unwind
+ * code (40 bytes allocated) leads to the resumer's return address at
+ * link_sp, for anything that walks the stack from inside the call. */
+void cl_trap_return(void);
+__asm__(".text\n"
+        ".globl cl_trap_return\n"
+        ".def cl_trap_return; .scl 2; .type 32; .endef\n"
+        ".p2align 4\n"
+        ".seh_proc cl_trap_return\n"
+        "cl_trap_return:\n"
+        "\t.seh_stackalloc 40\n"
+        "\t.seh_endprologue\n"
+        "\tmovq %rdi, %rcx\n"
+        "\tmovq %rbx, %rdx\n"
+        "\tcall cl_trap_rearm_stack\n" /* (dealloc, co) */
+        "\tmovq %rbx, %rcx\n"          /* co */
+        "\tmovq %rsi, %rdx\n"          /* value */
+        "\tmovl $" CL_STR(COROLINK_TRAP) ", %r8d\n"
+        "\tmovq 0x50(%rcx), %rsp\n"    /* link_sp: at the return address */
+        "\tmovq 0x40(%rcx), %rbp\n"    /* link_fp */
+        "\tret\n"                      /* into the resumer, as .Lleave */
+        "\tint3\n"
+        ".seh_endproc\n");
+
 /* The redirect proper, once a walk from ctx found co (w: what it passed). */
 static void redirect(struct corolink *co, CONTEXT *ctx, const struct walk *w,
                      int signo, void *addr, void *value) {
+    /* The stack the fault happened on, before the swaps below. */
+    void *dealloc = teb_get(TEB_DEALLOC);
     /* An overflow of co's own stack: the address, or the stack pointer if
      * the fault happened on co's stack, at its low end. */
     uintptr_t sp = ctx->Rsp;
@@ -497,7 +594,17 @@ static void redirect(struct corolink *co, CONTEXT *ctx, const struct walk *w,
     ctx->Rcx = (DWORD64)(uintptr_t)co;
     ctx->Rdx = (DWORD64)(uintptr_t)value;
     ctx->R8 = COROLINK_TRAP;
-    ctx->EFlags &= ~(DWORD)0x400; /* DF clear, as at any call boundary */
+    if (overflow || signo == (int)STATUS_STACK_OVERFLOW) {
+        /* A guard page was consumed: by way of cl_trap_return. */
+        ctx->Rip = (DWORD64)(uintptr_t)cl_trap_return;
+        ctx->Rsp = (DWORD64)(uintptr_t)co->hot.link_sp - 40;
+        ctx->Rbx = (DWORD64)(uintptr_t)co;
+        ctx->Rsi = (DWORD64)(uintptr_t)value;
+        ctx->Rdi = (DWORD64)(uintptr_t)dealloc;
+    }
+    /* DF clear, as at any call boundary; AC too (alignment checks, which
+     * a body may have turned on and faulted by: no code expects them). */
+    ctx->EFlags &= ~(DWORD)(0x400 | 0x40000);
     /* The ABI wants the x87 register stack empty at a call boundary: drop
      * whatever the body left on it (abridged tags all empty, TOP = 0). */
     if ((ctx->ContextFlags & CONTEXT_FLOATING_POINT) ==
@@ -530,51 +637,6 @@ int corolink_trap_info(const corolink *co, corolink_trap *out) {
     out->addr = co->trap_addr;
     out->stack_overflow = co->trap_overflow;
     return 0;
-}
-
-/* ---- re-arming the guard page ---- */
-
-/* Called when a trapped coroutine's stack is given back (src/stack.c),
- * on the thread that destroys it, off that stack. When the system raises
- * STATUS_STACK_OVERFLOW it turns the PAGE_GUARD page and the room below it
- * into plain read-write stack (and lowers the TEB's StackLimit): without
- * a new guard page the next overflow of this stack would run through the
- * room into the hard guard, where no exception can be dispatched (the
- * process dies). So, as _resetstkoflw() does for a thread's stack, arm the
- * guard page again where the layout has it, if neither it nor the page
- * below it (where a first touch moves it, as stacks grow) is armed. Only
- * stacks with the library's layout (src/stack.c): pooled ones, and
- * caller's stacks that corolink_stack_alloc() made (a reservation that
- * starts with the one-page hard guard below `limit`). */
-void cl_trap_rearm(struct corolink *co) {
-    const size_t page = page_size();
-    char *limit = co->stack_limit;
-    char *guard_page = limit + CL_WIN_RESERVE_PAGES * page;
-    if (co->guard != page ||
-        (size_t)((char *)co->stack_top - limit) <=
-            (CL_WIN_RESERVE_PAGES + 1) * page + COROLINK_CONTROL_SIZE)
-        return;
-    MEMORY_BASIC_INFORMATION mbi;
-    if (VirtualQuery(limit - page, &mbi, sizeof mbi) != sizeof mbi ||
-        mbi.AllocationBase != (void *)(limit - page) ||
-        mbi.State != MEM_RESERVE || mbi.RegionSize != page)
-        return; /* not the library's layout: leave it alone */
-    for (char *p = guard_page - page; p <= guard_page; p += page) {
-        if (VirtualQuery(p, &mbi, sizeof mbi) != sizeof mbi ||
-            mbi.State != MEM_COMMIT)
-            return;
-        if (mbi.Protect & PAGE_GUARD)
-            return; /* still armed (the trap was no overflow) */
-    }
-    DWORD old;
-    if (!VirtualProtect(guard_page, page, PAGE_READWRITE | PAGE_GUARD, &old))
-        return;
-    /* The stack's TEB values, which the block keeps while it does not run:
-     * StackLimit back above the guard page, as src/stack.c set it (code
-     * built by MSVC probes only below StackLimit). A caller's stack gets
-     * its values again from corolink_create_on(). */
-    if (co->hot.flags & CL_STACK_POOLED)
-        co->hot.teb_stack_limit = guard_page + page;
 }
 
 /* ---- the handler ---- */
@@ -620,11 +682,9 @@ static void note_raiser(int i, const char *dll) {
     raisers[i].hi = (uintptr_t)(image + fn->EndAddress);
 }
 
-/* Raised by software: marked so by the system (Windows sets
- * EXCEPTION_SOFTWARE_ORIGINATE in what RtlRaiseException() raises; wine 8
- * does not), or raised from RaiseException(). (A direct call of
- * RtlRaiseException() with a fault's code, on a system that does not mark
- * it, is taken for a fault.) */
+/* Raised by software: marked so by the system, or raised from
+ * RaiseException(). (A direct call of RtlRaiseException() with a fault's
+ * code, on a system that does not mark it, is taken for a fault.) */
 static bool is_software(const EXCEPTION_RECORD *rec) {
     if (rec->ExceptionFlags & EXCEPTION_SOFTWARE_ORIGINATE)
         return true;
@@ -643,13 +703,16 @@ static LONG CALLBACK on_exception(EXCEPTION_POINTERS *ep) {
     struct corolink *co = walk_in_place(ep->ContextRecord, &w, false);
     if (co == NULL)
         return EXCEPTION_CONTINUE_SEARCH;
-    /* The faulting address: the accessed one for the access faults (a
-     * stack overflow carries it too, on Windows and wine alike, unless the
-     * system found the overflow while pushing the exception frame: then
-     * the stack pointer). */
-    void *addr = rec->NumberParameters >= 2
-                     ? (void *)rec->ExceptionInformation[1]
-                     : (void *)(uintptr_t)ep->ContextRecord->Rsp;
+    /* The faulting address: the accessed one, which the access faults
+     * carry (a stack overflow too, on Windows and wine alike, unless the
+     * system found the overflow while pushing the exception frame of
+     * another fault: then the stack pointer). A misaligned access has
+     * none: NULL. */
+    void *addr = NULL;
+    if (rec->NumberParameters >= 2)
+        addr = (void *)rec->ExceptionInformation[1];
+    else if (rec->ExceptionCode == EXCEPTION_STACK_OVERFLOW)
+        addr = (void *)(uintptr_t)ep->ContextRecord->Rsp;
     redirect(co, ep->ContextRecord, &w, (int)rec->ExceptionCode, addr, NULL);
     return EXCEPTION_CONTINUE_EXECUTION;
 }

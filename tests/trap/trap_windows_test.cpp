@@ -249,7 +249,7 @@ TEST_F(Trap, InstallIsIdempotentAndThreadInitIsANoOp) {
 // ---- 2. stack overflow, and the stack reused -----------------------------
 
 // Three overflows on the pooled stack: each consumes the PAGE_GUARD page,
-// which the release of the trapped coroutine arms again (otherwise the
+// which the trap arms again on its way into the resumer (otherwise the
 // second overflow would run through the room into the hard guard, where no
 // exception can be dispatched: the process would die). Then an ordinary
 // body runs on the same stack.
@@ -268,9 +268,8 @@ TEST_F(Trap, OverflowTrapsThreeTimesOnPooledStack) {
         void *out = as_ptr(5);
         int rc = corolink_resume(co, nullptr, &out);
         expect_overflow_trapped(co, rc, out);
-        EXPECT_FALSE(guard_page_armed(st)) << "the overflow consumed it";
+        EXPECT_TRUE(guard_page_armed(st)) << "re-armed by the trap " << i;
         corolink_destroy(co);
-        EXPECT_TRUE(guard_page_armed(st)) << "re-armed at release " << i;
     }
     corolink *co = nullptr;
     ASSERT_EQ(corolink_create(&co, return_body, nullptr, 0), 0);
@@ -295,8 +294,8 @@ TEST_F(Trap, OverflowTrapsThreeTimesOnCallerStack) {
         void *out = as_ptr(5);
         int rc = corolink_resume(co, nullptr, &out);
         expect_overflow_trapped(co, rc, out);
+        EXPECT_TRUE(guard_page_armed(st)) << "re-armed by the trap " << i;
         corolink_destroy(co);
-        EXPECT_TRUE(guard_page_armed(st)) << "re-armed at release " << i;
     }
     corolink *co = nullptr;
     ASSERT_EQ(corolink_create_on(&co, &st, return_body, nullptr), 0);
@@ -671,6 +670,47 @@ TEST_F(Trap, OverflowInOnParentStackOfNestedTrapsInner) {
     run_nested(on_parent_overflow_body, kStackOverflow, false);
 }
 
+// The overflow of the outer coroutine's stack (by fn of the inner's
+// corolink_on_parent_stack()) consumed the outer's guard page while the
+// outer goes on running: the trap arms it again, and an overflow of the
+// outer's own then traps the outer.
+struct OuterResult {
+    int inner_rc = 0;
+    bool inner_overflow = true;
+    bool armed_after = false;
+};
+
+void *outer_then_overflow_body(corolink_yielder *y, void *, void *arg) {
+    auto *res = static_cast<OuterResult *>(arg);
+    corolink *inner = nullptr;
+    if (corolink_create(&inner, on_parent_overflow_body, nullptr, 64 * 1024) !=
+        0)
+        return nullptr;
+    res->inner_rc = corolink_resume(inner, nullptr, nullptr);
+    corolink_trap t{};
+    corolink_trap_info(inner, &t);
+    res->inner_overflow = t.stack_overflow;
+    corolink_destroy(inner);
+    corolink_stack st{};
+    corolink_get_stack(corolink_from_yielder(y), &st);
+    res->armed_after = guard_page_armed(st);
+    recurse(0);
+    return as_ptr(1); // never reached
+}
+
+TEST_F(Trap, ResumerStackOverflowedByOnParentFnIsRearmed) {
+    OuterResult res;
+    corolink *outer = nullptr;
+    ASSERT_EQ(corolink_create(&outer, outer_then_overflow_body, &res, 0), 0);
+    void *out = as_ptr(5);
+    int rc = corolink_resume(outer, nullptr, &out);
+    EXPECT_EQ(res.inner_rc, COROLINK_TRAP);
+    EXPECT_FALSE(res.inner_overflow);
+    EXPECT_TRUE(res.armed_after);
+    expect_overflow_trapped(outer, rc, out);
+    corolink_destroy(outer);
+}
+
 corolink_stack g_fn_stack;
 
 void *on_stack_fault_body(corolink_yielder *, void *, void *) {
@@ -865,7 +905,8 @@ void *clobber_then_fault_body(corolink_yielder *, void *, void *) {
 }
 
 TEST_F(Trap, OutOfLineResumeKeepsCalleeSavedRegisters) {
-    for (corolink_fn body : {clobber_then_fault_body, null_write_body}) {
+    for (corolink_fn body :
+         {clobber_then_fault_body, null_write_body, overflow_body}) {
         corolink *co = nullptr;
         ASSERT_EQ(corolink_create(&co, body, nullptr, 0), 0);
         uint64_t out[17] = {};
