@@ -38,10 +38,15 @@
  * STATUS_STACK_OVERFLOW on the overflowed stack itself, in the room that
  * the stack's layout keeps below its PAGE_GUARD page (src/stack.c). What
  * the room must hold: the exception frame the system pushes (a CONTEXT
- * and an EXCEPTION_RECORD, about 1.5 KiB), the dispatcher's frames, and
- * this handler: one CONTEXT for its walk (1.2 KiB) and a few hundred bytes
- * more (measured in tests/trap/trap_windows_test.cpp, which checks the
- * margin). The system commits the room and clears the PAGE_GUARD page when
+ * and an EXCEPTION_RECORD: 1.8 KiB under wine 8), the dispatcher's frames
+ * (0.3 KiB) and this handler, which walks the exception's own CONTEXT
+ * rather than a copy (1.5 KiB, 0.7 of them wine's RtlLookupFunctionEntry;
+ * tests/trap/trap_windows_test.cpp measures what is left at the worst).
+ * The library's stacks set GuaranteedStackBytes to the room and the guard
+ * page (src/stack.c), so that the system raises the overflow at the first
+ * touch of the guard page, with the whole room below it (2 pages; with the
+ * default, it first moves the guard a page down, leaving about one page at
+ * the worst). The system commits the room and clears the PAGE_GUARD page when
  * it raises the exception; the redirect arms it again on its way into the
  * resumer (cl_trap_return), so that the stack can be reused and overflow
  * detectably again. */

@@ -552,6 +552,51 @@ TEST(TrapDeathTest, WithoutInstallFaultReachesResumer) {
         ::testing::ExitedWithCode(kAccessViolation), "");
 }
 
+// Outside coroutines the library's handler walks the thread's stack on the
+// exception's own CONTEXT and must leave it exactly as it was for the
+// handlers after it: one added before the library's (so, with first = 1
+// after the install, called before it) keeps a copy, one added last
+// compares, then skips the faulting instruction (a 2-byte load).
+CONTEXT g_snapshot;
+std::atomic<int> g_compared{-1};
+char *g_reserved;
+
+LONG CALLBACK snapshot_handler(EXCEPTION_POINTERS *ep) {
+    if (ep->ExceptionRecord->ExceptionCode == EXCEPTION_ACCESS_VIOLATION &&
+        ep->ExceptionRecord->ExceptionInformation[1] == as_addr(g_reserved))
+        std::memcpy(&g_snapshot, ep->ContextRecord, sizeof g_snapshot);
+    return EXCEPTION_CONTINUE_SEARCH;
+}
+
+LONG CALLBACK compare_handler(EXCEPTION_POINTERS *ep) {
+    if (ep->ExceptionRecord->ExceptionCode != EXCEPTION_ACCESS_VIOLATION ||
+        ep->ExceptionRecord->ExceptionInformation[1] != as_addr(g_reserved))
+        return EXCEPTION_CONTINUE_SEARCH;
+    g_compared = std::memcmp(&g_snapshot, ep->ContextRecord,
+                             sizeof g_snapshot) == 0;
+    ep->ContextRecord->Rip += 2;
+    return EXCEPTION_CONTINUE_EXECUTION;
+}
+
+TEST_F(Trap, FaultOutsideCoroutinesLeavesContextAsItWas) {
+    g_reserved = static_cast<char *>(
+        VirtualAlloc(nullptr, 65536, MEM_RESERVE, PAGE_NOACCESS));
+    ASSERT_NE(g_reserved, nullptr);
+    PVOID first = AddVectoredExceptionHandler(1, snapshot_handler);
+    PVOID last = AddVectoredExceptionHandler(0, compare_handler);
+    ASSERT_NE(first, nullptr);
+    ASSERT_NE(last, nullptr);
+    char *p = g_reserved;
+    __asm__ volatile(".byte 0x8b, 0x00" // movl (%rax), %eax
+                     : "+a"(p)
+                     :
+                     : "memory");
+    RemoveVectoredExceptionHandler(first);
+    RemoveVectoredExceptionHandler(last);
+    EXPECT_EQ(g_compared.load(), 1);
+    VirtualFree(g_reserved, 0, MEM_RELEASE);
+}
+
 // ---- 5. nesting ----------------------------------------------------------
 
 struct NestedResult {
