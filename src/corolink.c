@@ -326,8 +326,16 @@ void *corolink_on_parent_stack(corolink_yielder *yielder, void *(*fn)(void *),
     if (__builtin_expect(co->hot.flags & CL_FLAG_TOOLS, 0))
         r = cl_tools_call_on(arg, fn, top, co->tool_parent_lo,
                              co->tool_parent_size, false);
-    else /* Windows: the TEB names the resumer's stack while fn runs */
-        r = cl_call_on(arg, fn, top, CL_PARENT_TEB(co));
+    else {
+#if CL_WINDOWS
+        /* The TEB describes the resumer's stack while fn runs there. */
+        struct cl_teb_record teb;
+        cl_teb_for_parent(&teb, co);
+        r = cl_call_on(arg, fn, top, &teb);
+#else
+        r = cl_call_on(arg, fn, top, NULL);
+#endif
+    }
     /* Never a tail call (the decrement after it sees to it):
      * corolink__call_on is a signal frame, and a `jmp` to it leaves
      * debuggers (gdb at -O2, with call-site info) a synthetic tail-call
@@ -346,14 +354,8 @@ int corolink_on_stack(const corolink_stack *stack, void *(*fn)(void *),
         return COROLINK_ESTACK;
     void *r;
 #if CL_WINDOWS
-    /* The TEB's view of the stack fn runs on (taken as committed down to
-     * limit, as for corolink_create_on()). */
-    struct {
-        void *base, *limit, *dealloc;
-        uint32_t guarantee, pad;
-        void *exception_list;
-    } teb = {stack->base, stack->limit, (char *)stack->limit - stack->guard,
-             0, 0, (void *)~(uintptr_t)0};
+    struct cl_teb_record teb; /* the TEB's view of the stack fn runs on */
+    cl_teb_for_stack(&teb, stack);
 #define CL_ON_STACK_TEB (&teb)
 #else
 #define CL_ON_STACK_TEB NULL

@@ -130,12 +130,6 @@ _Static_assert(offsetof(struct corolink__hot, id) == 0x38, "ABI v1");
 /* The target: register numbers, signal contexts, layout checks. */
 #include "arch/target.h"
 
-/* The TEB values corolink__call_on() swaps in while fn of
- * corolink_on_parent_stack() runs on the resumer's stack (Windows only). */
-#ifndef CL_PARENT_TEB
-#define CL_PARENT_TEB(co) NULL
-#endif
-
 /* Enters a suspended coroutine with a command (CL_CMD_*) for its pending
  * suspend, as a resume would; returns the switch's status (COROLINK_YIELD,
  * COROLINK_RETURN, COROLINK_TRAP or CL_STATUS_THROW) and stores the value
@@ -148,9 +142,9 @@ CL_HIDDEN int corolink__enter(struct corolink *co, void *input, uintptr_t cmd,
  * symbol table can name the root frame of a coroutine stack. */
 extern char corolink__trampoline[] CL_EXPORTED;
 #if defined(_WIN32)
-/* Windows: `teb` (four words laid out as struct corolink__hot's teb_*
- * fields, or NULL) describes the stack fn runs on, for the Thread
- * Environment Block while fn runs (unwind-info/x86_64_win64_pe.S). */
+/* Windows: `teb` (a struct cl_teb_record, src/arch/x86_64_windows.h, or
+ * NULL) describes the stack fn runs on, for the Thread Environment Block
+ * while fn runs (unwind-info/x86_64_win64_pe.S). */
 void *corolink__call_on(void *arg, void *(*fn)(void *), void *top, void *teb)
     CL_EXPORTED;
 #define cl_call_on(arg, fn, top, teb) corolink__call_on(arg, fn, top, teb)

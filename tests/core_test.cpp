@@ -367,7 +367,7 @@ void *suspend_outofline_body(corolink_yielder *y, void *, void *) {
 // in the stack and frame-pointer registers (unwind-info/README.md,
 // "Suspended coroutines"): 16 bytes on x86-64, 32 on AArch64.
 #if defined(__x86_64__) && defined(_WIN32)
-constexpr size_t kSwitchOut = 157; // with the TEB swap (no CFI rows to keep short)
+constexpr size_t kSwitchOut = 131; // with the TEB swap (no CFI rows to keep short)
 #elif defined(__x86_64__)
 constexpr size_t kSwitchOut = 16;
 #elif defined(__aarch64__)

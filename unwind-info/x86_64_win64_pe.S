@@ -51,10 +51,8 @@
 #define CO_LINK_FP 0x40
 #define CO_LINK_RA 0x48
 #define CO_LINK_SP 0x50
-#define CO_TEB     0x58       /* StackBase, StackLimit, DeallocationStack, */
-                              /* GuaranteedStackBytes: 0x58 .. 0x74; */
-                              /* ExceptionList: 0x78 */
-#define CO_STACK_LIMIT 0xb8   /* struct corolink.stack_limit (library-private) */
+#define CO_TEB     0x58       /* the TEB record: see TEB_ENTER */
+#define CO_STACK_LIMIT 0xc8   /* struct corolink.stack_limit (library-private) */
 
 #define STATUS_YIELD 1
 #define STATUS_RETURN 2
@@ -68,18 +66,14 @@
 #define TEB_DEALLOC     0x1478
 #define TEB_GUARANTEE   0x1748
 
-/* Swaps the TEB's four stack fields and ExceptionList with the copy at
- * \co + \rec (the control block's, or a record of corolink__call_on); the
- * same instructions as COROLINK__TEB_SWAP in the header. */
-.macro TEB_SWAP co, t0, t1, t2, t3, t1d, t3d, rec=CO_TEB
-        movq    %gs:TEB_STACK_BASE, \t0
-        movq    %gs:TEB_STACK_LIMIT, \t1
-        movq    \rec+0x00(\co), \t2
-        movq    \rec+0x08(\co), \t3
-        movq    \t2, %gs:TEB_STACK_BASE
-        movq    \t3, %gs:TEB_STACK_LIMIT
-        movq    \t0, \rec+0x00(\co)
-        movq    \t1, \rec+0x08(\co)
+/* The TEB record, at \co + \rec (the control block's at CO_TEB, or one
+ * of corolink__call_on's): +0x00 saved StackBase, +0x08 saved StackLimit
+ * (the side that entered, while the other runs), +0x10 DeallocationStack,
+ * +0x18 GuaranteedStackBytes (32 bits), +0x20 ExceptionList (these three
+ * swapped on every switch), +0x28 own StackBase, +0x30 own StackLimit (of
+ * the stack entered). TEB_ENTER and TEB_LEAVE are the instructions of
+ * COROLINK__TEB_ENTER and COROLINK__TEB_LEAVE in the header. */
+.macro TEB_SWAP3 co, t0, t1, t2, t3, t1d, t3d, rec
         movq    %gs:TEB_DEALLOC, \t0
         movl    %gs:TEB_GUARANTEE, \t1d
         movq    \rec+0x10(\co), \t2
@@ -92,6 +86,31 @@
         movq    \rec+0x20(\co), \t1
         movq    \t1, %gs:TEB_EXCEPTION_LIST
         movq    \t0, \rec+0x20(\co)
+.endm
+/* Entering a stack: [StackLimit, StackBase] becomes the union of the
+ * current bounds (saved) and the stack's own; the rest swapped. */
+.macro TEB_ENTER co, t0, t1, t2, t3, t1d, t3d, rec=CO_TEB
+        movq    %gs:TEB_STACK_BASE, \t0
+        movq    %gs:TEB_STACK_LIMIT, \t1
+        movq    \t0, \rec+0x00(\co)
+        movq    \t1, \rec+0x08(\co)
+        movq    \rec+0x28(\co), \t2
+        movq    \rec+0x30(\co), \t3
+        cmpq    \t2, \t0
+        cmovbq  \t2, \t0                        /* StackBase: the higher */
+        cmpq    \t3, \t1
+        cmovaq  \t3, \t1                        /* StackLimit: the lower */
+        movq    \t0, %gs:TEB_STACK_BASE
+        movq    \t1, %gs:TEB_STACK_LIMIT
+        TEB_SWAP3 \co, \t0, \t1, \t2, \t3, \t1d, \t3d, \rec
+.endm
+/* Leaving it: the saved bounds back, the rest swapped back. */
+.macro TEB_LEAVE co, t0, t1, t2, t3, t1d, t3d, rec=CO_TEB
+        movq    \rec+0x00(\co), \t0
+        movq    \rec+0x08(\co), \t1
+        movq    \t0, %gs:TEB_STACK_BASE
+        movq    \t1, %gs:TEB_STACK_LIMIT
+        TEB_SWAP3 \co, \t0, \t1, \t2, \t3, \t1d, \t3d, \rec
 .endm
 
 /* A function symbol for the linker and the debuggers (COFF: storage class
@@ -160,7 +179,7 @@ corolink__trampoline:
         .seh_setframe %rbp, 0                   /* frame = rbp; rsp = frame */
 #endif
         .seh_endprologue
-        TEB_SWAP %rcx, %rax, %r9, %r10, %r11, %r9d, %r11d
+        TEB_ENTER %rcx, %rax, %r9, %r10, %r11, %r9d, %r11d
         leaq    -32(%rcx), %rsp                 /* onto the coroutine stack */
         movq    CO_ARG(%rcx), %r8               /* fn(co, input, arg) */
         call    *CO_FN(%rcx)
@@ -174,7 +193,7 @@ corolink__trampoline_ret:
         movl    $STATUS_RETURN, %r8d
 .Lleave:
         /* Into the resumer with rcx = co, rdx = value, r8d = status. */
-        TEB_SWAP %rcx, %rax, %r9, %r10, %r11, %r9d, %r11d
+        TEB_LEAVE %rcx, %rax, %r9, %r10, %r11, %r9d, %r11d
         movq    CO_LINK_SP(%rcx), %rsp          /* at the resumer's return address */
         movq    CO_LINK_FP(%rcx), %rbp          /* resumer's rbp */
         ret                                     /* an epilogue to unwinders */
@@ -212,14 +231,15 @@ corolink__trampoline_end:
  *                         void *teb)
  * Calls fn(arg) with rsp just below `top` (16-byte aligned, with shadow
  * space) and returns its result on the original stack. `teb` points at
- * the TEB values laid out as in the control block (StackBase, StackLimit,
- * DeallocationStack, GuaranteedStackBytes, ExceptionList) that describe
- * the stack fn runs on: they are swapped in for the call and swapped back
- * after it, so that exception dispatch inside fn sees the right limits.
+ * a TEB record (see TEB_ENTER; struct cl_teb_record in
+ * src/arch/x86_64_windows.h) whose own bounds and DeallocationStack,
+ * GuaranteedStackBytes and ExceptionList describe the stack fn runs on:
+ * entered for the call and left after it, as a resume and a suspend do.
  *
  * Unwind codes. Exception dispatch only looks at frames whose establisher
- * frame lies within the TEB's limits, which name fn's stack, so this
- * frame's must lie there too: as in the trampoline, a record on the new
+ * frame lies within the TEB's limits, which always include fn's stack but
+ * not always the caller's (corolink_on_stack() from a thread), so this
+ * frame's must lie on fn's stack: as in the trampoline, a record on the new
  * stack holds what the unwinder needs, and the frame register points at
  * it. Record at top - 48 (top aligned down to 16):
  *   +0x00 caller's rbp   +0x08 caller's rbx   +0x10 &return address
@@ -256,7 +276,7 @@ corolink__call_on:
         leaq    -32(%rbp), %rsp                 /* onto the new stack, shadow space */
         testq   %rbx, %rbx
         jz      1f
-        TEB_SWAP %rbx, %rax, %r9, %r10, %r11, %r9d, %r11d, 0
+        TEB_ENTER %rbx, %rax, %r9, %r10, %r11, %r9d, %r11d, 0
 1:      call    *%rdx                           /* fn(arg): rcx = arg */
         /* fn's return address: the trap handler recognises a call_on
          * frame by it. */
@@ -265,7 +285,7 @@ corolink__call_on_ret:
         testq   %rbx, %rbx
         jz      2f
         movq    %rbx, %rcx
-        TEB_SWAP %rcx, %rdx, %r9, %r10, %r11, %r9d, %r11d, 0
+        TEB_LEAVE %rcx, %rdx, %r9, %r10, %r11, %r9d, %r11d, 0
 2:      movq    0x10(%rbp), %rsp                /* back on the caller's stack */
         movq    0x08(%rbp), %rbx
         movq    0x00(%rbp), %rbp
@@ -295,7 +315,7 @@ corolink__call_on_eh:
         testq   %rbx, %rbx
         jz      1f
         movq    %rbx, %rcx                      /* the TEB back (keeps rax, rdx) */
-        TEB_SWAP %rcx, %r8, %r9, %r10, %r11, %r9d, %r11d, 0
+        TEB_LEAVE %rcx, %r8, %r9, %r10, %r11, %r9d, %r11d, 0
 1:      movq    0x10(%rbp), %rcx                /* &return address */
         movq    0x08(%rbp), %rbx
         movq    0x00(%rbp), %rbp
@@ -444,7 +464,7 @@ corolink_suspend:
         movq    %rsp, CO_SP(%rcx)
         movq    %rbp, CO_FP(%rcx)
         movl    $STATUS_YIELD, %r8d
-        TEB_SWAP %rcx, %rax, %r9, %r10, %r11, %r9d, %r11d
+        TEB_LEAVE %rcx, %rax, %r9, %r10, %r11, %r9d, %r11d
         movq    CO_LINK_SP(%rcx), %rax          /* &resumer's return address */
         movq    (%rax), %r9                     /* the return address */
         leaq    8(%rax), %rsp                   /* resumer's rsp after return */
@@ -458,7 +478,7 @@ corolink__suspend_resumed:
         movq    (%rsp), %rax
         movq    %rax, CO_LINK_RA(%rcx)
         movq    %rsp, CO_LINK_SP(%rcx)
-        TEB_SWAP %rcx, %rax, %r9, %r10, %r11, %r9d, %r11d
+        TEB_ENTER %rcx, %rax, %r9, %r10, %r11, %r9d, %r11d
         movq    CO_FP(%rcx), %rbp
         movq    CO_SP(%rcx), %rsp               /* back in our frame */
         testl   %r8d, %r8d                      /* the resumer's command */

@@ -17,13 +17,20 @@
  *    rbx, rbp, rdi, rsi, r12-r15 and xmm6-xmm15; the switch keeps rsp and
  *    rbp and declares everything else clobbered, so the compiler saves
  *    only the live ones, as on Linux.
- *  - The Thread Environment Block names the running stack: StackBase
- *    (gs:0x08), StackLimit (gs:0x10), DeallocationStack (gs:0x1478) and
- *    GuaranteedStackBytes (gs:0x1748). Exception dispatch rejects frames
- *    outside [StackLimit, StackBase], and the guard-page logic that grows a
- *    stack (and raises STATUS_STACK_OVERFLOW at its end) reads all four:
- *    every switch swaps them with the copy in the control block, which
- *    therefore holds the values of whichever side is not running. It
+ *  - The Thread Environment Block describes the running stack:
+ *    StackBase (gs:0x08), StackLimit (gs:0x10), DeallocationStack
+ *    (gs:0x1478) and GuaranteedStackBytes (gs:0x1748). The system's
+ *    stack growth and STATUS_STACK_OVERFLOW read all four; exception
+ *    dispatch and every stack walker (RtlCaptureStackBackTrace, debuggers)
+ *    stop at the first frame outside [StackLimit, StackBase]. So a resume
+ *    sets DeallocationStack and GuaranteedStackBytes to the coroutine's
+ *    own (swapping them with the block's copy) and widens [StackLimit,
+ *    StackBase] to span the coroutine's stack as well as every stack of
+ *    the chain that resumed it (their union: the resumer's values, saved
+ *    in the block, and the coroutine's own); the switch back restores the
+ *    resumer's. Walks then follow the links from a coroutine into its
+ *    resumers down to the thread's main; exceptions still stop at the
+ *    coroutine's root, which catches them (see unwind-info/README.md). It
  *    swaps the TEB's ExceptionList (gs:0x00) as well: unused by 64-bit
  *    Windows, but wine keeps its own handler frames of the thread's stack
  *    there and calls them for any frame that lies above them in memory
@@ -42,7 +49,7 @@
 #error "include <corolink.h>, not this header"
 #endif
 
-/* The first 0x80 bytes of every coroutine's control block; the first 0x40
+/* The first 0x90 bytes of every coroutine's control block; the first 0x40
  * are laid out as on every target. The body is called with rsp = co - 32
  * (its 32 bytes of shadow space are the top of the stack). */
 struct corolink__hot {
@@ -58,12 +65,18 @@ struct corolink__hot {
     void *link_fp;             /* 0x40 resumer's rbp    } frame record */
     void *link_ra;             /* 0x48 resumer's return } */
     void *link_sp;             /* 0x50 &resumer's return address */
-    void *teb_stack_base;      /* 0x58 TEB StackBase        } of the side */
-    void *teb_stack_limit;     /* 0x60 TEB StackLimit       } that is not */
-    void *teb_dealloc;         /* 0x68 TEB DeallocationStack} running */
-    uint32_t teb_guarantee;    /* 0x70 TEB GuaranteedStackBytes */
+    /* The TEB (see above). While the coroutine runs: */
+    void *teb_saved_base;      /* 0x58 the resumer's StackBase */
+    void *teb_saved_limit;     /* 0x60 the resumer's StackLimit */
+    /* Swapped on every switch: the coroutine's own while it does not run,
+     * the resumer's while it does. */
+    void *teb_dealloc;         /* 0x68 DeallocationStack */
+    uint32_t teb_guarantee;    /* 0x70 GuaranteedStackBytes */
     uint32_t corolink__priv1;  /* 0x74 library-private */
-    void *teb_exception_list;  /* 0x78 TEB ExceptionList (see above) */
+    void *teb_exception_list;  /* 0x78 ExceptionList */
+    /* The coroutine's own stack bounds. */
+    void *teb_stack_base;      /* 0x80 StackBase: the region's end */
+    void *teb_stack_limit;     /* 0x88 StackLimit: its lowest committed byte */
 };
 
 #if defined(COROLINK__INLINE)
@@ -90,18 +103,12 @@ struct corolink__hot {
 #define COROLINK__ATT_BEGIN "{|.att_syntax prefix\n\t}"
 #define COROLINK__ATT_END "{|\n\t.intel_syntax noprefix}"
 
-/* Swaps the four TEB stack fields and ExceptionList with the control block's copy (rcx):
- * afterwards the TEB describes the other stack and the block keeps the
- * values of the one left. Scratch: rax, r9, r10, r11. */
-#define COROLINK__TEB_SWAP                                                     \
-    "movq %%gs:0x08, %%rax\n\t"       /* StackBase */                          \
-    "movq %%gs:0x10, %%r9\n\t"        /* StackLimit */                         \
-    "movq 0x58(%%rcx), %%r10\n\t"                                              \
-    "movq 0x60(%%rcx), %%r11\n\t"                                              \
-    "movq %%r10, %%gs:0x08\n\t"                                                \
-    "movq %%r11, %%gs:0x10\n\t"                                                \
-    "movq %%rax, 0x58(%%rcx)\n\t"                                              \
-    "movq %%r9, 0x60(%%rcx)\n\t"                                               \
+/* The TEB as the switch leaves it (rcx = control block; scratch: rax,
+ * r9, r10, r11). Entering the coroutine: the resumer's StackBase and
+ * StackLimit saved, the union of theirs and the coroutine's own installed
+ * (unsigned max and min), DeallocationStack, GuaranteedStackBytes and
+ * ExceptionList swapped with the block's copy. */
+#define COROLINK__TEB_SWAP3                                                    \
     "movq %%gs:0x1478, %%rax\n\t"     /* DeallocationStack */                  \
     "movl %%gs:0x1748, %%r9d\n\t"     /* GuaranteedStackBytes */               \
     "movq 0x68(%%rcx), %%r10\n\t"                                              \
@@ -109,11 +116,33 @@ struct corolink__hot {
     "movq %%r10, %%gs:0x1478\n\t"                                              \
     "movl %%r11d, %%gs:0x1748\n\t"                                             \
     "movq %%rax, 0x68(%%rcx)\n\t"                                              \
-    "movl %%r9d, 0x70(%%rcx)\n\t"                                             \
+    "movl %%r9d, 0x70(%%rcx)\n\t"                                              \
     "movq %%gs:0x00, %%rax\n\t"       /* ExceptionList */                      \
     "movq 0x78(%%rcx), %%r9\n\t"                                               \
     "movq %%r9, %%gs:0x00\n\t"                                                 \
     "movq %%rax, 0x78(%%rcx)\n\t"
+#define COROLINK__TEB_ENTER                                                    \
+    "movq %%gs:0x08, %%rax\n\t"       /* the resumer's StackBase */            \
+    "movq %%gs:0x10, %%r9\n\t"        /* and StackLimit */                     \
+    "movq %%rax, 0x58(%%rcx)\n\t"                                              \
+    "movq %%r9, 0x60(%%rcx)\n\t"                                               \
+    "movq 0x80(%%rcx), %%r10\n\t"     /* the coroutine's own */                \
+    "movq 0x88(%%rcx), %%r11\n\t"                                              \
+    "cmpq %%r10, %%rax\n\t"                                                    \
+    "cmovbq %%r10, %%rax\n\t"         /* StackBase: the higher */              \
+    "cmpq %%r11, %%r9\n\t"                                                     \
+    "cmovaq %%r11, %%r9\n\t"          /* StackLimit: the lower */              \
+    "movq %%rax, %%gs:0x08\n\t"                                                \
+    "movq %%r9, %%gs:0x10\n\t"                                                 \
+    COROLINK__TEB_SWAP3
+/* Leaving it: the resumer's StackBase and StackLimit back, the three
+ * others swapped back. */
+#define COROLINK__TEB_LEAVE                                                    \
+    "movq 0x58(%%rcx), %%rax\n\t"                                              \
+    "movq 0x60(%%rcx), %%r9\n\t"                                               \
+    "movq %%rax, %%gs:0x08\n\t"                                                \
+    "movq %%r9, %%gs:0x10\n\t"                                                 \
+    COROLINK__TEB_SWAP3
 
 /* No USDT probes on Windows: the inline resume never takes the traced
  * path. */
@@ -158,7 +187,7 @@ COROLINK__INLINE_DEF void *corolink_suspend(corolink_yielder *yielder,
         "movq %%rax, 0x00(%%rcx)\n\t"   /* co->pc = resume point: suspended */
         "movq %%rsp, 0x08(%%rcx)\n\t"   /* co->sp */
         "movq %%rbp, 0x10(%%rcx)\n\t"   /* co->fp */
-        COROLINK__TEB_SWAP              /* the TEB names the resumer's stack */
+        COROLINK__TEB_LEAVE             /* the TEB: the resumer's again */
         "movq 0x50(%%rcx), %%rsp\n\t"   /* at the resumer's return address */
         "movq 0x40(%%rcx), %%rbp\n\t"   /* resumer's rbp */
         "ret\n"                          /* into the resumer */
@@ -169,7 +198,7 @@ COROLINK__INLINE_DEF void *corolink_suspend(corolink_yielder *yielder,
         "movq (%%rsp), %%rax\n\t"
         "movq %%rax, 0x48(%%rcx)\n\t"   /* link_ra */
         "movq %%rsp, 0x50(%%rcx)\n\t"   /* link_sp: &return address */
-        COROLINK__TEB_SWAP              /* the TEB names the body's stack */
+        COROLINK__TEB_ENTER             /* the TEB: the body's stack too */
         "movq 0x10(%%rcx), %%rbp\n\t"   /* the body's rbp */
         "movq 0x08(%%rcx), %%rsp\n\t"   /* the body's stack */
         COROLINK__ATT_END

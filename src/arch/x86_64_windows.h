@@ -14,31 +14,46 @@
 #define CL_DWARF_FP 6
 /* The switch-out's first instruction (leaq 1f(%rip), %rax) is this many
  * bytes before the resume point: 7 (leaq) + 3 + 4 + 4 (the three stores)
- * + 130 (the TEB swap: 12 gs-relative moves of 9 bytes, 8 of 4 bytes...
- * see tests/core_test.cpp) + 4 + 4 (the rsp and rbp loads) + 1 (ret).
- * Tools that unwind a suspended coroutine use it with co->sp and co->fp,
- * which are the body's until the switch-out's rsp load, so the function's
- * own unwind codes hold there. (In the out-of-line suspend, whose
- * switch-out is longer, the same distance lands after its prologue and
- * before its rsp load: its codes hold as well.) */
-#define CL_SUSPENDED_PC_ADJUST 157
+ * + 104 (COROLINK__TEB_LEAVE: 8 gs-relative moves of 9 bytes, 8 others of
+ * 4) + 4 + 4 (the rsp and rbp loads) + 1 (ret); tests/core_test.cpp
+ * checks it. Tools that unwind a suspended coroutine use it with co->sp
+ * and co->fp, which are the body's until the switch-out's rsp load, so the
+ * function's own unwind codes hold there. (In the out-of-line suspend,
+ * whose switch-out is longer, the same distance lands after its prologue
+ * and before its rsp load: its codes hold as well.) */
+#define CL_SUSPENDED_PC_ADJUST 131
 
-_Static_assert(sizeof(struct corolink__hot) == 0x80, "Windows x64 hot layout");
+_Static_assert(sizeof(struct corolink__hot) == 0x90, "Windows x64 hot layout");
 _Static_assert(offsetof(struct corolink__hot, link_fp) == 0x40, "ABI v1");
 _Static_assert(offsetof(struct corolink__hot, link_ra) == 0x48, "ABI v1");
 _Static_assert(offsetof(struct corolink__hot, link_sp) == 0x50, "ABI v1");
-_Static_assert(offsetof(struct corolink__hot, teb_stack_base) == 0x58, "ABI v1");
-_Static_assert(offsetof(struct corolink__hot, teb_stack_limit) == 0x60, "ABI v1");
-_Static_assert(offsetof(struct corolink__hot, teb_dealloc) == 0x68, "ABI v1");
-_Static_assert(offsetof(struct corolink__hot, teb_guarantee) == 0x70, "ABI v1");
-_Static_assert(offsetof(struct corolink__hot, teb_exception_list) == 0x78, "ABI v1");
 
-/* A placed block holds the TEB values of its own stack (the side that is
- * not running): StackBase = the end of the stack region, StackLimit = its
- * lowest committed byte (stacks given by the caller are taken as committed
- * down to `limit`; the library's own, reserved and committed on demand,
- * set their limit afterwards: src/stack.c), DeallocationStack = the start
- * of the reservation (guard included). */
+/* The TEB record the switch and corolink__call_on() enter and leave
+ * (TEB_ENTER in unwind-info/x86_64_win64_pe.S): the control block's from
+ * teb_saved_base on, or a record of corolink__call_on's. */
+struct cl_teb_record {
+    void *saved_base, *saved_limit; /* the side that entered */
+    void *dealloc;                  /* } swapped on entry and exit */
+    uint32_t guarantee, pad;        /* } */
+    void *exception_list;           /* } */
+    void *own_base, *own_limit;     /* the stack entered */
+};
+#define CL_TEB_AT(field) \
+    (offsetof(struct corolink__hot, field) - offsetof(struct corolink__hot, teb_saved_base))
+_Static_assert(offsetof(struct corolink__hot, teb_saved_base) == 0x58, "ABI v1");
+_Static_assert(CL_TEB_AT(teb_saved_limit) == offsetof(struct cl_teb_record, saved_limit), "");
+_Static_assert(CL_TEB_AT(teb_dealloc) == offsetof(struct cl_teb_record, dealloc), "");
+_Static_assert(CL_TEB_AT(teb_guarantee) == offsetof(struct cl_teb_record, guarantee), "");
+_Static_assert(CL_TEB_AT(teb_exception_list) == offsetof(struct cl_teb_record, exception_list), "");
+_Static_assert(CL_TEB_AT(teb_stack_base) == offsetof(struct cl_teb_record, own_base), "");
+_Static_assert(CL_TEB_AT(teb_stack_limit) == offsetof(struct cl_teb_record, own_limit), "");
+
+/* A placed block holds its own stack's TEB values: StackBase = the end
+ * of the stack region, StackLimit = its lowest committed byte (stacks
+ * given by the caller are taken as committed down to `limit`; the
+ * library's own set theirs afterwards: src/stack.c), DeallocationStack =
+ * the start of the reservation (guard included), no guarantee, an empty
+ * ExceptionList. */
 static inline void cl_arch_place(struct corolink *co) {
     co->hot.teb_stack_base = co->stack_top;
     co->hot.teb_stack_limit = co->stack_limit;
@@ -47,8 +62,31 @@ static inline void cl_arch_place(struct corolink *co) {
     co->hot.teb_exception_list = (void *)~(uintptr_t)0; /* empty */
 }
 
+/* The record for fn of corolink_on_parent_stack(), which runs on the
+ * resumer's stack: that stack's values, which the block holds while the
+ * coroutine runs (the bounds saved, the rest swapped out). */
+static inline void cl_teb_for_parent(struct cl_teb_record *r,
+                                     const struct corolink *co) {
+    r->own_base = co->hot.teb_saved_base;
+    r->own_limit = co->hot.teb_saved_limit;
+    r->dealloc = co->hot.teb_dealloc;
+    r->guarantee = co->hot.teb_guarantee;
+    r->exception_list = co->hot.teb_exception_list;
+}
+
+/* The record for fn of corolink_on_stack(): the given stack, taken as
+ * committed down to limit, as for corolink_create_on(). */
+static inline void cl_teb_for_stack(struct cl_teb_record *r,
+                                    const corolink_stack *st) {
+    r->own_base = st->base;
+    r->own_limit = st->limit;
+    r->dealloc = (char *)st->limit - st->guard;
+    r->guarantee = 0;
+    r->exception_list = (void *)~(uintptr_t)0;
+}
+
 /* CO_STACK_LIMIT in unwind-info/x86_64_win64_pe.S. */
-_Static_assert(offsetof(struct corolink, stack_limit) == 0xb8,
+_Static_assert(offsetof(struct corolink, stack_limit) == 0xc8,
                "stack_limit where the out-of-line suspend reads it");
 
 /* corolink__call_on() keeps the caller's rsp in its frame, not next to
@@ -59,9 +97,6 @@ _Static_assert(offsetof(struct corolink, stack_limit) == 0xb8,
 /* fn of corolink_on_parent_stack() runs below the resumer's return
  * address (link_sp points at it): 16 bytes of margin, no red zone. */
 #define CL_PARENT_STACK_RESERVE 16
-/* While the coroutine runs, its block holds the resumer's TEB values: fn
- * runs on the resumer's stack with those swapped in. */
-#define CL_PARENT_TEB(co) ((void *)&(co)->hot.teb_stack_base)
 
 /* Return addresses are plain. */
 static inline uintptr_t cl_strip_ra(uintptr_t ra) { return ra; }

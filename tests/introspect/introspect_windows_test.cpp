@@ -221,7 +221,7 @@ TEST(WindowsRegistry, TableInItsOwnSectionAndExported) {
     EXPECT_EQ(t->size, sizeof(DebugOffsets));
     EXPECT_STREQ(t->target, "x86_64-win64-pe");
     EXPECT_EQ(t->elf_machine, 0x8664u); // IMAGE_FILE_MACHINE_AMD64
-    EXPECT_EQ(t->suspended_pc_adjust, -157);
+    EXPECT_EQ(t->suspended_pc_adjust, -131);
     EXPECT_EQ(t->off_link_sp, 0x50u);
     EXPECT_NE(t->registry, 0u);
 }

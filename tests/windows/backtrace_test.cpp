@@ -9,8 +9,9 @@
 // was; and from a coroutine resumed a second time, by another resumer,
 // into that latest resumer (the records are rewritten by the suspend's
 // resume point, not only by the trampoline). RtlCaptureStackBackTrace
-// stops at the first frame off the running coroutine's stack (see
-// Reach::kFirstResumer), after stepping correctly into the first resumer.
+// (ntdll's walker, which stops at the first frame outside the TEB's
+// [StackLimit, StackBase]) gets there too: while a coroutine runs, those
+// bounds span every stack of the chain that resumed it.
 //
 // Built several times (tests/windows/CMakeLists.txt): with the inline
 // switch and with COROLINK_NO_INLINE (the out-of-line corolink_resume(),
@@ -230,25 +231,11 @@ std::string dump(const std::vector<Frame> &walk, const Labeler &label) {
     return out;
 }
 
-// How far a walk must get.
-enum class Reach {
-    // From body_c through each coroutine's root frame into that
-    // coroutine's latest resumer, in order, down to main().
-    kMain,
-    // RtlCaptureStackBackTrace: wine's (like Windows' RtlWalkFrameChain)
-    // stops at the first frame whose establisher frame lies outside the
-    // TEB's [StackLimit, StackBase], which name the running coroutine's
-    // stack only. It must still step out of the innermost root frame to
-    // its resumer's return address (the frame it reports last); if it goes
-    // on, it must get everything right, as kMain.
-    kFirstResumer,
-};
-
 // Everything wrong with a walk taken in body_c (empty: nothing). For
 // walks that report them (has_sp, has_fp), the step out of every root
 // frame must also restore the resumer's rsp and rbp.
 std::vector<std::string> check(const Scenario &s, const std::vector<Frame> &walk,
-                               bool has_sp, bool has_fp, Reach reach) {
+                               bool has_sp, bool has_fp) {
     std::vector<std::string> problems;
     Labeler label;
     std::vector<std::string> expected = {"take_walks", "body_c"};
@@ -271,9 +258,6 @@ std::vector<std::string> check(const Scenario &s, const std::vector<Frame> &walk
     }
     for (const std::string &e : expected)
         want += (want.empty() ? "" : " ") + e;
-    if (reach == Reach::kFirstResumer && prefix && at.size() >= 3 &&
-        walk.size() == at[2] + 2 && walk.back().pc == s.boundaries[0].link_ra)
-        return problems; // stopped right after the first resumer's frame
     if (!prefix || at.size() != expected.size()) {
         problems.push_back("frames: want [" + want + "], got [" + seen + "]");
         return problems;
@@ -354,13 +338,13 @@ UnwindHeader trampoline_unwind_info() {
 // boundary right; in the negative control it must start right (into
 // body_c) and then fail to.
 void expect_linked(void (*run)(Scenario *), std::vector<Frame> winwalk::Walks::*walk,
-                   bool has_sp, bool has_fp, Reach reach = Reach::kMain) {
+                   bool has_sp, bool has_fp) {
     Scenario s;
     run(&s);
     if (::testing::Test::HasFatalFailure())
         return;
     const std::vector<Frame> &w = s.walks.*walk;
-    std::vector<std::string> problems = check(s, w, has_sp, has_fp, reach);
+    std::vector<std::string> problems = check(s, w, has_sp, has_fp);
 #if !COROLINK_TEST_NO_LINK_RECORDS
     EXPECT_TRUE(problems.empty()) << join(problems) << dump(w, Labeler());
 #else
@@ -395,8 +379,7 @@ TEST(LinkedBacktrace, TrampolineHasNoLinkRecords) {
 
 // The three walks of a scenario, as the tests of one suite:
 //  - RtlCaptureStackBackTrace: ntdll's own walker (pcs only), which stops
-//    at the first frame outside the running coroutine's stack (see
-//    Reach::kFirstResumer);
+//    at the first frame outside the TEB's bounds;
 //  - RtlVirtualUnwindLoop: the loop every SEH unwinder runs
 //    (RtlLookupFunctionEntry, then RtlVirtualUnwind), with the restored
 //    rsp and rbp checked;
@@ -405,8 +388,7 @@ TEST(LinkedBacktrace, TrampolineHasNoLinkRecords) {
 //    mingw), whose CFA is the restored rsp.
 #define WALK_TESTS(suite, run)                                                 \
     TEST(suite, RtlCaptureStackBackTrace) {                                    \
-        expect_linked(run, &winwalk::Walks::rtl_capture, false, false,         \
-                      Reach::kFirstResumer);                                   \
+        expect_linked(run, &winwalk::Walks::rtl_capture, false, false);        \
     }                                                                          \
     TEST(suite, RtlVirtualUnwindLoop) {                                        \
         expect_linked(run, &winwalk::Walks::virtual_unwind, true, true);       \

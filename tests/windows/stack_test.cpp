@@ -1,9 +1,10 @@
-// The TEB names the running stack (StackBase, StackLimit,
-// DeallocationStack, GuaranteedStackBytes; ExceptionList for wine): every
-// switch swaps those fields (include/corolink/x86_64_win64_pe.h), so that
-// exception dispatch, which rejects frames outside [StackLimit,
-// StackBase], and the stack-growth and overflow logic work on coroutine
-// stacks. These tests read the fields where code runs: in bodies (nested
+// The TEB describes the running stack (include/corolink/x86_64_win64_pe.h):
+// DeallocationStack, GuaranteedStackBytes (and ExceptionList, for wine)
+// are the running stack's own, and [StackLimit, StackBase] spans it and
+// every stack of the chain that resumed it (the union of the resumer's
+// bounds and its own), so that exception dispatch and stack walkers,
+// which stop at frames outside those bounds, reach into the resumers,
+// while the stack-growth and overflow logic sees the running stack. These tests read the fields where code runs: in bodies (nested
 // too), in fn of corolink_on_stack() and corolink_on_parent_stack(), and
 // in the resumer after each switch back. And large frames: a body with a
 // 100 KiB frame (gcc probes it page by page with ___chkstk_ms) on a
@@ -11,6 +12,7 @@
 #include <corolink.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <thread>
 #include <vector>
@@ -45,23 +47,33 @@ corolink_stack stack_of(const corolink *co) {
 
 constexpr uintptr_t kNoHandlers = ~uintptr_t{0}; // an empty ExceptionList
 
-// The TEB names the stack `st` of a coroutine: StackBase is the end of
-// its region, just above the control block at `base`; StackLimit the
-// lowest committed byte, between `limit` and the code that runs;
-// DeallocationStack the start of the reservation (the guard); guaranteed
-// bytes the stack's own (what the library gives its stacks: the overflow
-// handlers' room, which lies below StackLimit), no wine handler frames.
-void expect_coroutine_stack(const Sample &s, const corolink_stack &st) {
+// The TEB while code runs on the stack `st` of a coroutine resumed from
+// code that saw `outer`: [StackLimit, StackBase] is the union of outer's
+// bounds and the stack's own (StackBase the end of its region, just above
+// the control block at `base`; StackLimit its lowest committed byte,
+// between `limit` and the code that runs); DeallocationStack the start of
+// its reservation (the guard); guaranteed bytes the stack's own (what the
+// library gives its stacks: the overflow handlers' room, below its
+// committed bytes); no wine handler frames.
+void expect_coroutine_stack(const Sample &s, const corolink_stack &st,
+                            const Teb &outer) {
     uintptr_t base = reinterpret_cast<uintptr_t>(st.base);
     uintptr_t limit = reinterpret_cast<uintptr_t>(st.limit);
     const Teb &t = s.teb;
+    EXPECT_GE(t.stack_base, outer.stack_base) << describe(t);
     EXPECT_GE(t.stack_base, base) << describe(t);
-    EXPECT_LE(t.stack_base - base, 8u * 1024) << describe(t);
-    EXPECT_GE(t.stack_limit, limit) << describe(t);
+    if (t.stack_base != outer.stack_base) { // then it is the stack's own end
+        EXPECT_LE(t.stack_base - base, 8u * 1024) << describe(t);
+    }
+    EXPECT_LE(t.stack_limit, outer.stack_limit) << describe(t);
     EXPECT_LE(t.stack_limit, s.sp) << describe(t);
+    if (t.stack_limit != outer.stack_limit) { // then it is the stack's own
+        EXPECT_GE(t.stack_limit, limit) << describe(t);
+    }
     EXPECT_LT(s.sp, base) << describe(t);
+    EXPECT_GE(s.sp, limit) << describe(t);
     EXPECT_EQ(t.dealloc, limit - st.guard) << describe(t);
-    EXPECT_LE(t.guarantee, t.stack_limit - t.dealloc) << describe(t);
+    EXPECT_LE(t.guarantee, base - limit) << describe(t);
     EXPECT_EQ(t.exception_list, kNoHandlers) << describe(t);
 }
 
@@ -94,9 +106,9 @@ TEST(TebStack, BodyRunsOnItsOwnStack) {
     corolink_destroy(co);
 
     ASSERT_EQ(seen.size(), 2u);
-    expect_coroutine_stack(seen[0], st);
+    expect_coroutine_stack(seen[0], st, before);
     EXPECT_EQ(seen[0].teb, seen[1].teb) << describe(seen[0].teb) << "\n" << describe(seen[1].teb);
-    EXPECT_NE(seen[0].teb.stack_base, before.stack_base);
+    EXPECT_NE(seen[0].teb.dealloc, before.dealloc);
     EXPECT_EQ(suspended, before) << describe(suspended) << "\n" << describe(before);
     EXPECT_EQ(returned, before) << describe(returned) << "\n" << describe(before);
 }
@@ -118,8 +130,8 @@ TEST(TebStack, GuaranteedStackBytesIsPerStack) {
         ASSERT_EQ(corolink_resume(co, nullptr, nullptr), COROLINK_RETURN);
         EXPECT_EQ(winwalk::teb_now(), before);
         ASSERT_EQ(seen.size(), 2u);
-        expect_coroutine_stack(seen[0], stack_of(co));
-        expect_coroutine_stack(seen[1], stack_of(co));
+        expect_coroutine_stack(seen[0], stack_of(co), before);
+        expect_coroutine_stack(seen[1], stack_of(co), before);
         EXPECT_NE(seen[0].teb.guarantee, before.guarantee);
         EXPECT_EQ(seen[1].teb.guarantee, seen[0].teb.guarantee);
         corolink_destroy(co);
@@ -174,12 +186,12 @@ TEST(TebStack, NestedCoroutines) {
     ASSERT_EQ(n.in_a.size(), 4u);
     ASSERT_EQ(n.in_b.size(), 2u);
     for (const Sample &s : n.in_a) {
-        expect_coroutine_stack(s, stack_of(a));
+        expect_coroutine_stack(s, stack_of(a), before);
         EXPECT_EQ(s.teb, n.in_a[0].teb) << describe(s.teb);
     }
-    for (const Sample &s : n.in_b)
-        expect_coroutine_stack(s, stack_of(n.b));
-    EXPECT_NE(n.in_a[0].teb.stack_base, n.in_b[0].teb.stack_base);
+    for (const Sample &s : n.in_b) // B's bounds also span A's and the thread's
+        expect_coroutine_stack(s, stack_of(n.b), n.in_a[0].teb);
+    EXPECT_NE(n.in_a[0].teb.dealloc, n.in_b[0].teb.dealloc);
     corolink_destroy(n.b);
     corolink_destroy(a);
 }
@@ -191,9 +203,10 @@ void *sample_fn(void *arg) {
     return arg;
 }
 
-// fn of corolink_on_stack() on `st`: the TEB names that stack exactly (a
-// stack given by the caller is taken as committed down to its limit; the
-// guarantee, if any, fits in its guard).
+// fn of corolink_on_stack() on `st`: the TEB's bounds are the union of
+// the caller's and the stack's (a stack given by the caller is taken as
+// committed down to its limit), the rest the stack's own (the guarantee,
+// if any, fits in its guard).
 void expect_on_stack(const corolink_stack &st) {
     Teb outside = winwalk::teb_now();
     Sample in{};
@@ -201,8 +214,12 @@ void expect_on_stack(const corolink_stack &st) {
     ASSERT_EQ(corolink_on_stack(&st, sample_fn, &in, &result), 0);
     EXPECT_EQ(result, &in);
     EXPECT_EQ(winwalk::teb_now(), outside);
-    EXPECT_EQ(in.teb.stack_base, reinterpret_cast<uintptr_t>(st.base)) << describe(in.teb);
-    EXPECT_EQ(in.teb.stack_limit, reinterpret_cast<uintptr_t>(st.limit)) << describe(in.teb);
+    EXPECT_EQ(in.teb.stack_base,
+              std::max(outside.stack_base, reinterpret_cast<uintptr_t>(st.base)))
+        << describe(in.teb);
+    EXPECT_EQ(in.teb.stack_limit,
+              std::min(outside.stack_limit, reinterpret_cast<uintptr_t>(st.limit)))
+        << describe(in.teb);
     EXPECT_EQ(in.teb.dealloc, reinterpret_cast<uintptr_t>(st.limit) - st.guard)
         << describe(in.teb);
     EXPECT_LE(in.teb.guarantee, st.guard) << describe(in.teb); // below StackLimit
@@ -260,14 +277,20 @@ void *parent_of_inner(corolink_yielder *, void *, void *arg) {
     return nullptr;
 }
 
+// fn runs with the resumer's DeallocationStack, guarantee and handler
+// list, and bounds that span the resumer's stack and the body's.
 void expect_on_parent(const Parent &p) {
-    EXPECT_EQ(p.in_fn.teb, p.resumer.teb) << describe(p.in_fn.teb) << "\n"
-                                          << describe(p.resumer.teb);
+    const Teb &in = p.in_fn.teb, &res = p.resumer.teb, &body = p.body_before.teb;
+    EXPECT_EQ(in.dealloc, res.dealloc) << describe(in) << "\n" << describe(res);
+    EXPECT_EQ(in.guarantee, res.guarantee);
+    EXPECT_EQ(in.exception_list, res.exception_list);
+    EXPECT_GE(in.stack_base, std::max(res.stack_base, body.stack_base));
+    EXPECT_LE(in.stack_limit, std::min(res.stack_limit, body.stack_limit));
     // fn's frame is on the resumer's stack, below the resumer's frames.
-    EXPECT_GE(p.in_fn.sp, p.resumer.teb.stack_limit);
+    EXPECT_GE(p.in_fn.sp, res.stack_limit);
     EXPECT_LT(p.in_fn.sp, p.resumer.sp);
     EXPECT_EQ(p.body_after.teb, p.body_before.teb);
-    EXPECT_NE(p.body_before.teb.stack_base, p.resumer.teb.stack_base);
+    EXPECT_NE(body.dealloc, res.dealloc);
 }
 
 }  // namespace
@@ -283,7 +306,7 @@ TEST(TebStack, OnParentStackNamesTheResumersStack) {
     ASSERT_EQ(corolink_resume(co, nullptr, nullptr), COROLINK_RETURN);
     corolink_destroy(co);
     expect_on_parent(p);
-    EXPECT_EQ(p.in_fn.teb, winwalk::teb_now());
+    EXPECT_EQ(p.in_fn.teb.dealloc, winwalk::teb_now().dealloc);
 
     Parent q;
     corolink *outer;
@@ -291,7 +314,7 @@ TEST(TebStack, OnParentStackNamesTheResumersStack) {
     ASSERT_EQ(corolink_create(&outer, parent_of_inner, &q, 0), 0);
     ASSERT_EQ(corolink_resume(outer, nullptr, nullptr), COROLINK_RETURN);
     expect_on_parent(q);
-    expect_coroutine_stack(q.in_fn, stack_of(outer));
+    expect_coroutine_stack(q.in_fn, stack_of(outer), q.body_before.teb);
     corolink_destroy(q.inner);
     corolink_destroy(outer);
 }
