@@ -276,13 +276,6 @@ CL_HIDDEN void corolink__stamp(corolink *co);
  * sets cl_thread.trap_ready. Called on the cold create paths. */
 CL_HIDDEN extern bool cl_trap_installed;
 CL_HIDDEN void cl_trap_thread_setup(void);
-#if CL_WINDOWS
-/* Windows stacks of the library (src/stack.c): the pages of room for the
- * handlers of a stack overflow between the hard guard page and the
- * PAGE_GUARD page (trap_windows.c arms that page again after an overflow
- * consumed it). */
-#define CL_WIN_RESERVE_PAGES 2
-#endif
 /* corolink.c: a trap ended a corolink_on_parent_stack() call on this
  * thread (its fn faulted): give back its count. */
 CL_HIDDEN void cl_on_parent_trapped(void);

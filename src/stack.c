@@ -37,7 +37,8 @@
  * grown page by page breaks the first exception dispatched deep in it.
  * Windows charges the commit but, as on Linux, a page costs memory only
  * once touched. */
-/* CL_WIN_RESERVE_PAGES (2): in internal.h, for trap_windows.c too. */
+/* CL_WIN_RESERVE_PAGES (2): in src/arch/x86_64_windows.h, for
+ * cl_arch_place() and trap_windows.c too. */
 static size_t page_size(void) {
     static size_t cached;
     size_t p = __atomic_load_n(&cached, __ATOMIC_RELAXED);
@@ -95,12 +96,8 @@ static void unmap_region(void *lo, size_t size) {
 
 /* A block placed on a stack of ours: the TEB's StackLimit is the lowest
  * committed byte, which the system lowers as the stack grows (the block
- * keeps it while the coroutine is not running). GuaranteedStackBytes =
- * the room and the guard page: the system then raises STATUS_STACK_OVERFLOW
- * at the first touch of the PAGE_GUARD page, leaving the handlers the whole
- * room (with less, wine and Windows first move the guard page one page
- * down and raise the overflow there, with one page left: too little for
- * the exception frame, the dispatcher and the trap handler). */
+ * keeps it while the coroutine is not running); GuaranteedStackBytes as
+ * cl_arch_place() sets it for a one-page guard. */
 #define CL_MAP_AND_PLACE(rounded, co_out)                                      \
     do {                                                                       \
         corolink_stack st_;                                                    \
@@ -110,8 +107,6 @@ static void unmap_region(void *lo, size_t size) {
             return rc_;                                                        \
         co_out = cl_place(st_.limit, st_.base, st_.guard);                     \
         co_out->hot.teb_stack_limit = committed_;                              \
-        co_out->hot.teb_guarantee =                                            \
-            (uint32_t)((CL_WIN_RESERVE_PAGES + 1) * page_size());              \
     } while (0)
 #else
 #include <pthread.h>

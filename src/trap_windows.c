@@ -69,34 +69,9 @@ bool cl_trap_installed;
 
 /* ---- the Thread Environment Block ---- */
 
-/* The TEB fields the switch swaps, as the control block (from
- * teb_stack_base, at 0x58) and corolink__call_on's `teb` records lay them
- * out (include/corolink/x86_64_win64_pe.h). */
-struct teb_rec {
-    void *stack_base;     /* TEB StackBase, gs:0x08 */
-    void *stack_limit;    /* TEB StackLimit, gs:0x10 */
-    void *dealloc;        /* TEB DeallocationStack, gs:0x1478 */
-    uint32_t guarantee;   /* TEB GuaranteedStackBytes, gs:0x1748 */
-    uint32_t pad;
-    void *exception_list; /* TEB ExceptionList, gs:0x00 */
-};
-_Static_assert(offsetof(struct corolink__hot, teb_stack_limit) -
-                       offsetof(struct corolink__hot, teb_stack_base) ==
-                   offsetof(struct teb_rec, stack_limit),
-               "the block's TEB copy is a struct teb_rec");
-_Static_assert(offsetof(struct corolink__hot, teb_dealloc) -
-                       offsetof(struct corolink__hot, teb_stack_base) ==
-                   offsetof(struct teb_rec, dealloc),
-               "the block's TEB copy is a struct teb_rec");
-_Static_assert(offsetof(struct corolink__hot, teb_guarantee) -
-                       offsetof(struct corolink__hot, teb_stack_base) ==
-                   offsetof(struct teb_rec, guarantee),
-               "the block's TEB copy is a struct teb_rec");
-_Static_assert(offsetof(struct corolink__hot, teb_exception_list) -
-                       offsetof(struct corolink__hot, teb_stack_base) ==
-                   offsetof(struct teb_rec, exception_list),
-               "the block's TEB copy is a struct teb_rec");
-
+/* The TEB record the switch enters and leaves (struct cl_teb_record,
+ * src/arch/x86_64_windows.h): the control block's, or a
+ * corolink__call_on's. */
 #define TEB_EXCEPTION_LIST 0x00
 #define TEB_STACK_BASE 0x08
 #define TEB_STACK_LIMIT 0x10
@@ -123,10 +98,12 @@ static void swap_word(unsigned off, void **slot) {
     *slot = v;
 }
 
-/* Swaps the TEB's fields with *r, as the switch's TEB_SWAP does. */
-static void teb_swap(struct teb_rec *r) {
-    swap_word(TEB_STACK_BASE, &r->stack_base);
-    swap_word(TEB_STACK_LIMIT, &r->stack_limit);
+/* Leaves the stack a record was entered for, as the switch's TEB_LEAVE
+ * does: the bounds saved on entry back, DeallocationStack,
+ * GuaranteedStackBytes and ExceptionList swapped back. */
+static void teb_leave(struct cl_teb_record *r) {
+    *(void *volatile *)(teb() + TEB_STACK_BASE) = r->saved_base;
+    *(void *volatile *)(teb() + TEB_STACK_LIMIT) = r->saved_limit;
     swap_word(TEB_DEALLOC, &r->dealloc);
     volatile uint32_t *g = (volatile uint32_t *)(teb() + TEB_GUARANTEE);
     uint32_t v = *g;
@@ -135,8 +112,8 @@ static void teb_swap(struct teb_rec *r) {
     swap_word(TEB_EXCEPTION_LIST, &r->exception_list);
 }
 
-static struct teb_rec *block_teb(struct corolink *co) {
-    return (struct teb_rec *)(void *)&co->hot.teb_stack_base;
+static struct cl_teb_record *block_teb(struct corolink *co) {
+    return (struct cl_teb_record *)(void *)&co->hot.teb_saved_base;
 }
 
 /* ---- the page size, and reading without faulting ---- */
@@ -180,9 +157,11 @@ static bool readable(uintptr_t p, size_t n) {
 
 /* ---- finding the coroutine ---- */
 
-/* The stack a walk is on: [lo, hi), as the TEB (or a record holding TEB
- * values) describes it; StackLimit is the lowest committed byte, so every
- * byte in it is readable. */
+/* The bounds a walk stays within: [lo, hi), the TEB's [StackLimit,
+ * StackBase] (or those a corolink__call_on record saved), which span the
+ * stack the walk is on and the stacks of the chain that resumed it; they
+ * may hold memory that is no stack, so the walk also asks the system
+ * whether each new page it reads from is readable. */
 struct range {
     uintptr_t lo, hi;
 };
@@ -193,7 +172,7 @@ struct call_on_record {
     uintptr_t caller_rbp;
     uintptr_t caller_rbx;
     uintptr_t ret_addr_at; /* &the return address, on the caller's stack */
-    struct teb_rec *teb;   /* the caller's stack's TEB values, or NULL */
+    struct cl_teb_record *teb; /* entered for fn's stack, or NULL */
 };
 
 /* What a walk found: the coroutine, and the corolink__call_on frames
@@ -203,7 +182,7 @@ struct call_on_record {
 struct walk {
     struct corolink *co;
     unsigned nrec;
-    const struct teb_rec *last;
+    const struct cl_teb_record *last;
 };
 
 /* The register a function's UNWIND_INFO names as its frame register, or
@@ -238,8 +217,8 @@ static struct corolink *walk(CONTEXT *ctx, struct walk *w, bool swap) {
     w->co = NULL;
     w->nrec = 0;
     w->last = NULL;
-    /* The stack the fault happened on, as the TEB names it. The system
-     * may have let rsp go below StackLimit (into a PAGE_GUARD page it is
+    /* The bounds the TEB gives (the running stack and the chain that
+     * resumed it). The system may have let rsp go below StackLimit (into a PAGE_GUARD page it is
      * about to turn into stack): down to the page above the hard guard
      * (DeallocationStack) is stack too. */
     struct range r = {(uintptr_t)teb_get(TEB_STACK_LIMIT),
@@ -247,21 +226,27 @@ static struct corolink *walk(CONTEXT *ctx, struct walk *w, bool swap) {
     uintptr_t floor = (uintptr_t)teb_get(TEB_DEALLOC) + page;
     if (ctx->Rsp < r.lo && ctx->Rsp >= floor)
         r.lo = ctx->Rsp & ~(uintptr_t)7;
+    uintptr_t page_ok = 0; /* the last page found readable */
     for (;;) {
         uintptr_t sp = ctx->Rsp, pc = ctx->Rip;
         if (sp < r.lo || sp >= r.hi || (sp & 7))
-            return NULL; /* off the stack: not ours to follow */
+            return NULL; /* off the stacks: not ours to follow */
+        if ((sp & ~(page - 1)) != page_ok) {
+            if (!readable(sp, 8))
+                return NULL;
+            page_ok = sp & ~(page - 1);
+        }
         if (pc == tramp_ret) {
             /* The body's return into the trampoline: rbp = &co->link_fp,
-             * rsp = co - 32 (the body's shadow space), and co is where
-             * cl_place() put it at the top of this stack. */
+             * rsp = co - 32 (the body's shadow space), co a live, running
+             * control block whose stack holds the frame. */
             uintptr_t co = ctx->Rbp - offsetof(struct corolink__hot, link_fp);
-            if (co != ((r.hi - COROLINK_CONTROL_SIZE) & ~(uintptr_t)63) ||
-                sp != co - 32 || co < r.lo)
+            if (sp != co - 32 || co >= r.hi ||
+                !readable(co, sizeof(struct corolink)))
                 return NULL;
             struct corolink *c = (struct corolink *)co;
             if (!cl_is_block(c) || !cl_running(c) ||
-                (uintptr_t)c->stack_top != r.hi)
+                (uintptr_t)c->stack_limit > sp)
                 return NULL;
             w->co = c;
             return c;
@@ -281,8 +266,8 @@ static struct corolink *walk(CONTEXT *ctx, struct walk *w, bool swap) {
             if (rec->teb != NULL) {
                 if (!readable((uintptr_t)rec->teb, sizeof *rec->teb))
                     return NULL;
-                next.lo = (uintptr_t)rec->teb->stack_limit;
-                next.hi = (uintptr_t)rec->teb->stack_base;
+                next.lo = (uintptr_t)rec->teb->saved_limit;
+                next.hi = (uintptr_t)rec->teb->saved_base;
                 w->nrec++;
                 w->last = rec->teb;
             }
@@ -300,7 +285,7 @@ static struct corolink *walk(CONTEXT *ctx, struct walk *w, bool swap) {
             if (ctx->Rsp != rec->ret_addr_at + 8)
                 return NULL; /* not the frame its codes describe */
             if (swap && rec->teb != NULL)
-                teb_swap(rec->teb);
+                teb_leave(rec->teb);
             r = next;
             continue;
         }
@@ -483,11 +468,9 @@ static void print_overflow(const struct corolink *co, void *addr) {
  * layout (src/stack.c: a one-page hard guard, the room, the guard page;
  * what corolink_create() and corolink_stack_alloc() make) and neither its
  * guard page nor the page below it (where a first touch moves it when the
- * guarantee is small, as stacks grow) is armed; and puts StackLimit back
- * above it in that stack's TEB values: the TEB's if they are its (the
- * resumer's stack), else co's block if they are co's (code built by MSVC
- * probes only below StackLimit). Other stacks (a thread's own, say) are
- * left as the overflow left them. Called by cl_trap_return. */
+ * guarantee is small, as stacks grow) is armed. Other stacks (a thread's
+ * own, say) are left as the overflow left them. Called by
+ * cl_trap_return. */
 void cl_trap_rearm_stack(char *dealloc, struct corolink *co)
     __attribute__((used));
 void cl_trap_rearm_stack(char *dealloc, struct corolink *co) {
@@ -506,16 +489,11 @@ void cl_trap_rearm_stack(char *dealloc, struct corolink *co) {
             return; /* still armed */
     }
     DWORD old;
-    if (!VirtualProtect(guard_page, page, PAGE_READWRITE | PAGE_GUARD, &old))
-        return;
-    char *limit = guard_page + page;
-    if (teb_get(TEB_DEALLOC) == dealloc) {
-        if ((char *)teb_get(TEB_STACK_LIMIT) < limit)
-            *(void *volatile *)(teb() + TEB_STACK_LIMIT) = limit;
-    } else if (co->hot.teb_dealloc == dealloc &&
-               (char *)co->hot.teb_stack_limit < limit) {
-        co->hot.teb_stack_limit = limit;
-    }
+    VirtualProtect(guard_page, page, PAGE_READWRITE | PAGE_GUARD, &old);
+    /* StackLimit needs nothing: the system lowered the TEB's while it
+     * described the overflowing stack, and the redirect has put back the
+     * values saved before (the block keeps co's own, never lowered). */
+    (void)co;
 }
 
 #define CL_STR_(x) #x
@@ -569,21 +547,21 @@ static void redirect(struct corolink *co, CONTEXT *ctx, const struct walk *w,
                     (on_own_stack && in_low_end(co, sp));
     /* A fault in fn of co's corolink_on_parent_stack(): that call never
      * returns (corolink.c counts them). It is the outermost call_on frame
-     * the walk passed, the one whose record is co's own TEB copy. */
-    if (w->last == block_teb(co))
+     * the walk passed, and its record says so. */
+    if (w->last != NULL && w->last->kind == CL_TEB_ON_PARENT)
         cl_on_parent_trapped();
     /* The TEB back to the resumer. First what the corolink__call_on frames
      * between the fault and the root would have done on return, innermost
-     * first (each swaps its record with the TEB): a second walk does them
-     * (the first only found them); then the trampoline's swap with the
-     * block. Afterwards the TEB names the resumer's stack and the block
-     * holds the coroutine's own values, as after a return. The stacks
+     * first (each leaves its record): a second walk does them (the first
+     * only found them); then the trampoline's leave of the block.
+     * Afterwards the TEB is the resumer's again and the block holds the
+     * coroutine's own values, as after a return. The stacks
      * walked are this thread's own, unchanged since the first walk. */
     if (w->nrec > 0) {
         struct walk again;
         walk_in_place(ctx, &again, true);
     }
-    teb_swap(block_teb(co));
+    teb_leave(block_teb(co));
     co->trap_signo = signo;
     co->trap_addr = addr;
     co->trap_overflow = overflow;

@@ -34,7 +34,8 @@ _Static_assert(offsetof(struct corolink__hot, link_sp) == 0x50, "ABI v1");
 struct cl_teb_record {
     void *saved_base, *saved_limit; /* the side that entered */
     void *dealloc;                  /* } swapped on entry and exit */
-    uint32_t guarantee, pad;        /* } */
+    uint32_t guarantee;             /* } */
+    uint32_t kind;                  /* CL_TEB_* (not read by the assembly) */
     void *exception_list;           /* } */
     void *own_base, *own_limit;     /* the stack entered */
 };
@@ -48,19 +49,37 @@ _Static_assert(CL_TEB_AT(teb_exception_list) == offsetof(struct cl_teb_record, e
 _Static_assert(CL_TEB_AT(teb_stack_base) == offsetof(struct cl_teb_record, own_base), "");
 _Static_assert(CL_TEB_AT(teb_stack_limit) == offsetof(struct cl_teb_record, own_limit), "");
 
+/* The library's stacks (src/stack.c): the pages of room for the handlers
+ * of a stack overflow between the one-page hard guard and the PAGE_GUARD
+ * page (trap_windows.c arms that page again after an overflow consumed
+ * it). Pages are 4 KiB on x64 Windows. */
+#define CL_WIN_RESERVE_PAGES 2
+#define CL_WIN_PAGE 4096u
+
 /* A placed block holds its own stack's TEB values: StackBase = the end
  * of the stack region, StackLimit = its lowest committed byte (stacks
  * given by the caller are taken as committed down to `limit`; the
  * library's own set theirs afterwards: src/stack.c), DeallocationStack =
- * the start of the reservation (guard included), no guarantee, an empty
- * ExceptionList. */
+ * the start of the reservation (guard included), an empty ExceptionList,
+ * and GuaranteedStackBytes = the room and the guard page on a stack with
+ * a one-page guard (the library's layout, corolink_stack_alloc()'s
+ * included): the system then raises STATUS_STACK_OVERFLOW at the first
+ * touch of the PAGE_GUARD page, leaving the handlers the whole room (with
+ * less, wine and Windows first move the guard page one page down and
+ * raise the overflow there, with one page left: too little for the
+ * exception frame, the dispatcher and the trap handler). */
 static inline void cl_arch_place(struct corolink *co) {
     co->hot.teb_stack_base = co->stack_top;
     co->hot.teb_stack_limit = co->stack_limit;
     co->hot.teb_dealloc = (char *)co->stack_limit - co->guard;
-    co->hot.teb_guarantee = 0;
+    co->hot.teb_guarantee =
+        co->guard == CL_WIN_PAGE ? (CL_WIN_RESERVE_PAGES + 1) * CL_WIN_PAGE
+                                 : 0;
     co->hot.teb_exception_list = (void *)~(uintptr_t)0; /* empty */
 }
+
+/* What a record is for (src/trap_windows.c tells them apart). */
+enum { CL_TEB_ON_STACK = 0, CL_TEB_ON_PARENT = 1 };
 
 /* The record for fn of corolink_on_parent_stack(), which runs on the
  * resumer's stack: that stack's values, which the block holds while the
@@ -71,6 +90,7 @@ static inline void cl_teb_for_parent(struct cl_teb_record *r,
     r->own_limit = co->hot.teb_saved_limit;
     r->dealloc = co->hot.teb_dealloc;
     r->guarantee = co->hot.teb_guarantee;
+    r->kind = CL_TEB_ON_PARENT;
     r->exception_list = co->hot.teb_exception_list;
 }
 
@@ -82,6 +102,7 @@ static inline void cl_teb_for_stack(struct cl_teb_record *r,
     r->own_limit = st->limit;
     r->dealloc = (char *)st->limit - st->guard;
     r->guarantee = 0;
+    r->kind = CL_TEB_ON_STACK;
     r->exception_list = (void *)~(uintptr_t)0;
 }
 
