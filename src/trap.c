@@ -15,6 +15,7 @@
  * (src/arch/). */
 #include "internal.h"
 #include "probes.h"
+#include "trap_message.h"
 
 #if !CL_WINDOWS /* Windows: src/trap_windows.c */
 
@@ -230,58 +231,13 @@ static bool in_guard(const struct corolink *co, uintptr_t a) {
     return a >= lo && a < limit;
 }
 
-/* Async-signal-safe formatting into a fixed buffer. */
-struct line {
-    char buf[256];
-    size_t len;
-};
-
-static void put(struct line *l, const char *s) {
-    while (*s && l->len < sizeof l->buf - 1)
-        l->buf[l->len++] = *s++;
-}
-
-static void put_num(struct line *l, uint64_t v, unsigned base) {
-    char tmp[24];
-    size_t n = 0;
-    do {
-        tmp[n++] = "0123456789abcdef"[v % base];
-        v /= base;
-    } while (v);
-    while (n && l->len < sizeof l->buf - 1)
-        l->buf[l->len++] = tmp[--n];
-}
-
-/* The name, with anything that would break the line escaped as \xNN. */
-static void put_name(struct line *l, const char *name) {
-    for (size_t i = 0; i < COROLINK_NAME_MAX && name[i]; i++) {
-        unsigned char c = (unsigned char)name[i];
-        if (c < 0x20 || c == 0x7f || c == '"' || c == '\\') {
-            char esc[5] = {'\\', 'x', "0123456789abcdef"[c >> 4],
-                           "0123456789abcdef"[c & 15], 0};
-            put(l, esc);
-        } else {
-            char one[2] = {(char)c, 0};
-            put(l, one);
-        }
-    }
-}
-
+/* The overflow line (src/trap_message.h), written async-signal-safely. */
 static void print_overflow(const struct corolink *co, void *addr) {
-    struct line l;
-    l.len = 0;
-    put(&l, "corolink: coroutine ");
-    put_num(&l, co->hot.id, 10);
-    put(&l, " \"");
-    put_name(&l, co->name);
-    put(&l, "\" overflowed its ");
-    put_num(&l, (uint64_t)((uintptr_t)co->stack_top -
-                           (uintptr_t)co->stack_limit), 10);
-    put(&l, "-byte stack (fault at 0x");
-    put_num(&l, (uintptr_t)addr, 16);
-    put(&l, "); its resume returns COROLINK_TRAP\n");
-    if (l.buf[l.len - 1] != '\n')
-        l.buf[l.len - 1] = '\n'; /* truncated: still one line */
+    struct cl_line l;
+    cl_overflow_line(&l, co,
+                     (uint64_t)((uintptr_t)co->stack_top -
+                                (uintptr_t)co->stack_limit),
+                     addr);
     size_t done = 0;
     while (done < l.len) {
         ssize_t w = write(STDERR_FILENO, l.buf + done, l.len - done);
