@@ -145,8 +145,9 @@ echo "== testing $aarch64 (AArch64 under qemu-user)"
 # Windows x64: cross-compiled with mingw-w64 (cmake/x86_64-w64-mingw32.cmake,
 # Google Test from Debian's sources), every suite run under wine, headless,
 # in a wine prefix of the build's own. The prefix is made first (wineboot:
-# a few seconds, once) and one wine server is kept for the whole run
-# (otherwise each of the few hundred test processes starts its own).
+# a few seconds, once; then its wine server is let go) and one persistent
+# wine server is kept for the whole run (otherwise each of the few hundred
+# test processes starts its own, about 3 s each).
 windows="${build}-windows"
 cmake -S . -B "$windows" -DCMAKE_TOOLCHAIN_FILE="$PWD/cmake/x86_64-w64-mingw32.cmake" \
     -DCMAKE_BUILD_TYPE=Release -DCOROLINK_WERROR=ON \
@@ -159,8 +160,12 @@ case "$windows" in
 esac
 export WINEPREFIX
 WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml=" wineboot -i >/dev/null 2>&1 || true
+wineserver -w || true # wineboot's server exits (-p refuses while one runs)
 wineserver -p
-(cd "$windows" && ctest --output-on-failure -j "$jobs") || failed="$failed $windows"
+# (A time limit per test: a program that dies unhandled under wine may
+# wait for a debugger instead of exiting.)
+(cd "$windows" && ctest --output-on-failure -j "$jobs" --timeout 300) ||
+    failed="$failed $windows"
 wineserver -k || true
 
 if [ -n "$failed" ]; then

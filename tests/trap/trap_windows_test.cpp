@@ -481,6 +481,7 @@ TEST(TrapDeathTest, FaultOnThreadStackIsNotHandled) {
     EXPECT_EXIT(
         {
             SetErrorMode(SEM_FAILCRITICALERRORS | SEM_NOGPFAULTERRORBOX);
+            SetUnhandledExceptionFilter(exit_with_code); // no debugger
             if (corolink_trap_install() != 0)
                 _exit(3);
             *null_ptr = 1;
