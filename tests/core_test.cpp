@@ -863,13 +863,6 @@ LONG WINAPI exit_with_exception_code(EXCEPTION_POINTERS *info) {
 #endif
 
 TEST(CoreDeathTest, StackOverflowHitsTheGuardPage) {
-#if defined(_WIN32)
-    GTEST_SKIP() << "under wine the child sometimes never exits (twice in "
-                    "fresh-clone CI runs, as the first tests of a new wine "
-                    "prefix; never in hundreds of runs after): being "
-                    "investigated (issue 11). Overflows with traps installed "
-                    "are covered by the trap suite";
-#endif
 #if COROLINK_TEST_SANITIZED
     GTEST_SKIP() << "expects death by SIGSEGV; the sanitizer reports the overflow itself and exits";
 #endif
