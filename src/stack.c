@@ -37,19 +37,10 @@
  * grown page by page breaks the first exception dispatched deep in it.
  * Windows charges the commit but, as on Linux, a page costs memory only
  * once touched. */
-/* CL_WIN_RESERVE_PAGES (2): in src/arch/x86_64_windows.h, for
- * cl_arch_place() and trap_windows.c too. */
-static size_t page_size(void) {
-    static size_t cached;
-    size_t p = __atomic_load_n(&cached, __ATOMIC_RELAXED);
-    if (p == 0) {
-        SYSTEM_INFO si;
-        GetSystemInfo(&si);
-        p = si.dwPageSize ? si.dwPageSize : 4096;
-        __atomic_store_n(&cached, p, __ATOMIC_RELAXED);
-    }
-    return p;
-}
+/* CL_WIN_RESERVE_PAGES (2) and CL_WIN_PAGE (4 KiB, the only page size of
+ * x64 Windows): in src/arch/x86_64_windows.h, for cl_arch_place() and
+ * trap_windows.c too. */
+static size_t page_size(void) { return CL_WIN_PAGE; }
 
 /* Rounds a requested size up to pages; 0 if it overflows. */
 static size_t round_size(size_t size) {

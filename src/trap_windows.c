@@ -117,19 +117,7 @@ static struct cl_teb_record *block_teb(struct corolink *co) {
     return (struct cl_teb_record *)(void *)&co->hot.teb_saved_base;
 }
 
-/* ---- the page size, and reading without faulting ---- */
-
-static size_t page_size(void) {
-    static size_t cached;
-    size_t p = __atomic_load_n(&cached, __ATOMIC_RELAXED);
-    if (p == 0) {
-        SYSTEM_INFO si;
-        GetSystemInfo(&si);
-        p = si.dwPageSize ? si.dwPageSize : 4096;
-        __atomic_store_n(&cached, p, __ATOMIC_RELAXED);
-    }
-    return p;
-}
+/* ---- reading without faulting (pages: CL_WIN_PAGE, 4 KiB on x64) ---- */
 
 /* [p, p + n) is committed, readable and no PAGE_GUARD page (reading one
  * would disarm it, or grow a stack): asked of the system, which cannot
@@ -214,7 +202,7 @@ _Static_assert(offsetof(CONTEXT, R15) - offsetof(CONTEXT, Rax) == 15 * 8,
 static struct corolink *walk(CONTEXT *ctx, struct walk *w, bool swap) {
     const uintptr_t tramp_ret = (uintptr_t)corolink__trampoline_ret;
     const uintptr_t call_on_ret = (uintptr_t)corolink__call_on_ret;
-    const size_t page = page_size();
+    const size_t page = CL_WIN_PAGE;
     w->co = NULL;
     w->nrec = 0;
     w->last = NULL;
@@ -367,7 +355,7 @@ void corolink_trap_diagnostics(bool enable) {
  * stack_limit (a page if none), and, on the library's layout, the room
  * and the PAGE_GUARD page above it (src/stack.c). */
 static bool in_low_end(const struct corolink *co, uintptr_t a) {
-    size_t page = page_size();
+    size_t page = CL_WIN_PAGE;
     uintptr_t limit = (uintptr_t)co->stack_limit;
     size_t g = co->guard > page ? co->guard : page;
     uintptr_t lo = limit >= g ? limit - g : 0;
@@ -426,7 +414,7 @@ static void print_overflow(const struct corolink *co, void *addr) {
 void cl_trap_rearm_stack(char *dealloc, struct corolink *co)
     __attribute__((used));
 void cl_trap_rearm_stack(char *dealloc, struct corolink *co) {
-    const size_t page = page_size();
+    const size_t page = CL_WIN_PAGE;
     char *guard_page = dealloc + (1 + CL_WIN_RESERVE_PAGES) * page;
     MEMORY_BASIC_INFORMATION mbi;
     if (VirtualQuery(dealloc, &mbi, sizeof mbi) != sizeof mbi ||
@@ -520,32 +508,17 @@ static void redirect(struct corolink *co, CONTEXT *ctx, const struct walk *w,
     co->hot.finished = CL_FINISHED_TRAPPED; /* pc stays NULL */
     CL_PROBE_TRAP(co, signo, addr);
     /* Continue in the resumer just after its switch's `call`, as the
-     * trampoline's .Lleave does: its rsp after the return is link_sp + 8,
-     * rbp its own, rcx = co, rdx = value, r8 = status. The resumer
-     * declared every other register clobbered. */
-    ctx->Rip = (DWORD64)(uintptr_t)co->hot.link_ra;
-    ctx->Rsp = (DWORD64)(uintptr_t)co->hot.link_sp + 8;
-    ctx->Rbp = (DWORD64)(uintptr_t)co->hot.link_fp;
-    ctx->Rcx = (DWORD64)(uintptr_t)co;
-    ctx->Rdx = (DWORD64)(uintptr_t)value;
-    ctx->R8 = COROLINK_TRAP;
+     * trampoline's .Lleave does. */
+    cl_ctx_return_to_resumer(ctx, co, value, COROLINK_TRAP);
     if (overflow || signo == (int)STATUS_STACK_OVERFLOW) {
-        /* A guard page was consumed: by way of cl_trap_return. */
+        /* A guard page was consumed: by way of cl_trap_return, which arms
+         * it again and then does that return (rbx = co, rsi = value,
+         * rdi = the reservation), on the resumer's stack below link_sp. */
         ctx->Rip = (DWORD64)(uintptr_t)cl_trap_return;
         ctx->Rsp = (DWORD64)(uintptr_t)co->hot.link_sp - 40;
         ctx->Rbx = (DWORD64)(uintptr_t)co;
         ctx->Rsi = (DWORD64)(uintptr_t)value;
         ctx->Rdi = (DWORD64)(uintptr_t)dealloc;
-    }
-    /* DF clear, as at any call boundary; AC too (alignment checks, which
-     * a body may have turned on and faulted by: no code expects them). */
-    ctx->EFlags &= ~(DWORD)(0x400 | 0x40000);
-    /* The ABI wants the x87 register stack empty at a call boundary: drop
-     * whatever the body left on it (abridged tags all empty, TOP = 0). */
-    if ((ctx->ContextFlags & CONTEXT_FLOATING_POINT) ==
-        CONTEXT_FLOATING_POINT) {
-        ctx->FltSave.TagWord = 0;
-        ctx->FltSave.StatusWord &= (WORD)~0x3800u;
     }
     if (overflow && __atomic_load_n(&diagnostics, __ATOMIC_RELAXED))
         print_overflow(co, addr);
@@ -659,7 +632,6 @@ static int install_rc;
 
 static BOOL CALLBACK install(PINIT_ONCE once, PVOID param, PVOID *ctx) {
     (void)once, (void)param, (void)ctx;
-    page_size();
     note_raiser(0, "kernelbase.dll");
     note_raiser(1, "kernel32.dll");
     if (AddVectoredExceptionHandler(1, on_exception) == NULL) {

@@ -125,4 +125,30 @@ static inline uintptr_t cl_strip_ra(uintptr_t ra) { return ra; }
 /* No CET shadow stacks for user-mode mingw-w64 code. */
 static inline bool cl_shadow_stack_enabled(void) { return false; }
 
+#include <windows.h>
+
+/* Rewrites an exception's CONTEXT so that continuing it lands in co's
+ * resumer just after its switch's `call`, as a body that returns does
+ * (the trampoline's .Lleave): rip from link_ra, rsp = link_sp + 8 (the
+ * return address popped), rbp = link_fp, rcx = co, rdx = value, r8 =
+ * status. The resumer declared every other register clobbered. DF and AC
+ * are cleared (a call boundary has DF clear; alignment checks a body
+ * turned on are no one's to keep), and the x87 register stack is emptied
+ * (abridged tags all empty, TOP = 0), as the ABI wants at a call. */
+static inline void cl_ctx_return_to_resumer(CONTEXT *ctx, struct corolink *co,
+                                            void *value, int status) {
+    ctx->Rip = (DWORD64)(uintptr_t)co->hot.link_ra;
+    ctx->Rsp = (DWORD64)(uintptr_t)co->hot.link_sp + 8;
+    ctx->Rbp = (DWORD64)(uintptr_t)co->hot.link_fp;
+    ctx->Rcx = (DWORD64)(uintptr_t)co;
+    ctx->Rdx = (DWORD64)(uintptr_t)value;
+    ctx->R8 = (DWORD64)(int64_t)status;
+    ctx->EFlags &= ~(DWORD)(0x400 | 0x40000);
+    if ((ctx->ContextFlags & CONTEXT_FLOATING_POINT) ==
+        CONTEXT_FLOATING_POINT) {
+        ctx->FltSave.TagWord = 0;
+        ctx->FltSave.StatusWord &= (WORD)~0x3800u;
+    }
+}
+
 #endif

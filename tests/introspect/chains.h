@@ -37,3 +37,21 @@ void *ool_body(corolink_yielder *y, void *input, void *arg);
         introspect_sink = introspect_sink + k;                                 \
         return r;                                                              \
     }
+
+// P##_end: the last function of a chain, which suspends (reached only when
+// n is larger than the chain is deep); `mark` keeps its code distinct.
+#define CHAIN_END(P, mark)                                                     \
+    extern "C" CHAIN_NOIPA void *P##_end(corolink_yielder *y, int) {           \
+        void *r = corolink_suspend(y, nullptr);                                \
+        introspect_sink = introspect_sink + mark;                              \
+        return r;                                                              \
+    }
+
+// The body `name` that starts chain P at P##1 with n = arg.
+#define CHAIN_BODY(name, P, mark)                                              \
+    extern "C" CHAIN_NOIPA void *name(corolink_yielder *y, void *,             \
+                                      void *arg) {                             \
+        void *r = P##1(y, (int)(intptr_t)arg);                                 \
+        introspect_sink = introspect_sink + mark;                              \
+        return r;                                                              \
+    }

@@ -38,11 +38,7 @@ volatile int introspect_sink = 0;
 
 // ---- the chain with frame pointers (this file is built with them) ----
 
-extern "C" CHAIN_NOIPA void *deep_end(corolink_yielder *y, int) {
-    void *r = corolink_suspend(y, nullptr);
-    introspect_sink = introspect_sink + 300;
-    return r;
-}
+CHAIN_END(deep, 300)
 CHAIN_FN(deep, 20, deep_end)
 CHAIN_FN(deep, 19, deep20)
 CHAIN_FN(deep, 18, deep19)
@@ -64,12 +60,7 @@ CHAIN_FN(deep, 3, deep4)
 CHAIN_FN(deep, 2, deep3)
 CHAIN_FN(deep, 1, deep2)
 
-extern "C" CHAIN_NOIPA void *chain_body(corolink_yielder *y, void *,
-                                        void *arg) {
-    void *r = deep1(y, (int)(intptr_t)arg);
-    introspect_sink = introspect_sink + 3000;
-    return r;
-}
+CHAIN_BODY(chain_body, deep, 3000)
 
 // ---- coroutines parked for the dump ----
 

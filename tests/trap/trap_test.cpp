@@ -31,38 +31,9 @@
 
 namespace {
 
-void *as_ptr(intptr_t v) { return reinterpret_cast<void *>(v); }
-intptr_t as_int(void *p) { return reinterpret_cast<intptr_t>(p); }
+#include "trap_bodies.h"
 
 // ---- bodies ------------------------------------------------------------
-
-// Never 0 at run time; the compiler cannot know, so the recursion below is
-// neither "infinite" to it nor a loop or a tail call (the local is used
-// after the call).
-volatile int keep_going = 1;
-
-__attribute__((noinline)) int recurse(int n) {
-    volatile char frame[256];
-    frame[0] = static_cast<char>(n);
-    if (!keep_going)
-        return 0;
-    int r = recurse(n + 1);
-    return r + frame[0];
-}
-
-void *overflow_body(corolink_yielder *, void *, void *) {
-    recurse(0);
-    return as_ptr(1); // never reached
-}
-
-int *volatile null_ptr = nullptr;
-
-void *null_write_body(corolink_yielder *, void *, void *) {
-    *null_ptr = 42;
-    return as_ptr(1); // never reached
-}
-
-void *return_body(corolink_yielder *, void *input, void *) { return input; }
 
 // Is addr inside the guard region below the coroutine's stack?
 bool in_guard(corolink *co, void *addr) {
@@ -116,15 +87,7 @@ TEST_F(Trap, OverflowRecoveredThreeTimesOnPooledStack) {
         corolink_destroy(co);
     }
     // And the stack still runs an ordinary body afterwards.
-    corolink *co = nullptr;
-    ASSERT_EQ(corolink_create(&co, return_body, nullptr, 0), 0);
-    corolink_stack st{};
-    ASSERT_EQ(corolink_get_stack(co, &st), 0);
-    EXPECT_EQ(st.base, first.base);
-    void *out = nullptr;
-    EXPECT_EQ(corolink_resume(co, as_ptr(77), &out), COROLINK_RETURN);
-    EXPECT_EQ(as_int(out), 77);
-    corolink_destroy(co);
+    expect_pooled_stack_runs_again(first.base);
 }
 
 TEST_F(Trap, OverflowRecoveredThreeTimesOnCallerStack) {

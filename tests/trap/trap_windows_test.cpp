@@ -20,8 +20,7 @@
 
 namespace {
 
-void *as_ptr(intptr_t v) { return reinterpret_cast<void *>(v); }
-intptr_t as_int(void *p) { return reinterpret_cast<intptr_t>(p); }
+#include "trap_bodies.h"
 uintptr_t as_addr(const void *p) { return reinterpret_cast<uintptr_t>(p); }
 
 const int kAccessViolation = static_cast<int>(EXCEPTION_ACCESS_VIOLATION);
@@ -67,24 +66,6 @@ bool teb_names(corolink *co) {
 
 // ---- bodies --------------------------------------------------------------
 
-// Never 0 at run time; the compiler cannot know, so the recursions below
-// are neither "infinite" to it nor loops or tail calls.
-volatile int keep_going = 1;
-
-__attribute__((noinline)) int recurse(int n) {
-    volatile char frame[256];
-    frame[0] = static_cast<char>(n);
-    if (!keep_going)
-        return 0;
-    int r = recurse(n + 1);
-    return r + frame[0];
-}
-
-void *overflow_body(corolink_yielder *, void *, void *) {
-    recurse(0);
-    return as_ptr(1); // never reached
-}
-
 // One frame larger than the stack: __chkstk (___chkstk_ms) probes it page
 // by page from the top, and its probe reaches the PAGE_GUARD page.
 __attribute__((noinline)) int big_frame(int n) {
@@ -99,19 +80,10 @@ void *big_frame_body(corolink_yielder *, void *, void *) {
     return as_ptr(1); // never reached
 }
 
-int *volatile null_ptr = nullptr;
-
-void *null_write_body(corolink_yielder *, void *, void *) {
-    *null_ptr = 42;
-    return as_ptr(1); // never reached
-}
-
 // Reads the byte at arg (a reserved or guarded page).
 void *read_body(corolink_yielder *, void *, void *arg) {
     return as_ptr(*static_cast<volatile char *>(arg));
 }
-
-void *return_body(corolink_yielder *, void *input, void *) { return input; }
 
 // Suspends once, then returns.
 void *yield_once_body(corolink_yielder *y, void *input, void *) {
@@ -187,19 +159,24 @@ TEST_F(Trap, NullWriteTraps) {
     corolink_destroy(co);
 }
 
+// A body that reads `at` traps with `code` and that address.
+static void expect_read_traps(char *at, int code) {
+    corolink *co = nullptr;
+    ASSERT_EQ(corolink_create(&co, read_body, at, 0), 0);
+    EXPECT_EQ(corolink_resume(co, nullptr, nullptr), COROLINK_TRAP);
+    corolink_trap t{};
+    ASSERT_EQ(corolink_trap_info(co, &t), 0);
+    EXPECT_EQ(t.signo, code);
+    EXPECT_EQ(t.addr, at);
+    EXPECT_FALSE(t.stack_overflow);
+    corolink_destroy(co);
+}
+
 TEST_F(Trap, ReadOfReservedPageTrapsWithItsAddress) {
     char *m = static_cast<char *>(
         VirtualAlloc(nullptr, 65536, MEM_RESERVE, PAGE_NOACCESS));
     ASSERT_NE(m, nullptr);
-    corolink *co = nullptr;
-    ASSERT_EQ(corolink_create(&co, read_body, m + 123, 0), 0);
-    EXPECT_EQ(corolink_resume(co, nullptr, nullptr), COROLINK_TRAP);
-    corolink_trap t{};
-    ASSERT_EQ(corolink_trap_info(co, &t), 0);
-    EXPECT_EQ(t.signo, kAccessViolation);
-    EXPECT_EQ(t.addr, m + 123);
-    EXPECT_FALSE(t.stack_overflow);
-    corolink_destroy(co);
+    expect_read_traps(m + 123, kAccessViolation);
     VirtualFree(m, 0, MEM_RELEASE);
 }
 
@@ -209,15 +186,7 @@ TEST_F(Trap, GuardPageOfOwnTraps) {
     char *m = static_cast<char *>(VirtualAlloc(
         nullptr, 65536, MEM_COMMIT | MEM_RESERVE, PAGE_READWRITE | PAGE_GUARD));
     ASSERT_NE(m, nullptr);
-    corolink *co = nullptr;
-    ASSERT_EQ(corolink_create(&co, read_body, m + 8, 0), 0);
-    EXPECT_EQ(corolink_resume(co, nullptr, nullptr), COROLINK_TRAP);
-    corolink_trap t{};
-    ASSERT_EQ(corolink_trap_info(co, &t), 0);
-    EXPECT_EQ(t.signo, kGuardPage);
-    EXPECT_EQ(t.addr, m + 8);
-    EXPECT_FALSE(t.stack_overflow);
-    corolink_destroy(co);
+    expect_read_traps(m + 8, kGuardPage);
     VirtualFree(m, 0, MEM_RELEASE);
 }
 
@@ -271,15 +240,7 @@ TEST_F(Trap, OverflowTrapsThreeTimesOnPooledStack) {
         EXPECT_TRUE(guard_page_armed(st)) << "re-armed by the trap " << i;
         corolink_destroy(co);
     }
-    corolink *co = nullptr;
-    ASSERT_EQ(corolink_create(&co, return_body, nullptr, 0), 0);
-    corolink_stack st{};
-    ASSERT_EQ(corolink_get_stack(co, &st), 0);
-    EXPECT_EQ(st.base, first.base);
-    void *out = nullptr;
-    EXPECT_EQ(corolink_resume(co, as_ptr(77), &out), COROLINK_RETURN);
-    EXPECT_EQ(as_int(out), 77);
-    corolink_destroy(co);
+    expect_pooled_stack_runs_again(first.base);
 }
 
 // The same on a stack of corolink_stack_alloc() given to
