@@ -324,8 +324,9 @@ typedef void *(*corolink_fn)(corolink_yielder *yielder, void *input,
 
 /* A stack: usable memory is [limit, base), growing down from base. `guard`
  * is the size of the inaccessible (PROT_NONE) region directly below
- * `limit`, 0 if there is none. A stack made by corolink_stack_alloc() is one
- * mapping [limit - guard, base). */
+ * `limit`, 0 if there is none (for a stack of corolink_create(), the guard
+ * region, inaccessible or watched: see corolink_stack_mode()). A stack
+ * made by corolink_stack_alloc() is one mapping [limit - guard, base). */
 typedef struct corolink_stack {
     void *base;   /* highest address, exclusive; the stack grows down from it */
     void *limit;  /* lowest usable address */
@@ -352,9 +353,11 @@ typedef struct corolink_stack {
 
 /* Creates a coroutine running `fn(yielder, input, arg)` on a fresh stack of
  * `stack_size` bytes (0: COROLINK_STACK_DEFAULT_SIZE; rounded up to pages),
- * with an inaccessible guard page below it so that an overflow faults
- * instead of corrupting memory. The body does not run until the first
- * corolink_resume().
+ * with a guard region below it: an inaccessible guard page, so that an
+ * overflow faults instead of corrupting memory, or on Linux, past the
+ * kernel's map-count budget, a watched zone (see corolink_stack_mode(),
+ * which says how a million coroutines fit). The body does not run until
+ * the first corolink_resume().
  *
  * Stacks come from a per-thread pool: corolink_destroy() returns the stack
  * to the pool and the next create of the same size reuses it, so a
@@ -455,15 +458,76 @@ COROLINK_API int corolink_stack_alloc(corolink_stack *out, size_t size);
  * base is NULL, is ignored; *stack is cleared. */
 COROLINK_API void corolink_stack_free(corolink_stack *stack);
 
-/* Frees every stack cached in the calling thread's pool. The pool keeps at
- * most corolink_pool_limit() stacks; a thread's pool is freed when the
- * thread exits. */
+/* Frees every stack cached in the calling thread's pool, and gives the
+ * memory of every free slab slot back to the system (Linux: see
+ * corolink_stack_mode(); a slab whose slots are all free is unmapped as
+ * soon as it is). The pool keeps at most corolink_pool_limit() stacks; a
+ * thread's pool is freed when the thread exits. */
 COROLINK_API void corolink_pool_trim(void);
 
 /* Sets how many stacks the calling thread's pool may keep (default 64; 0
  * disables pooling for the thread) and returns the previous limit. Stacks
  * beyond a lowered limit are freed. */
 COROLINK_API size_t corolink_pool_limit(size_t max_stacks);
+
+/* How corolink_create() gets the stacks it maps (Linux; process-wide).
+ * Every mode gives each stack a guard region below it, of one of two
+ * kinds (corolink_stack_guard() tells which a coroutine has):
+ *
+ *  - a guard page (COROLINK_GUARD_PAGE): inaccessible memory; an overflow
+ *    faults as it happens (COROLINK_TRAP with corolink_trap_install(),
+ *    otherwise the usual SIGSEGV);
+ *  - a watched zone (COROLINK_GUARD_WATCHED): 64 KiB that nothing uses and
+ *    the kernel says were never touched. corolink_destroy(), the trap
+ *    handler and the tools (gdb plugin, corolink-stacks) check it; an
+ *    overflow found there is a fatal error that names the coroutine. It
+ *    costs no kernel mapping and nothing on the switch, but catches an
+ *    overflow only after the fact, and one by a frame larger than 64 KiB
+ *    may write into the stack below first. A destroy of such a coroutine
+ *    costs one system call (mincore).
+ *
+ * A kernel allows a process vm.max_map_count mappings (65530 by default)
+ * and an mprotect'd guard page costs a mapping of its own, so:
+ *
+ *  COROLINK_STACKS_AUTO     (default) guarded stacks while the process's
+ *                           mappings leave a quarter of vm.max_map_count
+ *                           free for the rest of the program (about 24,000
+ *                           stacks on a stock kernel), then slab stacks:
+ *                           with guard pages on Linux 6.13+, watched
+ *                           before. Raise vm.max_map_count (sysctl
+ *                           vm.max_map_count=N) to keep mprotect'd guard
+ *                           pages on more of them.
+ *  COROLINK_STACKS_GUARDED  every stack a mapping of its own with a
+ *                           PROT_NONE guard page (two kernel mappings);
+ *                           COROLINK_ENOMEM at the map-count limit.
+ *  COROLINK_STACKS_SLAB     every stack a slot of a slab (one mapping per
+ *                           few hundred stacks): guard pages installed
+ *                           with MADV_GUARD_INSTALL on 6.13+ (gdb 13's
+ *                           gcore cannot read such a slab: its core holds
+ *                           zeros there; a kernel core dump is complete),
+ *                           watched zones before.
+ *  COROLINK_STACKS_WATCHED  slab slots with watched zones, whatever the
+ *                           kernel has (to test, or to save the page-table
+ *                           entries of the guard pages).
+ *
+ * The environment variable COROLINK_STACKS (auto, guarded, slab, watched)
+ * sets the mode at the first create; corolink_stack_mode() changes it for
+ * the stacks mapped afterwards (pooled stacks keep theirs). Returns the
+ * previous mode, or the current one for -1; COROLINK_EINVAL for an
+ * unknown mode, COROLINK_ENOTSUP on Windows and without default stacks. */
+#define COROLINK_STACKS_AUTO 0
+#define COROLINK_STACKS_GUARDED 1
+#define COROLINK_STACKS_SLAB 2
+#define COROLINK_STACKS_WATCHED 3
+COROLINK_API int corolink_stack_mode(int mode);
+
+/* What guards co's stack: COROLINK_GUARD_PAGE, COROLINK_GUARD_WATCHED
+ * (see corolink_stack_mode()), or COROLINK_GUARD_NONE (a stack given to
+ * corolink_create_on() with no guard); COROLINK_EINVAL if co is NULL. */
+#define COROLINK_GUARD_NONE 0
+#define COROLINK_GUARD_PAGE 1
+#define COROLINK_GUARD_WATCHED 2
+COROLINK_API int corolink_stack_guard(const corolink *co);
 
 /* ------------------------------------------------------------------------ */
 /* Running                                                                  */

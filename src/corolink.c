@@ -68,6 +68,7 @@ struct corolink *cl_place(void *limit, void *top, size_t guard) {
     co->guard = guard;
     co->size_class = 0;
     co->pool_next = NULL;
+    co->slab = NULL;
     cl_arch_place(co);
     co->hot.flags = CL_STACK_USER;
     if (__builtin_expect(cl_tools != 0, 0))
@@ -525,6 +526,14 @@ int corolink_get_stack(const corolink *co, corolink_stack *out) {
     out->limit = co->stack_limit;
     out->guard = co->guard;
     return 0;
+}
+
+int corolink_stack_guard(const corolink *co) {
+    if (co == NULL)
+        return COROLINK_EINVAL;
+    if (co->hot.flags & CL_FLAG_WATCHED)
+        return COROLINK_GUARD_WATCHED;
+    return co->guard ? COROLINK_GUARD_PAGE : COROLINK_GUARD_NONE;
 }
 
 /* Reads the stack's dead parts on purpose: not for ASan (the redzones of

@@ -42,6 +42,9 @@ enum {
     /* A sanitizer or valgrind watches this coroutine's switches (tools.c):
      * its release and the library's own resume of it take the hooks. */
     CL_FLAG_TOOLS = 0x100,
+    /* The stack is a watched slab slot (slab.c): its release checks the
+     * zone below it. */
+    CL_FLAG_WATCHED = 0x200,
 };
 
 /* How a coroutine finished (struct corolink__hot.finished; 0 = not). */
@@ -94,6 +97,7 @@ struct corolink {
     size_t guard;                /* bytes of guard below stack_limit */
     size_t size_class;           /* pooled stacks: their rounded size */
     struct corolink *pool_next;  /* pooled stacks: next in the free list */
+    struct cl_slab *slab;        /* Linux: the slab of a slot (slab.c) */
     uintptr_t check;             /* (uintptr_t)this ^ CL_CHECK */
     /* Exceptions (unwind.c): the exception that finished the coroutine,
      * until its resumer raises it again; and the forced-unwind exception
@@ -165,6 +169,24 @@ CL_HIDDEN extern char corolink__call_on_ret[];
  * point. */
 CL_HIDDEN extern char corolink__trampoline_end[];
 CL_HIDDEN extern char corolink__suspend_resumed[];
+
+#if COROLINK_DEFAULT_STACK && !CL_WINDOWS
+/* Linux stacks of corolink_create() (slab.c): maps or carves a stack of
+ * `size` bytes as the mode says (*slab: its slab, NULL for a mapping of
+ * its own); 0 or COROLINK_ENOMEM. cl_stack_unmap() gives it back. */
+CL_HIDDEN int cl_stack_map(size_t size, corolink_stack *out,
+                           struct cl_slab **slab);
+CL_HIDDEN void cl_stack_unmap(struct corolink *co);
+/* Maps `size` usable bytes with one PROT_NONE guard page below (what
+ * corolink_stack_alloc() does); 0 or COROLINK_ENOMEM. */
+CL_HIDDEN int cl_map_guarded(size_t size, corolink_stack *out);
+/* The slab's slots are watched (no guard page). */
+CL_HIDDEN bool cl_slab_watched(const struct cl_slab *s);
+/* Returns the memory of free slab slots to the system. */
+CL_HIDDEN void cl_slab_trim(void);
+/* co's watched zone was touched (async-signal-safe). */
+CL_HIDDEN bool cl_watch_overflowed(const struct corolink *co);
+#endif
 
 /* Places a control block at the top of [limit, top) and initialises the
  * stack fields; NULL if the region is too small. */

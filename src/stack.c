@@ -123,35 +123,25 @@ static size_t round_size(size_t size) {
     return size > SIZE_MAX - mask ? 0 : (size + mask) & ~mask;
 }
 
-/* Maps `size` usable bytes with one guard page below. */
-static int map_stack(size_t size, corolink_stack *out) {
-    size_t guard = page_size();
-    if (size > SIZE_MAX - guard)
-        return COROLINK_ENOMEM;
-    char *m = mmap(NULL, size + guard, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
-                   -1, 0);
-    if (m == MAP_FAILED)
-        return COROLINK_ENOMEM;
-    if (mprotect(m, guard, PROT_NONE) != 0) {
-        munmap(m, size + guard);
-        return COROLINK_ENOMEM;
-    }
-    out->limit = m + guard;
-    out->base = m + guard + size;
-    out->guard = guard;
-    return 0;
-}
+/* Maps `size` usable bytes with one PROT_NONE guard page below (slab.c). */
+#define map_stack(size, out) cl_map_guarded(size, out)
 
 static void unmap_region(void *lo, size_t size) { munmap(lo, size); }
 
+/* corolink_create()'s stacks: a mapping of their own or a slab slot, as
+ * the mode says (slab.c). A watched slot's block is flagged, so that its
+ * release takes the slow path, which checks the zone. */
 #define CL_MAP_AND_PLACE(rounded, co_out)                                      \
     do {                                                                       \
         corolink_stack st_;                                                    \
-        int rc_ = map_stack(rounded, &st_);                                    \
+        struct cl_slab *slab_;                                                 \
+        int rc_ = cl_stack_map(rounded, &st_, &slab_);                         \
         if (rc_ != 0)                                                          \
             return rc_;                                                        \
         co_out = cl_place(st_.limit, st_.base, st_.guard);                     \
+        co_out->slab = slab_;                                                  \
+        if (slab_ && cl_slab_watched(slab_))                                   \
+            co_out->hot.flags |= CL_FLAG_WATCHED;                              \
     } while (0)
 #endif
 
@@ -181,8 +171,12 @@ void corolink_stack_free(corolink_stack *stack) {
 
 static void unmap_control(struct corolink *co) {
     cl_reg_remove(co); /* its slot goes to this thread's free list */
+#if CL_WINDOWS
     char *lo = (char *)co->stack_limit - co->guard;
     unmap_region(lo, (size_t)((char *)co->stack_top - lo));
+#else
+    cl_stack_unmap(co);
+#endif
 }
 
 /* The pool: a list of free control blocks (each atop its mapped stack) in
@@ -317,13 +311,30 @@ static __attribute__((noinline)) void release_slow(struct cl_thread *t,
     cl_reg_park(co);
 }
 
+#if !CL_WINDOWS
+/* A watched slab slot (slab.c): an overflow found on its way out is fatal,
+ * named after the coroutine (whose block is still intact: an overflow
+ * writes below the stack, into the slot underneath). */
+static __attribute__((noinline, cold)) void watch_check(struct corolink *co) {
+    if (cl_watch_overflowed(co))
+        cl_fatal_msg(co, "stack overflow found by corolink_destroy() in",
+                     ": the watched zone below its stack (a slab stack "
+                     "without guard page) was written; the memory below it "
+                     "may be damaged");
+}
+#endif
+
 /* Gives a finished or never-started coroutine's stack back. The block is
  * marked destroyed first (what a pooled block looks like until a create
  * takes it): corolink_destroy() of it again is diagnosed. */
 static inline void release(struct corolink *co) {
+    uint32_t flags = co->hot.flags;
+#if !CL_WINDOWS
+    if (__builtin_expect(flags & CL_FLAG_WATCHED, 0))
+        watch_check(co);
+#endif
     co->hot.finished = CL_DESTROYED;
     co->hot.pc = NULL; /* a resume of it fails (COROLINK_EINVAL) */
-    uint32_t flags = co->hot.flags;
     if (flags != CL_STACK_POOLED) {
         if (__builtin_expect(flags & CL_FLAG_TOOLS, 0)) {
             cl_tools_release(co); /* then to the pool the slow way */
@@ -331,6 +342,10 @@ static inline void release(struct corolink *co) {
                 release_slow(&cl_thread, co);
                 return;
             }
+        }
+        if (flags & CL_STACK_POOLED) { /* watched: to the pool */
+            release_slow(&cl_thread, co);
+            return;
         }
         cl_reg_remove(co); /* a caller-provided stack: nothing else */
         return;
@@ -346,7 +361,12 @@ static inline void release(struct corolink *co) {
     release_slow(t, co);
 }
 
-void corolink_pool_trim(void) { pool_drain(&cl_thread, 0); }
+void corolink_pool_trim(void) {
+    pool_drain(&cl_thread, 0);
+#if !CL_WINDOWS
+    cl_slab_trim();
+#endif
+}
 
 size_t corolink_pool_limit(size_t max_stacks) {
     struct cl_thread *t = &cl_thread;
@@ -355,6 +375,14 @@ size_t corolink_pool_limit(size_t max_stacks) {
     pool_drain(t, max_stacks);
     return old;
 }
+
+#if CL_WINDOWS
+/* One kind of stack on Windows: the system's thread-stack layout. */
+int corolink_stack_mode(int mode) {
+    (void)mode;
+    return COROLINK_ENOTSUP;
+}
+#endif
 
 #else /* !COROLINK_DEFAULT_STACK: no mmap, no pool; caller-provided stacks only */
 
@@ -378,6 +406,10 @@ static inline void release(struct corolink *co) {
     cl_reg_remove(co);
 }
 void corolink_pool_trim(void) {}
+int corolink_stack_mode(int mode) {
+    (void)mode;
+    return COROLINK_ENOTSUP;
+}
 size_t corolink_pool_limit(size_t max_stacks) {
     (void)max_stacks;
     return 0;
