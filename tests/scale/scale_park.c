@@ -4,13 +4,17 @@
  * kernel mappings); then resumes each to its end, destroys it, trims the
  * pool and reports again. One line of key=value pairs per phase on stdout.
  *
- *   corolink_scale [N] [--hold] [--floor]
+ *   corolink_scale [N] [--hold] [--floor] [--check]
  *     --hold   after parking, print "parked" and wait for a line on stdin
  *              (for the tools to look at the process)
  *     --floor  first, what the machine alone costs for as many stacks:
  *              one write to the top page of each of N fresh 320 KiB
  *              slots of one mapping, a second write to each, the unmap
- *              (the least a create+park and a teardown can cost) */
+ *              (the least a create+park and a teardown can cost)
+ *     --check  exit 1 unless a parked coroutine costs at most 8 KiB
+ *              resident and the trim leaves at most 16 mappings and
+ *              32 MiB (the registry keeps 8 bytes a slot) more than at
+ *              the start (ctest's scale.million) */
 #include <corolink.h>
 
 #include <sys/mman.h>
@@ -102,12 +106,14 @@ static void floor_phase(size_t n) {
 
 int main(int argc, char **argv) {
     size_t n = 1000000;
-    int hold = 0, floor = 0;
+    int hold = 0, floor = 0, check = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--hold") == 0)
             hold = 1;
         else if (strcmp(argv[i], "--floor") == 0)
             floor = 1;
+        else if (strcmp(argv[i], "--check") == 0)
+            check = 1;
         else
             n = strtoul(argv[i], NULL, 10);
     }
@@ -147,6 +153,12 @@ int main(int argc, char **argv) {
         if (!fgets(line, sizeof line, stdin))
             return 0;
     }
+    double per = (double)(rss1 - rss0) * 1024.0 / (double)n;
+    if (check && per > 8192.0) {
+        printf("FAIL: %.0f bytes resident per parked coroutine (at most "
+               "8192)\n", per);
+        return 1;
+    }
     double t2 = now();
     for (size_t i = 0; i < n; i++) {
         if (corolink_resume(co[i], NULL, NULL) != COROLINK_RETURN) {
@@ -161,5 +173,11 @@ int main(int argc, char **argv) {
     printf("teardown n=%zu seconds=%.3f rss_left_kib=%ld maps_left=%ld\n", n,
            t3 - t2, rss2 - rss0, maps2 - maps0);
     free(co);
+    if (check && (maps2 - maps0 > 16 || rss2 - rss0 > 32 * 1024)) {
+        printf("FAIL: after the trim, %ld more mappings (at most 16) and "
+               "%ld KiB more resident (at most 32768) than at the start\n",
+               maps2 - maps0, rss2 - rss0);
+        return 1;
+    }
     return 0;
 }
