@@ -30,6 +30,7 @@ bool cl_trap_installed;
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -133,6 +134,10 @@ static struct corolink *validate(struct reader *r, uintptr_t co,
         return NULL; /* not running */
     uintptr_t limit = (uintptr_t)copy.stack_limit;
     uintptr_t lo = limit >= copy.guard ? limit - copy.guard : 0;
+    /* A watched slab stack (src/slab.c): an overflow faults only below
+     * its zone, in the PROT_NONE page under the slab (slot 0's). */
+    if ((copy.hot.flags & CL_FLAG_WATCHED) && lo >= CHUNK)
+        lo -= CHUNK;
     if (limit >= co || sp < lo || sp >= co)
         return NULL;
     return (struct corolink *)co;
@@ -257,6 +262,27 @@ int corolink_trap_redirect(corolink *co, void *ucontext, int signo, void *addr,
     ucontext_t *uc = ucontext;
     uintptr_t sp = cl_uc_sp(uc);
     bool overflow = in_guard(co, (uintptr_t)addr) || in_guard(co, sp);
+#if COROLINK_DEFAULT_STACK
+    /* A watched slab stack (src/slab.c) has no guard page: a fault after
+     * an overflow comes from further down (the PROT_NONE page under its
+     * slab, or what the overflow damaged), and the stacks below it may be
+     * damaged. Fatal, after the overflow line that names the coroutine. */
+    if ((co->hot.flags & CL_FLAG_WATCHED) && cl_watch_overflowed(co)) {
+        struct cl_line l;
+        l.len = 0;
+        cl_line_put(&l, "corolink: fatal: stack overflow in coroutine ");
+        cl_line_num(&l, co->hot.id, 10);
+        cl_line_put(&l, " \"");
+        cl_line_name(&l, co->name);
+        cl_line_put(&l, "\" (fault at 0x");
+        cl_line_num(&l, (uintptr_t)addr, 16);
+        cl_line_put(&l, "): it ran through the watched zone below its "
+                        "stack; the memory below may be damaged\n");
+        ssize_t w = write(STDERR_FILENO, l.buf, l.len);
+        (void)w;
+        abort();
+    }
+#endif
     /* Interrupted off the coroutine's own stack (guard included): in fn of
      * a corolink_on_parent_stack() call, which will never return. */
     uintptr_t lo = (uintptr_t)co->stack_limit - co->guard;

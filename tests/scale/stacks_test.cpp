@@ -305,6 +305,30 @@ TEST(StacksDeath, WatchedOverflowIsFatalAtDestroyNamingTheCoroutine) {
         "coroutine [0-9]+ \"digger\": the watched zone below its stack");
 }
 
+// A body that never stops recursing on a watched stack runs through its
+// zone, and the slots below, into the PROT_NONE page under its slab: the
+// trap handler finds the written zone and stops the process, naming the
+// coroutine (the memory below may be damaged: no recovery).
+TEST(StacksDeath, WatchedOverflowThatFaultsIsFatalInTheTrapHandler) {
+    COROLINK_TEST_THREADSAFE_DEATH();
+    EXPECT_DEATH(
+        {
+            if (corolink_trap_install() != 0)
+                _exit(2);
+            corolink_stack_mode(COROLINK_STACKS_WATCHED);
+            static DigArg arg{static_cast<size_t>(1) << 40}; // forever
+            corolink *co = nullptr;
+            if (corolink_create(&co, dig_body, &arg, 64 * 1024) != 0)
+                _exit(3);
+            corolink_set_name(co, "runaway");
+            corolink_resume(co, nullptr, nullptr);
+            _exit(4);
+        },
+        "corolink: fatal: stack overflow in coroutine [0-9]+ \"runaway\" "
+        "\\(fault at 0x[0-9a-f]+\\): it ran through the watched zone below "
+        "its stack");
+}
+
 // Reading the zone (a debugger does) is no overflow; nor is a body that
 // stays on its stack.
 TEST_F(Stacks, WatchedZoneReadIsNoOverflow) {
