@@ -19,6 +19,8 @@
 # knows one target's registers beyond that map.
 
 import bisect
+import gc
+import operator
 import re
 import struct
 import time
@@ -152,6 +154,18 @@ class Table(object):
                              self.off_finished + 4,
                              self.off_name + self.name_size,
                              max(off for _, off in self.saved) + 8)
+        self.block_struct = _fields_struct(
+            [(o, "Q") for o in (
+                self.off_pc, self.off_sp, self.off_fp, self.off_fn,
+                self.off_arg, self.off_id, self.off_stack_limit,
+                self.off_stack_top, self.off_guard, self.off_link_fp,
+                self.off_link_ra, self.off_link_sp, self.off_create_site,
+                self.off_suspend_ns)] + [(self.off_finished, "I")])
+        self.saved_struct = _fields_struct([(o, "Q") for _, o in self.saved])
+        self.saved_names = tuple(n for n, _ in self.saved)
+        if self.block_struct is None or self.saved_struct is None:
+            raise CorolinkError("corolink: bad debug table at 0x%x: "
+                                "overlapping control block fields" % addr)
 
     def _target(self, raw):
         """The target description: version 2 carries it; version 1 (or a
@@ -299,6 +313,37 @@ def _table(required=True):
 # ---------------------------------------------------------------------------
 # coroutines
 
+_CONTROL = re.compile(b"[\x00-\x1f\x7f]")
+
+
+def _fields_struct(fields):
+    """A struct.Struct that unpacks little-endian fields [(offset, code)]
+    ('Q' or 'I') from a control block, in the order given."""
+    order = sorted(range(len(fields)), key=lambda i: fields[i][0])
+    fmt, pos = "<", 0
+    for i in order:
+        off, code = fields[i]
+        if off < pos:
+            return None     # overlapping fields: a damaged table
+        if off > pos:
+            fmt += "%dx" % (off - pos)
+        fmt += code
+        pos = off + struct.calcsize("<" + code)
+    st = struct.Struct(fmt)
+    if order == sorted(order):
+        return st
+    # back to the order asked for (itemgetter: one C call)
+    pick = operator.itemgetter(*[order.index(i) for i in range(len(order))])
+
+    class _Reordered(object):
+        size = st.size
+
+        @staticmethod
+        def unpack_from(raw, off=0):
+            return pick(st.unpack_from(raw, off))
+    return _Reordered()
+
+
 class Coroutine(object):
     __slots__ = ("addr", "id", "name", "pc", "sp", "fp", "finished", "fn",
                  "arg", "stack_limit", "stack_top", "guard", "link_fp",
@@ -307,34 +352,24 @@ class Coroutine(object):
                  "saved")
 
     def __init__(self, t, addr, raw):
-        def q(off):
-            return struct.unpack_from("<Q", raw, off)[0]
+        # every fixed field in one unpack (Table.block_struct): a million
+        # blocks are decoded by `info coroutines`
+        (self.pc, self.sp, self.fp, self.fn, self.arg, self.id,
+         self.stack_limit, self.stack_top, self.guard, self.link_fp,
+         self.link_ra, self.link_sp, self.create_site, self.suspend_ns,
+         self.finished) = t.block_struct.unpack_from(raw)[:15]
         self.addr = addr
-        self.pc = q(t.off_pc)
-        self.sp = q(t.off_sp)
-        self.fp = q(t.off_fp)
-        self.finished = struct.unpack_from("<I", raw, t.off_finished)[0]
-        self.fn = q(t.off_fn)
-        self.arg = q(t.off_arg)
-        self.id = q(t.off_id)
         nm = raw[t.off_name:t.off_name + t.name_size]
-        self.name = nm.split(b"\0", 1)[0].decode("utf-8", "replace")
+        name, nul, _ = nm.partition(b"\0")
+        self.name = name.decode("utf-8", "replace")
         # readable: NUL-terminated, no control characters
-        self.name_ok = b"\0" in nm and not any(
-            ch < 0x20 or ch == 0x7f for ch in nm.split(b"\0", 1)[0])
+        self.name_ok = bool(nul) and not _CONTROL.search(name)
         self.slots = []         # registry slots holding it (> 1: damage)
         self.damage = None      # what is wrong with its registers/frames
-        self.stack_limit = q(t.off_stack_limit)
-        self.stack_top = q(t.off_stack_top)
-        self.guard = q(t.off_guard)
-        self.link_fp = q(t.off_link_fp)
-        self.link_ra = q(t.off_link_ra)
-        self.link_sp = q(t.off_link_sp)
-        self.create_site = q(t.off_create_site)
-        self.suspend_ns = q(t.off_suspend_ns)
         # [(gdb register name, value)] a suspended coroutine unwinds from,
         # besides its pc (the table's `saved`: sp, frame pointer)
-        self.saved = [(n, q(off)) for n, off in t.saved]
+        self.saved = tuple(zip(t.saved_names,
+                               t.saved_struct.unpack_from(raw)))
         if self.finished:
             self.state = "finished"
         elif self.pc == 0:
@@ -430,8 +465,31 @@ def _thread_sps(t):
     return res
 
 
-def coroutines(t=None):
-    """All live coroutines, sorted by id, with running threads assigned."""
+class _Progress(object):
+    """A progress line for a long listing: once `what` has taken more
+    than a second, one line a second (a million coroutines take tens of
+    seconds to read)."""
+
+    def __init__(self, what, total, t0=None):
+        self.what = what
+        self.total = total
+        self.t0 = time.monotonic() if t0 is None else t0
+        self.next = self.t0 + 1.0
+
+    def tick(self, done):
+        if done & 1023:
+            return
+        now = time.monotonic()
+        if now >= self.next:
+            gdb.write("corolink: %s %d of %d coroutines (%.0f s)...\n"
+                      % (self.what, done, self.total, now - self.t0))
+            gdb.flush()
+            self.next = now + 1.0
+
+
+def coroutines(t=None, t0=None):
+    """All live coroutines, sorted by id, with running threads assigned.
+    t0: when the command started (for the progress line)."""
     if t is None:
         t = _table()
     cos = []
@@ -440,7 +498,9 @@ def coroutines(t=None):
     slots = {}
     for slot, addr in _walk_registry(t):
         slots.setdefault(addr, []).append(slot)
+    progress = _Progress("read", len(slots), t0)
     for addr, where in slots.items():
+        progress.tick(len(cos) + bad)
         try:
             co = _load(t, addr)
         except CorolinkError:
@@ -1105,6 +1165,11 @@ distinct stack, with a count."""
                                              gdb.COMMAND_STACK)
 
     def invoke(self, arg, from_tty):
+        # A million Coroutine objects: Python's cyclic collector would
+        # rescan them all again and again while they are made (none of
+        # them is part of a cycle).
+        gc_was = gc.isenabled()
+        gc.disable()
         try:
             self._invoke(arg)
         except CorolinkError:
@@ -1113,6 +1178,9 @@ distinct stack, with a count."""
             raise
         except (gdb.error, gdb.MemoryError) as e:
             raise CorolinkError("corolink: %s" % e)
+        finally:
+            if gc_was:
+                gc.enable()
 
     def _invoke(self, arg):
         words = gdb.string_to_argv(arg)
@@ -1157,7 +1225,7 @@ distinct stack, with a count."""
             raise CorolinkError("corolink: bad argument %r" % extra[0])
         t = _table()
         t0 = time.monotonic()
-        cos = coroutines(t)
+        cos = coroutines(t, t0)
         if ids:
             want = set(ids)
             missing = want - set(c.id for c in cos)
@@ -1171,9 +1239,10 @@ distinct stack, with a count."""
         if name_re:
             cos = [c for c in cos if name_re.search(c.name)]
         bts = {}
-        need_bt = True
-        for c in cos:
-            if need_bt and c.state in ("suspended", "running"):
+        progress = _Progress("unwound", len(cos), t0)
+        for i, c in enumerate(cos):
+            progress.tick(i)
+            if c.state in ("suspended", "running"):
                 bts[c.addr] = _backtrace(t, c)
         if bt_re:
             cos = [c for c in cos

@@ -4,13 +4,14 @@
  * kernel mappings); then resumes each to its end, destroys it, trims the
  * pool and reports again. One line of key=value pairs per phase on stdout.
  *
- *   corolink_scale [N] [--hold] [--floor] [--check]
+ *   corolink_scale [N] [--hold] [--floor] [--check] [--dump]
  *     --hold   after parking, print "parked" and wait for a line on stdin
  *              (for the tools to look at the process)
  *     --floor  first, what the machine alone costs for as many stacks:
  *              one write to the top page of each of N fresh 320 KiB
  *              slots of one mapping, a second write to each, the unmap
  *              (the least a create+park and a teardown can cost)
+ *     --dump   after parking, corolink_dump() to stderr, timed
  *     --check  exit 1 unless a parked coroutine costs at most 8 KiB
  *              resident and the trim leaves at most 16 mappings and
  *              32 MiB (the registry keeps 8 bytes a slot) more than at
@@ -106,7 +107,7 @@ static void floor_phase(size_t n) {
 
 int main(int argc, char **argv) {
     size_t n = 1000000;
-    int hold = 0, floor = 0, check = 0;
+    int hold = 0, floor = 0, check = 0, dump = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--hold") == 0)
             hold = 1;
@@ -114,6 +115,8 @@ int main(int argc, char **argv) {
             floor = 1;
         else if (strcmp(argv[i], "--check") == 0)
             check = 1;
+        else if (strcmp(argv[i], "--dump") == 0)
+            dump = 1;
         else
             n = strtoul(argv[i], NULL, 10);
     }
@@ -146,6 +149,12 @@ int main(int argc, char **argv) {
            n, t1 - t0, (double)(rss1 - rss0) * 1024.0 / (double)n,
            maps1 - maps0, guarded, n - guarded);
     fflush(stdout);
+    if (dump) {
+        double d0 = now();
+        int rc = corolink_dump(stderr);
+        printf("dump rc=%d seconds=%.3f\n", rc, now() - d0);
+        fflush(stdout);
+    }
     if (hold) {
         printf("parked\n");
         fflush(stdout);
