@@ -654,6 +654,64 @@ static int collect(struct dump *d, const struct corolink_debug_offsets *t) {
     return 0;
 }
 
+/* A suspended coroutine's stack in d->st (its index; -1: no memory).
+ *
+ * The DWARF unwinder (libunwind) costs tens of microseconds a coroutine,
+ * most of it in system calls it makes to check memory and to block
+ * signals; a million parked coroutines would take most of a minute. So
+ * its result is shared, through `memo`, by coroutines that look alike to
+ * the frame-pointer walk, which costs about a microsecond: the same
+ * suspend pc and entry function, the same stack and frame pointers
+ * relative to their stack tops, and the same frame-pointer chain of
+ * return addresses. Such coroutines were suspended at the same point
+ * through the same calls, with the same frame layout; the DWARF unwind
+ * of the first of them stands for all. */
+struct dump_memo {
+    struct dump keys; /* its "stacks" are the keys */
+    long *stack;      /* stack[k]: the d->st index of key k's unwind */
+    size_t cap;
+};
+
+static void memo_free(struct dump_memo *m) {
+    dump_free(&m->keys);
+    free(m->stack);
+}
+
+static long dump_stack_of(struct dump *d, struct dump_memo *m,
+                          const struct corolink *co, void **frames, int mode) {
+    uintptr_t key[4 + DUMP_FRAMES + 1];
+    long k = -1;
+    if (mode != BT_FP) {
+        uintptr_t top = (uintptr_t)co;
+        key[0] = (uintptr_t)co->hot.pc;
+        key[1] = (uintptr_t)co->hot.fn;
+        key[2] = top - (uintptr_t)co->hot.sp;
+        key[3] = top - (uintptr_t)co->hot.fp;
+        int nfp = bt_checked(co, (void **)&key[4], DUMP_FRAMES + 1, BT_FP);
+        if (nfp < 0)
+            nfp = 0;
+        k = intern_stack(&m->keys, key, 4 + (size_t)nfp, false);
+        if (k < 0)
+            return -1;
+        if (m->keys.st[k].count++ != 0)
+            return m->stack[k];
+    }
+    int n = bt_checked(co, frames, DUMP_FRAMES + 1, mode);
+    if (n < 0)
+        n = 0;
+    bool truncated = n > DUMP_FRAMES;
+    if (truncated)
+        n = DUMP_FRAMES;
+    long s = intern_stack(d, (const uintptr_t *)frames, (size_t)n, truncated);
+    if (s >= 0 && k >= 0) {
+        if (!grow((void **)&m->stack, &m->cap, (size_t)k + 1,
+                  sizeof *m->stack))
+            return -1;
+        m->stack[k] = s;
+    }
+    return s;
+}
+
 int corolink_dump(FILE *out) {
     if (out == NULL)
         return COROLINK_EINVAL;
@@ -674,22 +732,17 @@ int corolink_dump(FILE *out) {
     /* The stacks of the suspended ones, interned. */
     int mode = bt_mode_from_env();
     void *frames[DUMP_FRAMES + 1];
+    struct dump_memo memo = {{0}, NULL, 0};
     size_t counts[4] = {0};
     for (size_t i = 0; i < d.n; i++) {
         struct dump_entry *e = &d.e[i];
         counts[e->state & 3]++;
         if (e->state != COROLINK_STATE_SUSPENDED)
             continue;
-        int n = bt_checked(e->co, frames, DUMP_FRAMES + 1, mode);
-        if (n < 0)
-            n = 0;
-        bool truncated = n > DUMP_FRAMES;
-        if (truncated)
-            n = DUMP_FRAMES;
-        long s = intern_stack(&d, (const uintptr_t *)frames, (size_t)n,
-                              truncated);
+        long s = dump_stack_of(&d, &memo, e->co, frames, mode);
         if (s < 0) {
             dump_free(&d);
+            memo_free(&memo);
             return COROLINK_ENOMEM;
         }
         e->stack = (uint32_t)s;
@@ -699,6 +752,7 @@ int corolink_dump(FILE *out) {
 
     /* Stacks by count; the suspended entries grouped by stack (ids stay
      * ascending within each group: a stable counting sort). */
+    memo_free(&memo);
     size_t nsusp = counts[COROLINK_STATE_SUSPENDED];
     struct stack_key *order = malloc((d.nst ? d.nst : 1) * sizeof *order);
     struct dump_entry *grouped = malloc((nsusp ? nsusp : 1) * sizeof *grouped);
