@@ -13,7 +13,13 @@
  * then every thread is stopped (PTRACE_SEIZE + PTRACE_INTERRUPT), the
  * registry, the control blocks, the used part of every stack and the thread
  * registers are copied (batched process_vm_readv), the threads are released,
- * and the unwinding works on the copies.
+ * and the unwinding works on the copies. A core file is read with pread,
+ * never mapped (what a mapping reads stays resident).
+ *
+ * At scale (a million coroutines): per coroutine, the tool keeps a small
+ * struct coro, its frames and (live) the copy of its used stack; each is
+ * unwound from a window on that stack (set_window()), and the output
+ * modes that merge stacks describe each distinct one once (make_sigs()).
  *
  * Every walk is bounded (chunks, slots, frames, bytes) and every pointer
  * read from the target is checked: a corrupt registry or core file gives a
@@ -135,13 +141,16 @@ struct mem {
     bool use_snap;          /* LIVE after the copies: read only from them */
     struct range *r;        /* sorted by addr after snap_sort() */
     size_t nr, cr;
-    void *arena;            /* one mapping for the blocks of walk_registry */
+    void *arena;            /* one mapping for the stacks of copy_stacks() */
     size_t arena_size;
     uint64_t snap_bytes;
+    /* the stack of the coroutine being unwound (a copy): read first */
+    struct range win;
     struct seg *segs;
     size_t nsegs;
-    const unsigned char *map;
-    size_t mapsz;
+    int fd;                 /* CORE: the file, read with pread (mapping it
+                             * would count every page read as resident) */
+    size_t mapsz;           /* CORE: its size */
 };
 
 static bool live_read(pid_t pid, uint64_t addr, void *buf, size_t len) {
@@ -203,6 +212,13 @@ static void snap_clear(struct mem *m) {
     m->use_snap = false;
 }
 
+static bool range_read(const struct range *r, uint64_t addr, void *buf, size_t len) {
+    if (addr < r->addr || addr - r->addr > r->len || len > r->len - (addr - r->addr))
+        return false;
+    memcpy(buf, r->data + (addr - r->addr), len);
+    return true;
+}
+
 static bool snap_read(const struct mem *m, uint64_t addr, void *buf, size_t len) {
     /* last range starting at or below addr, then a few before it (ranges
      * rarely overlap: a thread's copy and a coroutine stack's) */
@@ -214,17 +230,14 @@ static bool snap_read(const struct mem *m, uint64_t addr, void *buf, size_t len)
         else
             hi = mid;
     }
-    for (size_t k = 0; k < 16 && lo > 0; k++, lo--) {
-        const struct range *r = &m->r[lo - 1];
-        if (addr >= r->addr && addr - r->addr <= r->len && len <= r->len - (addr - r->addr)) {
-            memcpy(buf, r->data + (addr - r->addr), len);
+    for (size_t k = 0; k < 16 && lo > 0; k++, lo--)
+        if (range_read(&m->r[lo - 1], addr, buf, len))
             return true;
-        }
-    }
     return false;
 }
 
-static bool core_read(const struct mem *m, uint64_t addr, void *buf, size_t len) {
+/* Where [addr, addr+len) is in the core file. */
+static bool core_offset(const struct mem *m, uint64_t addr, size_t len, off_t *off) {
     size_t lo = 0, hi = m->nsegs;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -238,13 +251,38 @@ static bool core_read(const struct mem *m, uint64_t addr, void *buf, size_t len)
     const struct seg *s = &m->segs[lo - 1];
     if (addr - s->vaddr > s->len || len > s->len - (addr - s->vaddr))
         return false;
-    memcpy(buf, m->map + s->off + (addr - s->vaddr), len);
+    *off = (off_t)(s->off + (addr - s->vaddr));
+    return true;
+}
+
+/* Starts reading [addr, addr+len) of the core into the page cache: many
+ * small reads at once rather than one disk access after the other. */
+static void core_prefetch(const struct mem *m, uint64_t addr, size_t len) {
+    off_t off;
+    if (addr + len >= addr && core_offset(m, addr, len, &off))
+        posix_fadvise(m->fd, off, (off_t)len, POSIX_FADV_WILLNEED);
+}
+
+static bool core_read(const struct mem *m, uint64_t addr, void *buf, size_t len) {
+    off_t off;
+    if (!core_offset(m, addr, len, &off))
+        return false;
+    for (size_t got = 0; got < len;) {
+        ssize_t r = pread(m->fd, (char *)buf + got, len - got, off + (off_t)got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return false;
+        got += (size_t)r;
+    }
     return true;
 }
 
 static bool mem_read(const struct mem *m, uint64_t addr, void *buf, size_t len) {
     if (addr + len < addr)
         return false;
+    if (m->win.len && range_read(&m->win, addr, buf, len))
+        return true;
     if (m->kind == MEM_CORE)
         return core_read(m, addr, buf, len);
     if (m->use_snap)
@@ -297,30 +335,30 @@ struct frame {
 
 #define MAX_DUP_SLOTS 8 /* registry slots of a duplicate, kept for the report */
 
+/* A million of these at once: kept small (what is rare is allocated). */
 struct coro {
-    uint64_t addr, id, pc, sp, fn, create_site, suspend_ns;
+    uint64_t addr, id, pc, sp, create_site, suspend_ns;
     uint64_t saved[4];  /* suspended: the registers of the table's saved[] */
-    uint64_t stack_limit, stack_top, link_sp;
+    uint64_t stack_limit, link_sp;
+    uint64_t limit_read; /* stack_limit as read */
+    uint64_t resuming;  /* running, depth > 0: the id it resumed */
+    struct frame *frames;
+    /* registry slots holding this control block (> 1: a damaged registry;
+     * listed once) and, then, the addresses of the first MAX_DUP_SLOTS */
+    uint64_t nslots;
+    uint64_t *slot_addr;
+    /* what is wrong with its saved registers or frames (check_coroutine);
+     * set: its frames are dropped and every output mode says this instead */
+    char *damage;
     uint32_t finished;
-    char name[64];
     int state;
     pid_t thread;       /* running: the OS thread (0: unknown) */
     int depth;          /* running: 0 innermost, k: resumed k nested ones */
-    uint64_t resuming;  /* running, depth > 0: the id it resumed */
-    struct frame *frames;
     int nframes;
     bool incomplete;    /* unwinding stopped before the root */
-    bool copied;        /* live: its used stack is already in the snapshot */
     bool bad_limit;     /* stack_limit made no sense (replaced for reading) */
-    uint64_t limit_read; /* stack_limit as read */
     bool name_ok;       /* the name is NUL-terminated and printable */
-    /* registry slots holding this control block (> 1: a damaged registry;
-     * listed once) and the addresses of the first MAX_DUP_SLOTS of them */
-    uint64_t nslots;
-    uint64_t slot_addr[MAX_DUP_SLOTS];
-    /* what is wrong with its saved registers or frames (check_coroutine);
-     * set: its frames are dropped and every output mode says this instead */
-    char damage[200];
+    char name[64];
 };
 
 /* ---- register sets -----------------------------------------------------------
@@ -684,8 +722,11 @@ static int co_cmp(const void *a, const void *b) {
 }
 
 static void free_snapshot(struct ctx *c) {
-    for (size_t i = 0; i < c->nco; i++)
+    for (size_t i = 0; i < c->nco; i++) {
         free(c->co[i].frames);
+        free(c->co[i].slot_addr);
+        free(c->co[i].damage);
+    }
     free(c->co);
     c->co = NULL;
     c->nco = 0;
@@ -782,122 +823,80 @@ static void walk_registry(struct ctx *c) {
     c->slots = total;
     size_t *first = xcalloc(ncand, sizeof *first), *count = xcalloc(ncand, sizeof *count);
     ncand = merge_duplicates(cands, ncand, first, count);
-    uint64_t *blocks = xcalloc(ncand, 8);
-    for (size_t i = 0; i < ncand; i++)
-        blocks[i] = cands[first[i]].addr;
-
-    /* the control blocks, in one batch; live, with the PRE bytes below
-     * each (the top of its stack, where a suspended body's frames usually
-     * are: one read per coroutine); where that fails, the block alone */
+    /* the control blocks, in batches into one buffer (the rest of the
+     * walk keeps only what struct coro holds: no page of memory touched
+     * per block, which costs while the process is stopped) */
     uint32_t cs = t->control_size;
-    bool live = m->kind == MEM_LIVE && !m->use_snap;
-    uint32_t pre = live ? 1536 : 0;
-    unsigned char **bufs = xcalloc(ncand, sizeof *bufs);
-    uint64_t *addrs = xcalloc(ncand, 8);
-    size_t *lens = xcalloc(ncand, sizeof *lens);
-    bool *ok = xcalloc(ncand, 1);
-    /* one populated mapping: no page fault per block while stopped */
-    size_t per = ((size_t)cs + pre + 15) & ~(size_t)15;
-    if (ncand > SIZE_MAX / per)
-        die("out of memory");
-    unsigned char *arena = mmap(NULL, ncand * per + 1, PROT_READ | PROT_WRITE,
-                                MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-    if (arena == MAP_FAILED)
-        die("out of memory");
-    for (size_t i = 0; i < ncand; i++) {
-        uint32_t p = blocks[i] > pre ? pre : 0;
-        bufs[i] = arena + i * per;
-        addrs[i] = blocks[i] - p;
-        lens[i] = (size_t)cs + p;
-    }
-    mem_read_many(m, ncand, addrs, lens, bufs, ok);
-    if (pre) {
-        size_t nre = 0;
-        size_t *re = xcalloc(ncand, sizeof *re);
-        for (size_t i = 0; i < ncand; i++)
-            if (!ok[i])
-                re[nre++] = i;
-        if (nre) {
-            uint64_t *ra = xcalloc(nre, 8);
-            size_t *rl = xcalloc(nre, sizeof *rl);
-            unsigned char **rb = xcalloc(nre, sizeof *rb);
-            bool *rok = xcalloc(nre, 1);
-            for (size_t k = 0; k < nre; k++) {
-                size_t i = re[k];
-                ra[k] = blocks[i];
-                rl[k] = cs;
-                rb[k] = bufs[i];
-                addrs[i] = blocks[i];
-                lens[i] = cs;
-            }
-            mem_read_many(m, nre, ra, rl, rb, rok);
-            for (size_t k = 0; k < nre; k++)
-                ok[re[k]] = rok[k];
-            free(ra), free(rl), free(rb), free(rok);
-        }
-        free(re);
-    }
+    size_t per = ((size_t)cs + 15) & ~(size_t)15;
+    size_t batch = ncand < IOV_BATCH * 4 ? ncand : IOV_BATCH * 4;
+    unsigned char *buf = xcalloc(batch ? batch : 1, per);
+    unsigned char **bufs = xcalloc(batch, sizeof *bufs);
+    uint64_t *addrs = xcalloc(batch, 8);
+    size_t *lens = xcalloc(batch, sizeof *lens);
+    bool *ok = xcalloc(batch, 1);
+    for (size_t j = 0; j < batch; j++)
+        bufs[j] = buf + j * per, lens[j] = cs;
     c->co = xcalloc(ncand, sizeof *c->co);
     size_t bad = 0;
-    for (size_t i = 0; i < ncand; i++) {
-        const unsigned char *b = bufs[i] + (blocks[i] - addrs[i]);
-        uint64_t a = blocks[i];
-        if (!ok[i] || rd64(b, t->off_check) != (a ^ t->check_xor)) {
-            bad++;
-            continue;
+    for (size_t i0 = 0; i0 < ncand; i0 += batch) {
+        size_t nb = ncand - i0 < batch ? ncand - i0 : batch;
+        /* a core: its disk reads ahead of their use, a batch or two */
+        for (size_t i = i0 ? i0 + batch : 0; m->kind == MEM_CORE && i < i0 + 2 * batch && i < ncand; i++)
+            core_prefetch(m, cands[first[i]].addr, cs);
+        for (size_t j = 0; j < nb; j++)
+            addrs[j] = cands[first[i0 + j]].addr;
+        mem_read_many(m, nb, addrs, lens, bufs, ok);
+        for (size_t j = 0; j < nb; j++) {
+            size_t i = i0 + j;
+            const unsigned char *b = bufs[j];
+            uint64_t a = addrs[j];
+            if (!ok[j] || rd64(b, t->off_check) != (a ^ t->check_xor)) {
+                bad++;
+                continue;
+            }
+            struct coro *co = &c->co[c->nco];
+            co->addr = a;
+            co->id = rd64(b, t->off_id);
+            co->pc = rd64(b, t->off_pc);
+            co->sp = rd64(b, t->off_sp);
+            for (uint32_t k = 0; k < t->nsaved; k++)
+                co->saved[k] = rd64(b, t->saved[k].off);
+            co->create_site = rd64(b, t->off_create_site);
+            co->suspend_ns = rd64(b, t->off_suspend_ns);
+            co->stack_limit = rd64(b, t->off_stack_limit);
+            co->link_sp = rd64(b, t->off_link_sp);
+            memcpy(&co->finished, b + t->off_finished, 4);
+            size_t nl = t->name_size < sizeof co->name - 1 ? t->name_size : sizeof co->name - 1;
+            memcpy(co->name, b + t->off_name, nl);
+            co->name[nl] = 0;
+            co->name_ok = memchr(b + t->off_name, 0, t->name_size) != NULL;
+            for (size_t k = 0; co->name[k] && co->name_ok; k++)
+                co->name_ok = (unsigned char)co->name[k] >= 0x20 && co->name[k] != 0x7f;
+            co->nslots = count[i];
+            if (count[i] > 1) {
+                size_t ns = count[i] < MAX_DUP_SLOTS ? count[i] : MAX_DUP_SLOTS;
+                co->slot_addr = xcalloc(ns, 8);
+                for (size_t k = 0; k < ns; k++)
+                    co->slot_addr[k] = cands[first[i] + k].slot;
+            }
+            if (co->finished)
+                co->state = ST_FINISHED;
+            else if (co->pc == 0)
+                co->state = ST_RUNNING;
+            else if (co->pc == t->trampoline)
+                co->state = ST_CREATED;
+            else
+                co->state = ST_SUSPENDED;
+            /* a stack that makes no sense: listed, not unwound */
+            co->limit_read = co->stack_limit;
+            if (co->stack_limit >= a || a - co->stack_limit > (1ull << 34)) {
+                co->stack_limit = a > MAX_STACK_COPY ? a - MAX_STACK_COPY : 0;
+                co->bad_limit = true;
+            }
+            c->nco++;
         }
-        struct coro *co = &c->co[c->nco];
-        memset(co, 0, sizeof *co);
-        co->addr = a;
-        co->id = rd64(b, t->off_id);
-        co->pc = rd64(b, t->off_pc);
-        co->sp = rd64(b, t->off_sp);
-        for (uint32_t k = 0; k < t->nsaved; k++)
-            co->saved[k] = rd64(b, t->saved[k].off);
-        co->fn = rd64(b, t->off_fn);
-        co->create_site = rd64(b, t->off_create_site);
-        co->suspend_ns = rd64(b, t->off_suspend_ns);
-        co->stack_limit = rd64(b, t->off_stack_limit);
-        co->stack_top = rd64(b, t->off_stack_top);
-        co->link_sp = rd64(b, t->off_link_sp);
-        memcpy(&co->finished, b + t->off_finished, 4);
-        size_t nl = t->name_size < sizeof co->name - 1 ? t->name_size : sizeof co->name - 1;
-        memcpy(co->name, b + t->off_name, nl);
-        co->name[nl] = 0;
-        co->name_ok = memchr(b + t->off_name, 0, t->name_size) != NULL;
-        for (size_t k = 0; co->name[k] && co->name_ok; k++)
-            co->name_ok = (unsigned char)co->name[k] >= 0x20 && co->name[k] != 0x7f;
-        co->nslots = count[i];
-        for (size_t k = 0; k < count[i] && k < MAX_DUP_SLOTS; k++)
-            co->slot_addr[k] = cands[first[i] + k].slot;
-        if (co->finished)
-            co->state = ST_FINISHED;
-        else if (co->pc == 0)
-            co->state = ST_RUNNING;
-        else if (co->pc == t->trampoline)
-            co->state = ST_CREATED;
-        else
-            co->state = ST_SUSPENDED;
-        /* a stack that makes no sense: listed, not unwound */
-        co->limit_read = co->stack_limit;
-        if (co->stack_limit >= a || a - co->stack_limit > (1ull << 34)) {
-            co->stack_limit = a > MAX_STACK_COPY ? a - MAX_STACK_COPY : 0;
-            co->bad_limit = true;
-        }
-        if (live && co->state == ST_SUSPENDED && co->sp >= addrs[i] && co->sp <= a) {
-            snap_add(&c->mem, addrs[i], bufs[i], lens[i]);
-            c->mem.r[c->mem.nr - 1].owned = false; /* in the arena */
-            co->copied = true;
-        }
-        c->nco++;
     }
-    if (live && c->mem.arena == NULL) {
-        c->mem.arena = arena;
-        c->mem.arena_size = ncand * per + 1;
-    } else {
-        munmap(arena, ncand * per + 1);
-    }
-    free(bufs), free(addrs), free(lens), free(ok), free(cands), free(blocks), free(first), free(count);
+    free(buf), free(bufs), free(addrs), free(lens), free(ok), free(cands), free(first), free(count);
     if (bad && c->nco == 0)
         die("the coroutine registry is corrupt: none of its %zu entries is a valid control block", bad);
     qsort(c->co, c->nco, sizeof *c->co, co_cmp);
@@ -952,6 +951,58 @@ static uint64_t stack_end(struct ctx *c, uint64_t addr) {
     return e ? e : addr + THREAD_STACK_DEFAULT;
 }
 
+/* The stack a suspended coroutine's unwinding reads: from its saved sp to
+ * its control block (the root frame's sp), at most MAX_STACK_COPY; false
+ * when the saved sp is not in its stack. */
+static bool stack_extent(const struct coro *co, uint64_t *lo, uint64_t *len) {
+    if (co->state != ST_SUSPENDED || co->bad_limit || co->sp < co->stack_limit || co->sp >= co->addr)
+        return false; /* not unwound (check_coroutine()) */
+    *lo = co->sp;
+    *len = co->addr - co->sp < MAX_STACK_COPY ? co->addr - co->sp : MAX_STACK_COPY;
+    return true;
+}
+
+/* Live, stopped: the used part of every suspended stack, in one batch,
+ * into one populated mapping (no page fault per stack while stopped). */
+static void copy_stacks(struct ctx *c) {
+    size_t n = 0;
+    uint64_t total = 0, lo, len;
+    for (size_t i = 0; i < c->nco; i++)
+        if (stack_extent(&c->co[i], &lo, &len))
+            n++, total += len;
+    if (n == 0)
+        return;
+    if (total >= SIZE_MAX / 2)
+        die("out of memory");
+    unsigned char *arena = mmap(NULL, (size_t)total, PROT_READ | PROT_WRITE,
+                                MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (arena == MAP_FAILED)
+        die("out of memory");
+    uint64_t *addrs = xcalloc(n, 8);
+    size_t *lens = xcalloc(n, sizeof *lens);
+    unsigned char **bufs = xcalloc(n, sizeof *bufs);
+    bool *ok = xcalloc(n, 1);
+    size_t k = 0;
+    uint64_t at = 0;
+    for (size_t i = 0; i < c->nco; i++) {
+        if (!stack_extent(&c->co[i], &lo, &len))
+            continue;
+        addrs[k] = lo, lens[k] = (size_t)len, bufs[k] = arena + at;
+        at += len;
+        k++;
+    }
+    mem_read_many(&c->mem, n, addrs, lens, bufs, ok);
+    for (size_t i = 0; i < n; i++) {
+        if (!ok[i])
+            continue;
+        snap_add(&c->mem, addrs[i], bufs[i], lens[i]);
+        c->mem.r[c->mem.nr - 1].owned = false; /* in the arena */
+    }
+    c->mem.arena = arena;
+    c->mem.arena_size = (size_t)total;
+    free(addrs), free(lens), free(bufs), free(ok);
+}
+
 static void snapshot_live(struct ctx *c) {
     uint64_t t0 = mono_ns(CLOCK_MONOTONIC);
     stop_all(c);
@@ -976,35 +1027,7 @@ static void snapshot_live(struct ctx *c) {
     walk_registry(c);
     uint64_t t2 = mono_ns(CLOCK_MONOTONIC);
     assign_threads(c);
-    /* the used part of every suspended stack, in one batch */
-    size_t n = 0;
-    uint64_t *addrs = xcalloc(c->nco, 8);
-    size_t *lens = xcalloc(c->nco, sizeof *lens);
-    unsigned char **bufs = xcalloc(c->nco, sizeof *bufs);
-    bool *ok = xcalloc(c->nco, 1);
-    for (size_t i = 0; i < c->nco; i++) {
-        struct coro *co = &c->co[i];
-        uint64_t end = co->addr + c->t.control_size;
-        if (co->state != ST_SUSPENDED || co->copied || co->sp < co->stack_limit || co->sp >= end)
-            continue;
-        uint64_t len = end - co->sp;
-        if (len > MAX_STACK_COPY)
-            len = MAX_STACK_COPY;
-        addrs[n] = co->sp;
-        lens[n] = len;
-        bufs[n] = malloc(len);
-        if (!bufs[n])
-            die("out of memory");
-        n++;
-    }
-    mem_read_many(&c->mem, n, addrs, lens, bufs, ok);
-    for (size_t i = 0; i < n; i++) {
-        if (ok[i])
-            snap_add(&c->mem, addrs[i], bufs[i], lens[i]);
-        else
-            free(bufs[i]);
-    }
-    free(addrs), free(lens), free(bufs), free(ok);
+    copy_stacks(c);
     /* threads: from their sp to the end of the stack they are on; a
      * running coroutine's resumer: from its link_sp on */
     for (size_t i = 0; i < c->nth; i++) {
@@ -1163,10 +1186,15 @@ static void open_core(struct ctx *c, const char *core_path, const char *exe) {
         die("%s: not an ELF core file (too short)", core_path);
     c->mem.kind = MEM_CORE;
     c->mem.mapsz = (size_t)st.st_size;
-    c->mem.map = mmap(NULL, c->mem.mapsz, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (c->mem.map == MAP_FAILED)
-        die("%s: %s", core_path, strerror(errno));
-    Elf *core = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+    c->mem.fd = fd;
+    /* a few pages here and there of a file that can be mostly holes (a
+     * million stacks' unused parts): no readahead around each */
+    posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);
+    /* not mapped: libdw reads the start of every segment of the core (one
+     * per mapping of the process, tens of thousands for a million stacks);
+     * through a mapping, each read would fault in and keep resident the
+     * pages around it, gigabytes of them */
+    Elf *core = elf_begin(fd, ELF_C_READ, NULL);
     if (!core || elf_kind(core) != ELF_K_ELF)
         die("%s: not an ELF file", core_path);
     GElf_Ehdr eh;
@@ -1514,8 +1542,8 @@ static int frame_cb(Dwfl_Frame *state, void *arg) {
  * else the last frame's CFA (where its caller's frame would be) */
 static void unwind_one(struct ctx *c, pid_t tid, bool stop_at_root, struct frame **out, int *n, bool *hit,
                        uint64_t *root_sp) {
-    struct unwind_state u = {c, xcalloc(MAX_FRAMES, sizeof(struct frame)), 0, stop_at_root, false, 0, 0,
-                             false, false};
+    struct frame buf[MAX_FRAMES];
+    struct unwind_state u = {c, buf, 0, stop_at_root, false, 0, 0, false, false};
     dwfl_getthread_frames(c->dwfl, tid, frame_cb, &u);
     /* the restart pseudo-thread is the last one (unwind_all()) */
     while (u.restart && u.n < MAX_FRAMES) {
@@ -1523,7 +1551,8 @@ static void unwind_one(struct ctx *c, pid_t tid, bool stop_at_root, struct frame
         u.skip_first = true;
         dwfl_getthread_frames(c->dwfl, (pid_t)c->npt, frame_cb, &u);
     }
-    *out = u.f;
+    *out = xcalloc((size_t)(u.n > 0 ? u.n : 1), sizeof **out);
+    memcpy(*out, buf, (size_t)u.n * sizeof **out);
     *n = u.n;
     if (hit)
         *hit = u.hit_root;
@@ -1545,10 +1574,13 @@ static void unwind_one(struct ctx *c, pid_t tid, bool stop_at_root, struct frame
  * be code, up to the root. */
 static void damage(struct coro *co, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void damage(struct coro *co, const char *fmt, ...) {
+    char buf[200];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(co->damage, sizeof co->damage, fmt, ap);
+    vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    free(co->damage);
+    co->damage = xstrdup(buf);
 }
 
 /* next_sp: the root frame's sp, or when the unwinding stopped before the
@@ -1584,7 +1616,8 @@ static void check_frames(struct ctx *c, struct coro *co, uint64_t next_sp) {
 
 /* tid: the coroutine's libdw pseudo-thread (suspended ones) */
 static void check_coroutine(struct ctx *c, struct coro *co, pid_t tid) {
-    co->damage[0] = 0;
+    free(co->damage);
+    co->damage = NULL;
     if (co->nslots > 1) {
         /* A damaged registry: listed once, its frames not trusted. */
         char slots[128];
@@ -1603,14 +1636,14 @@ static void check_coroutine(struct ctx *c, struct coro *co, pid_t tid) {
     else if (co->sp < co->stack_limit || co->sp >= co->addr)
         damage(co, "saved sp 0x%" PRIx64 " is outside its stack [0x%" PRIx64 ", 0x%" PRIx64 ")", co->sp,
                co->stack_limit, co->addr);
-    if (!co->damage[0]) {
+    if (!co->damage) {
         bool hit;
         uint64_t root_sp;
         unwind_one(c, tid, true, &co->frames, &co->nframes, &hit, &root_sp);
         co->incomplete = !hit;
         check_frames(c, co, root_sp);
     }
-    if (co->damage[0]) {
+    if (co->damage) {
         free(co->frames);
         co->frames = NULL;
         co->nframes = 0;
@@ -1638,7 +1671,45 @@ static void diag_line(const struct coro *co, char *buf, size_t n) {
         snprintf(buf + k, n - k, "%s", co->damage);
 }
 
-static bool has_problem(const struct coro *co) { return co->damage[0] != 0; }
+static bool has_problem(const struct coro *co) { return co->damage != NULL; }
+
+/* The stack of the coroutine about to be unwound, for mem_read() to try
+ * first (a cache: the same bytes as the snapshot's or the core's): live,
+ * its copy, found once instead of at every read; core, read in one go. */
+static void set_window(struct ctx *c, const struct coro *co) {
+    static unsigned char *buf;
+    static size_t cap;
+    struct mem *m = &c->mem;
+    uint64_t lo, len;
+    m->win.len = 0;
+    if (!stack_extent(co, &lo, &len))
+        return;
+    if (m->kind == MEM_CORE) {
+        /* with its control block: where libdw looks for the caller of
+         * the root frame (not listed) */
+        uint64_t full = len + c->t.control_size;
+        if (full > cap) {
+            cap = (size_t)full;
+            buf = xrealloc(buf, cap, 1);
+        }
+        if (core_read(m, lo, buf, (size_t)full))
+            m->win = (struct range){lo, full, buf, false};
+        else if (core_read(m, lo, buf, (size_t)len))
+            m->win = (struct range){lo, len, buf, false};
+        return;
+    }
+    size_t a = 0, b = m->nr; /* the range that starts at lo */
+    while (a < b) {
+        size_t mid = a + (b - a) / 2;
+        if (m->r[mid].addr < lo)
+            a = mid + 1;
+        else
+            b = mid;
+    }
+    for (; a < m->nr && m->r[a].addr == lo; a++)
+        if (m->r[a].len >= len)
+            m->win = m->r[a];
+}
 
 static void unwind_all(struct ctx *c) {
     if (!c->attached_state) {
@@ -1655,8 +1726,16 @@ static void unwind_all(struct ctx *c) {
     for (size_t i = 0; i < c->nth; i++)
         c->pt[c->npt++] = (struct pthr){1, i};
     c->pt[c->npt++] = (struct pthr){2, 0}; /* restarts (unwind_one()) */
-    for (size_t k = 0; k < first_thread; k++)
+    for (size_t k = 0; k < first_thread; k++) {
+        for (size_t j = k; c->mem.kind == MEM_CORE && k % 1024 == 0 && j < k + 1024 && j < first_thread; j++) {
+            uint64_t lo, len;
+            if (stack_extent(&c->co[c->pt[j].idx], &lo, &len))
+                core_prefetch(&c->mem, lo, (size_t)len + c->t.control_size);
+        }
+        set_window(c, &c->co[c->pt[k].idx]);
         check_coroutine(c, &c->co[c->pt[k].idx], (pid_t)(k + 1));
+    }
+    c->mem.win.len = 0;
     for (size_t k = first_thread; k < c->npt - 1; k++) {
         struct thread *th = &c->th[c->pt[k].idx];
         bool needed = false;
@@ -1876,7 +1955,7 @@ static void output_text(struct ctx *c, FILE *out) {
         if (has_problem(co)) {
             diag_line(co, diag, sizeof diag);
             fprintf(out, "\n%s\n", diag);
-            if (co->damage[0])
+            if (co->damage)
                 continue;
         } else {
             fputc('\n', out);
@@ -1969,7 +2048,7 @@ static void output_json(struct ctx *c, FILE *out) {
         fputs("]", out);
         if (co->state == ST_SUSPENDED && co->incomplete)
             fputs(", \"incomplete\": true", out);
-        if (co->damage[0]) {
+        if (co->damage) {
             fputs(", \"error\": ", out);
             json_str(out, co->damage);
         }
@@ -1990,11 +2069,93 @@ static void output_json(struct ctx *c, FILE *out) {
     fputs("\n]\n", out);
 }
 
+/* ---- stacks that print alike ------------------------------------------------
+ * Coroutines with the same state, the same damage flag and the same frames
+ * (lookup address by lookup address: what symbolize() is given) print the
+ * same folded line and group key; a million coroutines have few distinct
+ * ones. Each distinct one (a signature) is described once. */
+struct sigs {
+    size_t *of;      /* of[i]: coroutine i's signature (SIZE_MAX: left out) */
+    size_t *rep;     /* rep[k]: the first coroutine with signature k */
+    uint64_t *count; /* count[k]: how many have it */
+    size_t n;
+};
+
+static uint64_t frame_addr(const struct frame *f) { return f->activation ? f->pc : f->pc - 1; }
+
+static uint64_t sig_hash(const struct coro *co) {
+    uint64_t h = hash64((uint64_t)co->state * 2 + (co->damage != NULL) + ((uint64_t)co->nframes << 8));
+    for (int k = 0; k < co->nframes; k++)
+        h = hash64(h ^ frame_addr(&co->frames[k]));
+    return h;
+}
+
+static bool sig_equal(const struct coro *x, const struct coro *y) {
+    if (x->state != y->state || (x->damage != NULL) != (y->damage != NULL) || x->nframes != y->nframes)
+        return false;
+    for (int k = 0; k < x->nframes; k++)
+        if (frame_addr(&x->frames[k]) != frame_addr(&y->frames[k]))
+            return false;
+    return true;
+}
+
+/* The signatures of the coroutines; with skip_damaged, the damaged ones
+ * get none. */
+static void make_sigs(struct ctx *c, bool skip_damaged, struct sigs *sg) {
+    sg->of = xcalloc(c->nco, sizeof *sg->of);
+    sg->n = 0;
+    size_t cap = 0, tcap = 1024;
+    size_t *table = xcalloc(tcap, sizeof *table); /* signature + 1 (0: empty) */
+    uint64_t *hashes = NULL;
+    sg->rep = NULL, sg->count = NULL;
+    for (size_t i = 0; i < c->nco; i++) {
+        const struct coro *co = &c->co[i];
+        if (skip_damaged && co->damage) {
+            sg->of[i] = SIZE_MAX;
+            continue;
+        }
+        uint64_t h = sig_hash(co);
+        size_t slot = h & (tcap - 1);
+        while (table[slot] && (hashes[table[slot] - 1] != h || !sig_equal(&c->co[sg->rep[table[slot] - 1]], co)))
+            slot = (slot + 1) & (tcap - 1);
+        if (table[slot]) {
+            sg->of[i] = table[slot] - 1;
+            sg->count[table[slot] - 1]++;
+            continue;
+        }
+        if (sg->n == cap) {
+            cap = cap ? cap * 2 : 64;
+            sg->rep = xrealloc(sg->rep, cap, sizeof *sg->rep);
+            sg->count = xrealloc(sg->count, cap, sizeof *sg->count);
+            hashes = xrealloc(hashes, cap, sizeof *hashes);
+        }
+        sg->rep[sg->n] = i, sg->count[sg->n] = 1, hashes[sg->n] = h;
+        sg->of[i] = sg->n++;
+        table[slot] = sg->n;
+        if (sg->n * 2 > tcap) { /* rehash */
+            free(table);
+            tcap *= 2;
+            table = xcalloc(tcap, sizeof *table);
+            for (size_t k = 0; k < sg->n; k++) {
+                size_t t = hashes[k] & (tcap - 1);
+                while (table[t])
+                    t = (t + 1) & (tcap - 1);
+                table[t] = k + 1;
+            }
+        }
+    }
+    free(table), free(hashes);
+}
+
+static void free_sigs(struct sigs *sg) {
+    free(sg->of), free(sg->rep), free(sg->count);
+}
+
 /* The folded line of a coroutine: state;outer;...;inner */
 static char *folded_line(struct ctx *c, const struct coro *co) {
     size_t cap = 256, len = 0;
     char *buf = xcalloc(cap, 1);
-    len = (size_t)snprintf(buf, cap, "%s%s", state_name(co), co->damage[0] ? ";[damaged]" : "");
+    len = (size_t)snprintf(buf, cap, "%s%s", state_name(co), co->damage ? ";[damaged]" : "");
     for (int k = co->nframes - 1; k >= 0; k--) {
         const struct sym *s = frame_sym(c, &co->frames[k]);
         char name[512];
@@ -2052,17 +2213,32 @@ static void output_folded_lines(FILE *out, struct line_count *v, size_t n) {
     }
 }
 
+/* Appends the folded lines of this snapshot, one per signature, counted. */
+static void add_folded(struct ctx *c, struct line_count **v, size_t *nv, size_t *cv) {
+    struct sigs sg;
+    make_sigs(c, false, &sg);
+    for (size_t k = 0; k < sg.n; k++) {
+        if (*nv == *cv) {
+            *cv = *cv ? *cv * 2 : 1024;
+            *v = xrealloc(*v, *cv, sizeof **v);
+        }
+        (*v)[(*nv)++] = (struct line_count){folded_line(c, &c->co[sg.rep[k]]), sg.count[k], 0};
+    }
+    free_sigs(&sg);
+}
+
 static void output_folded(struct ctx *c, FILE *out) {
-    struct line_count *v = xcalloc(c->nco, sizeof *v);
     for (size_t i = 0; i < c->nco; i++) {
-        v[i] = (struct line_count){folded_line(c, &c->co[i]), 1, i};
         if (has_problem(&c->co[i])) { /* stdout stays folded lines */
             char diag[512];
             diag_line(&c->co[i], diag, sizeof diag);
             fprintf(stderr, "%s: %s\n", prog_name, diag);
         }
     }
-    output_folded_lines(out, v, c->nco);
+    struct line_count *v = NULL;
+    size_t nv = 0, cv = 0;
+    add_folded(c, &v, &nv, &cv);
+    output_folded_lines(out, v, nv);
     free(v);
 }
 
@@ -2095,30 +2271,41 @@ static int idx_by_key(const void *a, const void *b) {
     return r ? r : (x->first < y->first ? -1 : x->first > y->first);
 }
 
+#define GROUP_LISTED 8 /* members named in a group's line */
+
 static void output_group(struct ctx *c, FILE *out) {
-    /* the damaged ones are not grouped: one line each, first */
+    /* the damaged ones are not grouped: one line each, first. A group:
+     * the signatures with the same key (identical ones, unless two
+     * addresses symbolize alike) */
     size_t n = 0, ndamaged = 0;
-    struct line_count *v = xcalloc(c->nco, sizeof *v);
-    for (size_t i = 0; i < c->nco; i++) {
-        if (c->co[i].damage[0])
-            ndamaged++;
-        else
-            v[n++] = (struct line_count){group_key(c, &c->co[i]), 1, i};
-    }
-    qsort(v, n, sizeof *v, idx_by_key);
-    /* groups: [start, end) runs of equal keys */
-    struct line_count *g = xcalloc(n, sizeof *g);
+    struct sigs sg;
+    make_sigs(c, true, &sg);
+    struct line_count *v = xcalloc(sg.n, sizeof *v);
+    for (size_t k = 0; k < sg.n; k++)
+        v[k] = (struct line_count){group_key(c, &c->co[sg.rep[k]]), 0, k};
+    qsort(v, sg.n, sizeof *v, idx_by_key);
+    size_t *group_of = xcalloc(sg.n, sizeof *group_of); /* by signature */
+    struct line_count *g = xcalloc(sg.n, sizeof *g);
     size_t ng = 0;
-    size_t *members = xcalloc(n, sizeof *members);
-    size_t *gstart = xcalloc(n, sizeof *gstart);
-    for (size_t i = 0; i < n; i++) {
-        members[i] = v[i].first;
-        if (i == 0 || strcmp(v[i].line, v[i - 1].line) != 0) {
-            gstart[ng] = i;
-            g[ng] = (struct line_count){v[i].line, 0, ng};
+    for (size_t k = 0; k < sg.n; k++) {
+        if (k == 0 || strcmp(v[k].line, v[k - 1].line) != 0) {
+            g[ng] = (struct line_count){v[k].line, 0, ng};
             ng++;
         }
-        g[ng - 1].count++;
+        group_of[v[k].first] = ng - 1;
+    }
+    /* the first members of each group, in coroutine order */
+    size_t *members = xcalloc(ng ? ng : 1, GROUP_LISTED * sizeof *members);
+    for (size_t i = 0; i < c->nco; i++) {
+        if (sg.of[i] == SIZE_MAX) {
+            ndamaged++;
+            continue;
+        }
+        n++;
+        struct line_count *gr = &g[group_of[sg.of[i]]];
+        if (gr->count < GROUP_LISTED)
+            members[gr->first * GROUP_LISTED + gr->count] = i;
+        gr->count++;
     }
     qsort(g, ng, sizeof *g, lc_by_count);
     char damaged[64] = "";
@@ -2137,17 +2324,17 @@ static void output_group(struct ctx *c, FILE *out) {
         }
     }
     for (size_t k = 0; k < ng; k++) {
-        size_t s = gstart[g[k].first];
-        const struct coro *co0 = &c->co[members[s]];
+        const size_t *mem = &members[g[k].first * GROUP_LISTED];
+        const struct coro *co0 = &c->co[mem[0]];
         char st[64];
         state_long(co0, st, sizeof st);
         fprintf(out, "\n%" PRIu64 " coroutine%s %s:", g[k].count, g[k].count == 1 ? "" : "s", st);
         for (uint64_t j = 0; j < g[k].count; j++) {
-            if (j == 8) {
+            if (j == GROUP_LISTED) {
                 fprintf(out, " ...");
                 break;
             }
-            const struct coro *co = &c->co[members[s + j]];
+            const struct coro *co = &c->co[mem[j]];
             char name[128];
             sanitize(co->name, name, sizeof name, false);
             fprintf(out, " %" PRIu64 " \"%s\"", co->id, name);
@@ -2158,9 +2345,10 @@ static void output_group(struct ctx *c, FILE *out) {
         for (int f = 0; f < co0->nframes; f++)
             print_frame(c, out, f, &co0->frames[f]);
     }
-    for (size_t i = 0; i < n; i++)
-        free(v[i].line);
-    free(v), free(g), free(members), free(gstart);
+    for (size_t k = 0; k < sg.n; k++)
+        free(v[k].line);
+    free(v), free(g), free(members), free(group_of);
+    free_sigs(&sg);
 }
 
 /* ---- main ----------------------------------------------------------------------- */
@@ -2233,11 +2421,17 @@ int main(int argc, char **argv) {
     struct ctx *c = xcalloc(1, sizeof *c);
     the_ctx = c;
     if (core) {
+        uint64_t t0 = mono_ns(CLOCK_MONOTONIC);
         open_core(c, core, exe);
+        uint64_t t1 = mono_ns(CLOCK_MONOTONIC);
         load_table(c, core);
         collect_code(c);
+        uint64_t t2 = mono_ns(CLOCK_MONOTONIC);
         walk_registry(c);
         assign_threads(c);
+        if (getenv("COROLINK_STACKS_PHASES"))
+            fprintf(stderr, "phases: open %.3f table %.3f walk %.3f ms\n", (t1 - t0) / 1e6, (t2 - t1) / 1e6,
+                    (mono_ns(CLOCK_MONOTONIC) - t2) / 1e6);
     } else {
         open_live(c, pid);
         char what[64];
@@ -2276,13 +2470,7 @@ int main(int argc, char **argv) {
             stops[s] = c->stop_ms;
             unwind_all(c);
             total_co += c->nco;
-            for (size_t i = 0; i < c->nco; i++) {
-                if (nv == cv) {
-                    cv = cv ? cv * 2 : 1024;
-                    v = xrealloc(v, cv, sizeof *v);
-                }
-                v[nv++] = (struct line_count){folded_line(c, &c->co[i]), 1, 0};
-            }
+            add_folded(c, &v, &nv, &cv);
             if (nv > 4 * (size_t)c->nco + 4096) /* keep memory bounded */
                 nv = merge_lines(v, nv);
         }
@@ -2300,7 +2488,9 @@ int main(int argc, char **argv) {
         return 0;
     }
 
+    uint64_t tu0 = mono_ns(CLOCK_MONOTONIC);
     unwind_all(c);
+    uint64_t tu1 = mono_ns(CLOCK_MONOTONIC);
     switch (mode) {
     case O_TEXT: output_text(c, stdout); break;
     case O_GROUP: output_group(c, stdout); break;
@@ -2309,5 +2499,17 @@ int main(int argc, char **argv) {
     }
     if (fflush(stdout) != 0 && errno != EPIPE)
         die("writing the output: %s", strerror(errno));
+    if (getenv("COROLINK_STACKS_PHASES"))
+    {
+        fprintf(stderr, "phases: unwind %.3f output %.3f ms\n", (tu1 - tu0) / 1e6,
+                (mono_ns(CLOCK_MONOTONIC) - tu1) / 1e6);
+        FILE *f = fopen("/proc/self/status", "r");
+        char line[256];
+        while (f && fgets(line, sizeof line, f))
+            if (strncmp(line, "VmHWM", 5) == 0 || strncmp(line, "Rss", 3) == 0)
+                fputs(line, stderr);
+        if (f)
+            fclose(f);
+    }
     return 0;
 }
