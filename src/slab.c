@@ -199,8 +199,8 @@ static void init(void) {
                 env);
         m = COROLINK_STACKS_AUTO;
     }
-    if (__atomic_load_n(&stack_mode, __ATOMIC_RELAXED) == 0)
-        __atomic_store_n(&stack_mode, m, __ATOMIC_RELAXED);
+    /* Runs before any corolink_stack_mode() can store (ensure_init). */
+    __atomic_store_n(&stack_mode, m, __ATOMIC_RELAXED);
     max_maps = read_long_file("/proc/sys/vm/max_map_count", 65530);
     maps_counted = count_maps();
     long ps = sysconf(_SC_PAGESIZE);

@@ -18,6 +18,8 @@
  *              the start (ctest's scale.million) */
 #include <corolink.h>
 
+#include "proc_self.h"
+
 #include <sys/mman.h>
 
 #include <stdio.h>
@@ -29,30 +31,6 @@ static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* Resident set and mapping count of this process. */
-static long rss_kib(void) {
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long v = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, "VmRSS:", 6) == 0)
-            v = strtol(line + 6, NULL, 10);
-    if (f)
-        fclose(f);
-    return v;
-}
-
-static long maps(void) {
-    FILE *f = fopen("/proc/self/maps", "r");
-    long n = 0;
-    int c;
-    while (f && (c = getc(f)) != EOF)
-        n += c == '\n';
-    if (f)
-        fclose(f);
-    return n;
 }
 
 volatile int scale_sink;
@@ -126,7 +104,7 @@ int main(int argc, char **argv) {
     if (co == NULL)
         return 2;
     memset(co, 0, n * sizeof *co); /* resident before the first count */
-    long rss0 = rss_kib(), maps0 = maps();
+    long rss0 = proc_rss_kib(), maps0 = proc_count_maps();
     double t0 = now();
     for (size_t i = 0; i < n; i++) {
         int rc = corolink_create(&co[i], parked_body, (void *)i, 0);
@@ -140,7 +118,7 @@ int main(int argc, char **argv) {
         }
     }
     double t1 = now();
-    long rss1 = rss_kib(), maps1 = maps();
+    long rss1 = proc_rss_kib(), maps1 = proc_count_maps();
     size_t guarded = 0;
     for (size_t i = 0; i < n; i++)
         guarded += corolink_stack_guard(co[i]) == COROLINK_GUARD_PAGE;
@@ -178,7 +156,7 @@ int main(int argc, char **argv) {
     }
     double t3 = now();
     corolink_pool_trim();
-    long rss2 = rss_kib(), maps2 = maps();
+    long rss2 = proc_rss_kib(), maps2 = proc_count_maps();
     printf("teardown n=%zu seconds=%.3f rss_left_kib=%ld maps_left=%ld\n", n,
            t3 - t2, rss2 - rss0, maps2 - maps0);
     free(co);
