@@ -324,6 +324,7 @@ _table_cache = {}
 def _clear_table_cache(*_args):
     _table_cache.clear()
     _unwind_memo.clear()
+    _chains.clear()
     _code_cache.clear()
 
 
@@ -428,17 +429,20 @@ class Coroutine(object):
                  "arg", "stack_limit", "stack_top", "guard", "link_fp",
                  "link_ra", "link_sp", "create_site", "suspend_ns", "state",
                  "thread", "innermost", "nest", "name_ok", "slots", "damage",
-                 "saved")
+                 "saved", "chain")
 
-    def __init__(self, t, addr, raw):
+    def __init__(self, t, addr, raw, base=0):
+        """raw[base:] holds the control block at addr; where base is
+        _CHAIN_WINDOW, raw[:base] holds the top of its stack (read in the
+        same go) for its frame-pointer chain."""
         # every fixed field in one unpack (Table.block_struct): a million
         # blocks are decoded by `info coroutines`
         (self.pc, self.sp, self.fp, self.fn, self.arg, self.id,
          self.stack_limit, self.stack_top, self.guard, self.link_fp,
          self.link_ra, self.link_sp, self.create_site, self.suspend_ns,
-         self.finished) = t.block_struct.unpack_from(raw)[:15]
+         self.finished) = t.block_struct.unpack_from(raw, base)[:15]
         self.addr = addr
-        nm = raw[t.off_name:t.off_name + t.name_size]
+        nm = raw[base + t.off_name:base + t.off_name + t.name_size]
         name, nul, _ = nm.partition(b"\0")
         self.name = name.decode("utf-8", "replace")
         # readable: NUL-terminated, no control characters
@@ -448,7 +452,7 @@ class Coroutine(object):
         # [(gdb register name, value)] a suspended coroutine unwinds from,
         # besides its pc (the table's `saved`: sp, frame pointer)
         self.saved = tuple(zip(t.saved_names,
-                               t.saved_struct.unpack_from(raw)))
+                               t.saved_struct.unpack_from(raw, base)))
         if self.finished:
             self.state = "finished"
         elif self.pc == 0:
@@ -460,6 +464,10 @@ class Coroutine(object):
         self.thread = None      # gdb thread (running ones)
         self.innermost = False  # running: the one containing the thread's sp
         self.nest = 0           # running: coroutines nested inside it
+        # suspended: its frame-pointer chain (_fp_chain; None: not read yet)
+        self.chain = None
+        if self.state == "suspended" and base == _CHAIN_WINDOW:
+            self.chain = _fp_chain(self, raw, base)
 
     def contains(self, sp):
         return (self.stack_limit - self.guard) <= sp < self.addr
@@ -470,6 +478,43 @@ class Coroutine(object):
 
     def finished_how(self):
         return FINISHED_HOW.get(self.finished, str(self.finished))
+
+
+_CHAIN_WINDOW = 1024     # bytes of stack read with each control block
+_CHAIN_MAX = 64          # frame records in a chain, at most
+_QQ = struct.Struct("<QQ")
+_chains = {}             # chains interned: a million coroutines share a few
+
+
+def _fp_chain(co, raw=None, base=0):
+    """A suspended coroutine's frame-pointer chain, part of its unwind memo
+    key (_backtrace): (offset of a frame record from the top, its return
+    address, ...) from the saved frame pointer up, while each record lies in
+    the stack above the last. Coroutines suspended at the same pc with the
+    same offsets can still have been called from different places; their
+    chains tell them apart. raw[base - _CHAIN_WINDOW:base] holds the bytes
+    just below the control block; records deeper down are read from the
+    target. Built without frame pointers, the chain is whatever the register
+    points to: still a finer key, never a wrong one."""
+    top = co.addr
+    fp = co.fp
+    lo = co.sp
+    out = []
+    while len(out) < 2 * _CHAIN_MAX and lo <= fp and fp + 16 <= top:
+        off = top - fp
+        if raw is not None and off <= _CHAIN_WINDOW:
+            nxt, ra = _QQ.unpack_from(raw, base - off)
+        else:
+            try:
+                nxt, ra = _QQ.unpack(_read(fp, 16))
+            except CorolinkError:
+                out += (off, None)
+                break
+        out += (off, ra)
+        lo = fp + 16
+        fp = nxt
+    c = tuple(out)
+    return _chains.setdefault(c, c)
 
 
 def _load(t, addr):
@@ -582,11 +627,18 @@ def coroutines(t=None, t0=None):
     for at in range(0, len(addrs), _IOV_BATCH * 16):
         progress.tick(at)
         part = addrs[at:at + _IOV_BATCH * 16]
-        for addr, raw in zip(part, _read_many(part, t.read_size)):
+        # each block with the top of its stack below it (_fp_chain); a
+        # block whose stack cannot be read is read alone
+        w = _CHAIN_WINDOW
+        for addr, raw in zip(part, _read_many([max(a - w, 0) for a in part],
+                                              w + t.read_size)):
+            base = w
+            if raw is None or addr < w:
+                raw, base = _read_many([addr], t.read_size)[0], 0
             co = None
             if raw is not None and struct.unpack_from(
-                    "<Q", raw, t.off_check)[0] == (addr ^ t.check_xor):
-                co = Coroutine(t, addr, raw)
+                    "<Q", raw, base + t.off_check)[0] == (addr ^ t.check_xor):
+                co = Coroutine(t, addr, raw, base)
             if co is None:
                 bad += 1
                 continue
@@ -901,7 +953,8 @@ def _sym_frames(frames_only=True):
 
 def _backtrace(t, co):
     """Symbolized frames of a coroutine (memoized for suspended ones by
-    their suspend point, entry function and frame offsets). A suspended
+    their suspend point, entry function, frame offsets and frame-pointer
+    chain). A suspended
     coroutine is checked on the way (see _check): a damaged one gets
     co.damage and no frames, and so does a control block held by several
     registry slots (a damaged registry)."""
@@ -918,7 +971,9 @@ def _backtrace(t, co):
         # stack if it points into the coroutine's stack (sp, a frame
         # pointer); otherwise it is some unrelated value
         lo = co.stack_limit - co.guard
-        key = (co.pc, co.fn) + tuple(
+        if co.chain is None:
+            co.chain = _fp_chain(co)
+        key = (co.pc, co.fn, co.chain) + tuple(
             co.addr - v if lo <= v < co.stack_top else None
             for _, v in co.saved)
         r = _unwind_memo.get(key)

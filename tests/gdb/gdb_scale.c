@@ -1,5 +1,13 @@
-/* Scale test for the gdb plugin: 100,000 suspended coroutines (half parked
- * in scale_wait_a, half in scale_wait_b), then a stop in test_ready().
+/* Scale test for the gdb plugin: 100,000 suspended coroutines (a quarter
+ * parked in scale_wait_a, a quarter in scale_wait_b, and half in
+ * scale_leaf, called from scale_from_c or scale_from_d), then a stop in
+ * test_ready().
+ *
+ * The two scale_leaf quarters are suspended at the same pc with the same
+ * frame sizes, so their saved registers lie at the same offsets from the
+ * top of their stacks: only the return addresses differ. The plugin's
+ * unwind memo must tell them apart (by the frame-pointer chain: this
+ * program keeps frame pointers).
  *
  * Memory: the stacks are carved from one mapping with corolink_create_on(),
  * 1 KiB apart. Each region formally spans 4.5 KiB (the library's minimum),
@@ -31,12 +39,38 @@ NOINLINE void scale_wait_b(corolink_yielder *y) {
     sink = 2;
 }
 
+NOINLINE void scale_leaf(corolink_yielder *y) {
+    corolink_suspend(y, (void *)3);
+    sink = 3;
+}
+
+/* Same frame, distinct bodies (gcc -O2 merges identical functions). */
+NOINLINE void scale_from_c(corolink_yielder *y) {
+    scale_leaf(y);
+    sink = 30;
+}
+
+NOINLINE void scale_from_d(corolink_yielder *y) {
+    scale_leaf(y);
+    sink = 40;
+}
+
 NOINLINE void *scale_body(corolink_yielder *y, void *in, void *arg) {
     (void)in;
-    if ((uintptr_t)arg & 1)
-        scale_wait_b(y);
-    else
+    switch ((uintptr_t)arg & 3) {
+    case 0:
         scale_wait_a(y);
+        break;
+    case 1:
+        scale_wait_b(y);
+        break;
+    case 2:
+        scale_from_c(y);
+        break;
+    default:
+        scale_from_d(y);
+        break;
+    }
     return NULL;
 }
 

@@ -949,12 +949,21 @@ def mode_scale(args, g):
                                     "(time.monotonic() - _t0))")],
                       post=["kill"], label="scale")
     gtext = secs.get("group", "")
-    counts = {}
-    for m in re.finditer(r"^(\d+)\s+suspended\s+scale_body\s+(\w+)", gtext,
-                         re.M):
-        counts[m.group(2)] = int(m.group(1))
-    check(counts == {"scale_wait_a": 50000, "scale_wait_b": 50000},
-          "scale: groups %s:\n%s" % (counts, gtext[:2000]))
+    groups = sorted((m.group(2), int(m.group(1))) for m in re.finditer(
+        r"^(\d+)\s+suspended\s+scale_body\s+(\w+)", gtext, re.M))
+    check(groups == [("scale_leaf", 25000), ("scale_leaf", 25000),
+                     ("scale_wait_a", 25000), ("scale_wait_b", 25000)],
+          "scale: groups %s:\n%s" % (groups, gtext[:2000]))
+    # the two scale_leaf groups differ only in their callers (same pc and
+    # offsets): each group's stack names its own
+    stacks = re.findall(r"^25000 coroutines \(suspended\) with stack:\n"
+                        r"((?:  .*\n)+)", gtext, re.M)
+    callers = sorted(f for st in stacks for f in ("scale_from_c",
+                                                   "scale_from_d")
+                     if re.search(r"^  %s\b" % f, st, re.M))
+    check(callers == ["scale_from_c", "scale_from_d"],
+          "scale: the scale_leaf groups' callers %s:\n%s"
+          % (callers, gtext[:2000]))
     tm = re.search(r"TIME (\S+)", secs.get("t1", ""))
     print("scale: info coroutines -group of 100000 coroutines took %s s"
           % (tm.group(1) if tm else "?"))
