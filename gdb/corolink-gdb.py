@@ -1068,6 +1068,12 @@ def _check_saved(t, co):
         return "stack limit 0x%x is not below its control block" % lo
     if not _in_code(co.pc):
         return "saved pc 0x%x is outside every code section" % co.pc
+    if lo - co.guard <= co.sp < lo:
+        # suspended in its guard region: possible in a watched zone, which
+        # nothing protects (src/slab.c)
+        return ("saved sp 0x%x is outside its stack [0x%x, 0x%x): a stack "
+                "overflow, %d bytes into the %d-byte guard region below it"
+                % (co.sp, lo, hi, lo - co.sp, co.guard))
     if not lo <= co.sp < hi:
         return "saved sp 0x%x is outside its stack [0x%x, 0x%x)" % (co.sp, lo,
                                                                   hi)

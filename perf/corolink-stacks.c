@@ -341,6 +341,7 @@ struct coro {
     uint64_t saved[4];  /* suspended: the registers of the table's saved[] */
     uint64_t stack_limit, link_sp;
     uint64_t limit_read; /* stack_limit as read */
+    uint64_t guard;     /* bytes of guard region below stack_limit */
     uint64_t resuming;  /* running, depth > 0: the id it resumed */
     struct frame *frames;
     /* registry slots holding this control block (> 1: a damaged registry;
@@ -534,8 +535,8 @@ static void load_table(struct ctx *c, const char *what) {
         t->finished_size != 4 || t->slot_size != 8)
         die("%s: corrupt corolink debug table (sizes)", what);
     uint32_t offs8[] = {t->off_pc, t->off_sp, t->off_fp, t->off_fn, t->off_arg, t->off_id,
-                        t->off_stack_limit, t->off_stack_top, t->off_link_sp, t->off_check,
-                        t->off_create_site, t->off_suspend_ns};
+                        t->off_stack_limit, t->off_stack_top, t->off_guard, t->off_link_sp,
+                        t->off_check, t->off_create_site, t->off_suspend_ns};
     for (size_t i = 0; i < sizeof offs8 / sizeof offs8[0]; i++)
         if (offs8[i] > cs - 8)
             die("%s: corrupt corolink debug table (offsets)", what);
@@ -864,6 +865,7 @@ static void walk_registry(struct ctx *c) {
             co->create_site = rd64(b, t->off_create_site);
             co->suspend_ns = rd64(b, t->off_suspend_ns);
             co->stack_limit = rd64(b, t->off_stack_limit);
+            co->guard = rd64(b, t->off_guard);
             co->link_sp = rd64(b, t->off_link_sp);
             memcpy(&co->finished, b + t->off_finished, 4);
             size_t nl = t->name_size < sizeof co->name - 1 ? t->name_size : sizeof co->name - 1;
@@ -1633,6 +1635,15 @@ static void check_coroutine(struct ctx *c, struct coro *co, pid_t tid) {
         damage(co, "stack limit 0x%" PRIx64 " is not below its control block", co->limit_read);
     else if (!in_code(c, co->pc))
         damage(co, "saved pc 0x%" PRIx64 " is outside every executable mapping", co->pc);
+    else if (co->sp < co->stack_limit && co->stack_limit - co->sp <= co->guard)
+        /* Suspended in its guard region: possible in a watched zone, which
+         * nothing protects (src/slab.c); the library stops the process
+         * when such a coroutine is destroyed. */
+        damage(co,
+               "saved sp 0x%" PRIx64 " is outside its stack [0x%" PRIx64 ", 0x%" PRIx64
+               "): a stack overflow, %" PRIu64 " bytes into the %" PRIu64
+               "-byte guard region below it",
+               co->sp, co->stack_limit, co->addr, co->stack_limit - co->sp, co->guard);
     else if (co->sp < co->stack_limit || co->sp >= co->addr)
         damage(co, "saved sp 0x%" PRIx64 " is outside its stack [0x%" PRIx64 ", 0x%" PRIx64 ")", co->sp,
                co->stack_limit, co->addr);

@@ -665,7 +665,8 @@ _T = {  # field: (offset, format), from unwind-info/debug-table.md
     "magic": (0x00, "8s"), "version": (0x08, "<I"), "off_pc": (0x1c, "<I"),
     "off_sp": (0x20, "<I"), "off_fp": (0x24, "<I"), "off_id": (0x34, "<I"),
     "off_name": (0x38, "<I"), "name_size": (0x3c, "<I"),
-    "off_stack_limit": (0x40, "<I"), "registry": (0x98, "<Q"),
+    "off_stack_limit": (0x40, "<I"), "off_guard": (0x48, "<I"),
+    "registry": (0x98, "<Q"),
     "chunk_off_next": (0xa0, "<I"), "chunk_off_nslots": (0xa4, "<I"),
     "chunk_off_slots": (0xa8, "<I"), "slot_tag_mask": (0xb0, "<Q"),
 }
@@ -712,7 +713,8 @@ def _damage():
         b[nm] = dict(addr=v, slot=slot, id=_u64(v + t["off_id"]),
                      pc=_u64(v + t["off_pc"]), sp=_u64(v + t["off_sp"]),
                      fp=_u64(v + t["off_fp"]),
-                     limit=_u64(v + t["off_stack_limit"]))
+                     limit=_u64(v + t["off_stack_limit"]),
+                     guard=_u64(v + t["off_guard"]))
 
     def expect(n, what):
         gdb.write("EXPECT %s\t\tcorolink: coroutine %d \"%s\" (control block "
@@ -723,11 +725,13 @@ def _damage():
     _put(co["addr"] + t["off_pc"], 0x4141414141414141)
     expect("sock-reader", "saved pc 0x4141414141414141 is outside every "
            "code section")
-    # a saved sp outside the coroutine's stack (in its guard page)
+    # a saved sp in the guard region below the coroutine's stack: named a
+    # stack overflow (a watched zone, which nothing protects, can hold it)
     co = b["timer"]
     _put(co["addr"] + t["off_sp"], co["limit"] - 64)
-    expect("timer", "saved sp 0x%x is outside its stack [0x%x, 0x%x)"
-           % (co["limit"] - 64, co["limit"], co["addr"]))
+    expect("timer", "saved sp 0x%x is outside its stack [0x%x, 0x%x): a "
+           "stack overflow, 64 bytes into the %d-byte guard region below it"
+           % (co["limit"] - 64, co["limit"], co["addr"], co["guard"]))
     # a frame pointer chain pointing to itself: fp = X, *X = X, X[1] = the
     # return address the innermost frame holds (the -O0 build has frame
     # pointers: CFA = rbp + 16, so every frame from #2 on has sp X + 16)

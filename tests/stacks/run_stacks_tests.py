@@ -524,7 +524,7 @@ TABLE = {  # field: (offset, struct format), from unwind-info/debug-table.md
     "version": (0x08, "<I"), "size": (0x0c, "<I"), "control_size": (0x18, "<I"),
     "off_pc": (0x1c, "<I"), "off_sp": (0x20, "<I"), "off_fp": (0x24, "<I"),
     "off_id": (0x34, "<I"), "off_name": (0x38, "<I"), "name_size": (0x3c, "<I"),
-    "off_stack_limit": (0x40, "<I"), "off_check": (0x58, "<I"),
+    "off_stack_limit": (0x40, "<I"), "off_guard": (0x48, "<I"), "off_check": (0x58, "<I"),
     "check_xor": (0x70, "<Q"), "registry": (0x98, "<Q"), "chunk_off_next": (0xa0, "<I"),
     "chunk_off_nslots": (0xa4, "<I"), "chunk_off_slots": (0xa8, "<I"),
     "slot_tag_mask": (0xb0, "<Q"),
@@ -594,7 +594,8 @@ class Mem:
             out[nm] = dict(addr=v, slot=slot, id=self.u64(v + t["off_id"]),
                            pc=self.u64(v + t["off_pc"]), sp=self.u64(v + t["off_sp"]),
                            fp=self.u64(v + t["off_fp"]),
-                           limit=self.u64(v + t["off_stack_limit"]))
+                           limit=self.u64(v + t["off_stack_limit"]),
+                           guard=self.u64(v + t["off_guard"]))
         return out
 
 
@@ -613,11 +614,13 @@ def damage_target(t_pid):
     co = b["sock-reader"]
     m.put64(co["addr"] + t["off_pc"], 0x4141414141414141)
     line("sock-reader", "saved pc 0x4141414141414141 is outside every executable mapping")
-    # 2. a saved sp outside the coroutine's stack (in its guard page)
+    # 2. a saved sp in the guard region below the coroutine's stack: named
+    # a stack overflow (a watched zone, which nothing protects, can hold it)
     co = b["timer"]
     bad_sp = co["limit"] - 64
     m.put64(co["addr"] + t["off_sp"], bad_sp)
-    line("timer", "saved sp 0x%x is outside its stack [0x%x, 0x%x)" % (bad_sp, co["limit"], co["addr"]))
+    line("timer", "saved sp 0x%x is outside its stack [0x%x, 0x%x): a stack overflow, 64 bytes into the "
+         "%d-byte guard region below it" % (bad_sp, co["limit"], co["addr"], co["guard"]))
     # 3. a frame pointer chain that points to itself: fp = X, *X = X,
     # X[1] = the return address into worker_body that idle_loop's frame
     # holds (built with frame pointers: CFA = rbp + 16, so every frame from
@@ -880,8 +883,8 @@ def test_qemu_errors():
 def damaged_core(core, program, label):
     """Damaged control blocks in a core (as stacks.damage does live): a
     saved pc outside all code (not taken for a signed return address), a
-    saved sp outside the stack; one line each instead of the frames, the
-    others listed as before."""
+    saved sp outside the stack (above it: no overflow); one line each
+    instead of the frames, the others listed as before."""
     data = tool_json(["--core", core, "--exe", program], label)
     if data is None:
         return
@@ -897,7 +900,7 @@ def damaged_core(core, program, label):
     reader, timer = int(by["sock-reader"]["address"], 16), int(by["timer"]["address"], 16)
     struct.pack_into("<Q", b, v2off(ph, reader + off_pc), 0x4141414141414141)
     limit, = struct.unpack_from("<Q", b, v2off(ph, timer + off_limit))
-    struct.pack_into("<Q", b, v2off(ph, timer + off_sp), limit - 64)
+    struct.pack_into("<Q", b, v2off(ph, timer + off_sp), timer + 64)
     path = os.path.join(ARGS.workdir, "core-damaged")
     with open(path, "wb") as f:
         f.write(b)
@@ -909,7 +912,7 @@ def damaged_core(core, program, label):
     check(gby.get("sock-reader", {}).get("error") == "saved pc 0x4141414141414141 is outside every executable mapping"
           and gby["sock-reader"]["frames"] == [], "%s: sock-reader %r" % (label, gby.get("sock-reader")))
     check(gby.get("timer", {}).get("error") == "saved sp 0x%x is outside its stack [0x%x, 0x%x)"
-          % (limit - 64, limit, timer) and gby["timer"]["frames"] == [], "%s: timer %r" % (label, gby.get("timer")))
+          % (timer + 64, limit, timer) and gby["timer"]["frames"] == [], "%s: timer %r" % (label, gby.get("timer")))
     for n in NAMES - {"sock-reader", "timer"}:
         check("error" not in gby.get(n, {}) and gby.get(n, {}).get("frames") == by[n]["frames"],
               "%s: %s changed" % (label, n))
