@@ -186,6 +186,10 @@ CL_HIDDEN bool cl_slab_watched(const struct cl_slab *s);
 CL_HIDDEN void cl_slab_trim(void);
 /* co's watched zone was touched (async-signal-safe). */
 CL_HIDDEN bool cl_watch_overflowed(const struct corolink *co);
+/* Where the address of the slab's lowest byte is kept (its mapping, a
+ * watched slab's PROT_NONE page included): the trap handler reads it
+ * without faulting. No memory is read. */
+CL_HIDDEN const void *cl_slab_floor_at(const struct cl_slab *s);
 #endif
 
 /* Places a control block at the top of [limit, top) and initialises the

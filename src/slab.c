@@ -453,6 +453,8 @@ static void slab_put(struct corolink *co) {
 
 bool cl_slab_watched(const struct cl_slab *s) { return s->cls->watched; }
 
+const void *cl_slab_floor_at(const struct cl_slab *s) { return &s->map; }
+
 int cl_stack_map(size_t size, corolink_stack *out, struct cl_slab **slab) {
     ensure_init();
     *slab = NULL;

@@ -40,7 +40,10 @@ bool cl_trap_installed;
 
 #define ALT_SIZE ((size_t)64 * 1024) /* the handler's part of alt_size */
 #define CHUNK ((uintptr_t)4096)     /* read granularity: one (small) page */
-#define SCAN_MAX ((size_t)64 << 20) /* bytes scanned above sp, at most */
+/* Bytes scanned above sp, at most: a stack of 64 MiB, or a watched slab
+ * (src/slab.c: about 128 MiB of slots) from its PROT_NONE page, where an
+ * overflow of its top slot faults, up to that slot's control block. */
+#define SCAN_MAX ((size_t)192 << 20)
 #define SKIP_MAX ((size_t)1 << 20)  /* unreadable bytes skipped at the start */
 
 /* ---- reading memory without faulting ---- */
@@ -135,9 +138,19 @@ static struct corolink *validate(struct reader *r, uintptr_t co,
     uintptr_t limit = (uintptr_t)copy.stack_limit;
     uintptr_t lo = limit >= copy.guard ? limit - copy.guard : 0;
     /* A watched slab stack (src/slab.c): an overflow faults only below
-     * its zone, in the PROT_NONE page under the slab (slot 0's). */
+     * its zone, in the PROT_NONE page under the slab, after running
+     * through the slots below its own: sp may be anywhere down to the
+     * slab's lowest byte. */
     if ((copy.hot.flags & CL_FLAG_WATCHED) && lo >= CHUNK)
         lo -= CHUNK;
+#if COROLINK_DEFAULT_STACK
+    uintptr_t floor;
+    if ((copy.hot.flags & CL_FLAG_WATCHED) && copy.slab &&
+        peek(r, &floor, (uintptr_t)cl_slab_floor_at(copy.slab),
+             sizeof floor) &&
+        floor < lo)
+        lo = floor;
+#endif
     if (limit >= co || sp < lo || sp >= co)
         return NULL;
     return (struct corolink *)co;

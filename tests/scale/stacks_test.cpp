@@ -233,13 +233,20 @@ TEST_F(Stacks, SlabSlotsAreReusedAndTrimmed) {
 
 volatile int keep_going = 1;
 
-// Recurses until its frame is `depth` bytes below `limit`, then returns.
+// Recurses until its frame is `depth` bytes below `limit`, then returns;
+// with kForever, until it faults. The floor saturates at 0: `limit - depth`
+// must not wrap, since stacks may lie below any "large" depth (qemu-user
+// maps AArch64 guests' stacks near 0x55'0000'0000, under 1 << 40, and a
+// wrapped floor made the body return at once).
+constexpr size_t kForever = SIZE_MAX;
+
 __attribute__((noinline)) int dig(const char *limit, size_t depth) {
     volatile char frame[512];
     frame[0] = 1;
     frame[511] = 1;
-    if (keep_going && reinterpret_cast<uintptr_t>(&frame[0]) >
-                          reinterpret_cast<uintptr_t>(limit) - depth)
+    uintptr_t top = reinterpret_cast<uintptr_t>(limit);
+    uintptr_t floor = top > depth ? top - depth : 0;
+    if (keep_going && reinterpret_cast<uintptr_t>(&frame[0]) > floor)
         return dig(limit, depth) + frame[0];
     return frame[511];
 }
@@ -281,21 +288,52 @@ TEST(StacksDeath, WatchedOverflowIsFatalAtDestroyNamingTheCoroutine) {
 // trap handler finds the written zone and stops the process, naming the
 // coroutine (the memory below may be damaged: no recovery).
 TEST(StacksDeath, WatchedOverflowThatFaultsIsFatalInTheTrapHandler) {
-    if (COROLINK_TEST_EMULATED)
-        GTEST_SKIP() << "under qemu-user (AArch64 CI) the child dies with no "
-                        "line: not yet understood (issue 12 note)";
     COROLINK_TEST_THREADSAFE_DEATH();
     EXPECT_DEATH(
         {
             if (corolink_trap_install() != 0)
                 _exit(2);
             corolink_stack_mode(COROLINK_STACKS_WATCHED);
-            static DigArg arg{static_cast<size_t>(1) << 40}; // forever
+            static DigArg arg{kForever};
             corolink *co = nullptr;
             if (corolink_create(&co, dig_body, &arg, 64 * 1024) != 0)
                 _exit(3);
             corolink_set_name(co, "runaway");
-            corolink_resume(co, nullptr, nullptr);
+            int rc = corolink_resume(co, nullptr, nullptr);
+            // Not reached: say what happened instead of dying silently.
+            fprintf(stderr, "corolink_resume() returned %d\n", rc);
+            _exit(4);
+        },
+        "corolink: fatal: stack overflow in coroutine [0-9]+ \"runaway\" "
+        "\\(fault at 0x[0-9a-f]+\\): it ran through the watched zone below "
+        "its stack");
+}
+
+void *park_body(corolink_yielder *y, void *in, void *) { return corolink_suspend(y, in); }
+
+// The same from a slot above others: the body runs through its zone and
+// the slots below it (their stacks damaged) before it faults in the
+// PROT_NONE page under slot 0; the handler still finds it and names it.
+TEST(StacksDeath, WatchedOverflowFromAHigherSlotIsFatalInTheTrapHandler) {
+    COROLINK_TEST_THREADSAFE_DEATH();
+    EXPECT_DEATH(
+        {
+            if (corolink_trap_install() != 0)
+                _exit(2);
+            corolink_stack_mode(COROLINK_STACKS_WATCHED);
+            for (int i = 0; i < 3; i++) { // parked in the slots below
+                corolink *p = nullptr;
+                if (corolink_create(&p, park_body, nullptr, 64 * 1024) != 0 ||
+                    corolink_resume(p, nullptr, nullptr) != COROLINK_YIELD)
+                    _exit(3);
+            }
+            static DigArg arg{kForever};
+            corolink *co = nullptr;
+            if (corolink_create(&co, dig_body, &arg, 64 * 1024) != 0)
+                _exit(3);
+            corolink_set_name(co, "runaway");
+            int rc = corolink_resume(co, nullptr, nullptr);
+            fprintf(stderr, "corolink_resume() returned %d\n", rc);
             _exit(4);
         },
         "corolink: fatal: stack overflow in coroutine [0-9]+ \"runaway\" "
@@ -330,7 +368,7 @@ TEST_F(Stacks, SlabOverflowTrapsWithInstalledGuardPages) {
     ASSERT_EQ(corolink_trap_install(), 0);
     corolink_trap_diagnostics(false);
     corolink_stack_mode(COROLINK_STACKS_SLAB);
-    DigArg arg{1 << 30}; // forever
+    DigArg arg{kForever};
     for (int i = 0; i < 3; i++) {
         corolink *co = nullptr;
         ASSERT_EQ(corolink_create(&co, dig_body, &arg, 64 * 1024), 0);
