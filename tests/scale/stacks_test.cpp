@@ -283,62 +283,50 @@ TEST(StacksDeath, WatchedOverflowIsFatalAtDestroyNamingTheCoroutine) {
         "coroutine [0-9]+ \"digger\": the watched zone below its stack");
 }
 
-// A body that never stops recursing on a watched stack runs through its
+void *park_body(corolink_yielder *y, void *in, void *) { return corolink_suspend(y, in); }
+
+// In a child: `parked_below` coroutines parked in the slots below, then a
+// body that never stops recursing on a watched stack. It runs through its
 // zone, and the slots below, into the PROT_NONE page under its slab: the
 // trap handler finds the written zone and stops the process, naming the
 // coroutine (the memory below may be damaged: no recovery).
-TEST(StacksDeath, WatchedOverflowThatFaultsIsFatalInTheTrapHandler) {
-    COROLINK_TEST_THREADSAFE_DEATH();
-    EXPECT_DEATH(
-        {
-            if (corolink_trap_install() != 0)
-                _exit(2);
-            corolink_stack_mode(COROLINK_STACKS_WATCHED);
-            static DigArg arg{kForever};
-            corolink *co = nullptr;
-            if (corolink_create(&co, dig_body, &arg, 64 * 1024) != 0)
-                _exit(3);
-            corolink_set_name(co, "runaway");
-            int rc = corolink_resume(co, nullptr, nullptr);
-            // Not reached: say what happened instead of dying silently.
-            fprintf(stderr, "corolink_resume() returned %d\n", rc);
-            _exit(4);
-        },
-        "corolink: fatal: stack overflow in coroutine [0-9]+ \"runaway\" "
-        "\\(fault at 0x[0-9a-f]+\\): it ran through the watched zone below "
-        "its stack");
+[[noreturn]] void run_away_on_a_watched_stack(int parked_below) {
+    if (corolink_trap_install() != 0)
+        _exit(2);
+    corolink_stack_mode(COROLINK_STACKS_WATCHED);
+    for (int i = 0; i < parked_below; i++) {
+        corolink *p = nullptr;
+        if (corolink_create(&p, park_body, nullptr, 64 * 1024) != 0 ||
+            corolink_resume(p, nullptr, nullptr) != COROLINK_YIELD)
+            _exit(3);
+    }
+    static DigArg arg{kForever};
+    corolink *co = nullptr;
+    if (corolink_create(&co, dig_body, &arg, 64 * 1024) != 0)
+        _exit(3);
+    corolink_set_name(co, "runaway");
+    int rc = corolink_resume(co, nullptr, nullptr);
+    // Not reached: say what happened instead of dying silently.
+    fprintf(stderr, "corolink_resume() returned %d\n", rc);
+    _exit(4);
 }
 
-void *park_body(corolink_yielder *y, void *in, void *) { return corolink_suspend(y, in); }
+const char kRunawayLine[] =
+    "corolink: fatal: stack overflow in coroutine [0-9]+ \"runaway\" "
+    "\\(fault at 0x[0-9a-f]+\\): it ran through the watched zone below "
+    "its stack";
+
+TEST(StacksDeath, WatchedOverflowThatFaultsIsFatalInTheTrapHandler) {
+    COROLINK_TEST_THREADSAFE_DEATH();
+    EXPECT_DEATH(run_away_on_a_watched_stack(0), kRunawayLine);
+}
 
 // The same from a slot above others: the body runs through its zone and
 // the slots below it (their stacks damaged) before it faults in the
 // PROT_NONE page under slot 0; the handler still finds it and names it.
 TEST(StacksDeath, WatchedOverflowFromAHigherSlotIsFatalInTheTrapHandler) {
     COROLINK_TEST_THREADSAFE_DEATH();
-    EXPECT_DEATH(
-        {
-            if (corolink_trap_install() != 0)
-                _exit(2);
-            corolink_stack_mode(COROLINK_STACKS_WATCHED);
-            for (int i = 0; i < 3; i++) { // parked in the slots below
-                corolink *p = nullptr;
-                if (corolink_create(&p, park_body, nullptr, 64 * 1024) != 0 ||
-                    corolink_resume(p, nullptr, nullptr) != COROLINK_YIELD)
-                    _exit(3);
-            }
-            static DigArg arg{kForever};
-            corolink *co = nullptr;
-            if (corolink_create(&co, dig_body, &arg, 64 * 1024) != 0)
-                _exit(3);
-            corolink_set_name(co, "runaway");
-            int rc = corolink_resume(co, nullptr, nullptr);
-            fprintf(stderr, "corolink_resume() returned %d\n", rc);
-            _exit(4);
-        },
-        "corolink: fatal: stack overflow in coroutine [0-9]+ \"runaway\" "
-        "\\(fault at 0x[0-9a-f]+\\): it ran through the watched zone below "
-        "its stack");
+    EXPECT_DEATH(run_away_on_a_watched_stack(3), kRunawayLine);
 }
 
 // Reading the zone (a debugger does) is no overflow; nor is a body that
