@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -262,13 +263,33 @@ void print_table(FILE *out, const std::map<std::string, Result> &results) {
 } // namespace
 
 int main(int argc, char **argv) {
+    // --clbench_iterations=N (ours, taken out before Google Benchmark sees
+    // the flags): every benchmark runs exactly N iterations, once, with no
+    // summary table. bench/count_instructions.py runs it under callgrind
+    // twice, with two values of N, to count instructions per iteration.
+    long long fixed = 0;
+    std::vector<char *> given;
+    for (int i = 1; i < argc; i++) {
+        const char *flag = "--clbench_iterations=";
+        if (std::strncmp(argv[i], flag, std::strlen(flag)) == 0) {
+            char *end = nullptr;
+            fixed = std::strtoll(argv[i] + std::strlen(flag), &end, 10);
+            if (fixed <= 0 || *end) {
+                std::fprintf(stderr, "corolink_bench: bad %s\n", argv[i]);
+                return 1;
+            }
+        } else {
+            given.push_back(argv[i]);
+        }
+    }
     // Defaults first, so that the user's flags (parsed later) win.
     std::vector<char *> args;
     args.push_back(argv[0]);
-    for (const char *f : kDefaultFlags)
-        args.push_back(const_cast<char *>(f));
-    for (int i = 1; i < argc; i++)
-        args.push_back(argv[i]);
+    if (!fixed)
+        for (const char *f : kDefaultFlags)
+            args.push_back(const_cast<char *>(f));
+    for (char *a : given)
+        args.push_back(a);
     std::string format = flag_value(args, "benchmark_format");
     std::string color = flag_value(args, "benchmark_color");
     args.push_back(nullptr);
@@ -278,8 +299,11 @@ int main(int argc, char **argv) {
     if (benchmark::ReportUnrecognizedArguments(n, args.data()))
         return 1;
 
-    for (const Entry &e : kEntries)
-        benchmark::RegisterBenchmark(e.name, e.fn)->Unit(benchmark::kNanosecond);
+    for (const Entry &e : kEntries) {
+        auto *b = benchmark::RegisterBenchmark(e.name, e.fn)->Unit(benchmark::kNanosecond);
+        if (fixed)
+            b->Iterations(fixed)->Repetitions(1);
+    }
 
     std::map<std::string, Result> results;
     std::unique_ptr<benchmark::BenchmarkReporter> reporter;
@@ -311,7 +335,7 @@ int main(int argc, char **argv) {
     // The table goes to stdout next to the console output; with
     // --benchmark_format=json or csv stdout stays machine-readable and the
     // table goes to stderr.
-    if (!results.empty())
+    if (!results.empty() && !fixed)
         print_table(console ? stdout : stderr, results);
     benchmark::Shutdown();
     if (failed) {
