@@ -52,31 +52,7 @@ uint64_t cl_id_counter = 1;
 #endif
 
 struct corolink *cl_place(void *limit, void *top, size_t guard) {
-    uintptr_t lo = (uintptr_t)limit, hi = (uintptr_t)top;
-    if (hi <= lo || hi - lo < COROLINK_CONTROL_SIZE + COROLINK_STACK_MIN_USABLE)
-        return NULL;
-    /* 64-byte aligned: the body's stack starts at co, which every ABI wants
-     * 16-byte aligned at a call, and the hot fields share a cache line. */
-    uintptr_t at = (hi - COROLINK_CONTROL_SIZE) & ~(uintptr_t)63;
-    if (at - lo < COROLINK_STACK_MIN_USABLE)
-        return NULL;
-    /* Every field is set here or by cl_init(); the rest of the hot block
-     * (the link fields) is written by the first resume. */
-    struct corolink *co = (struct corolink *)at;
-    co->stack_limit = limit;
-    co->stack_top = top;
-    co->guard = guard;
-    co->size_class = 0;
-    co->pool_next = NULL;
-    co->slab = NULL;
-    cl_arch_place(co);
-    co->hot.flags = CL_STACK_USER;
-    if (__builtin_expect(cl_tools != 0, 0))
-        cl_tools_place(co); /* a sanitizer or valgrind watches */
-    co->check = (uintptr_t)co ^ CL_CHECK;
-    co->pending = NULL;
-    co->reg_slot = NULL;
-    return co;
+    return cl_place_inline(limit, top, guard);
 }
 
 int corolink_create_on(corolink **out, const corolink_stack *stack,
@@ -89,7 +65,8 @@ int corolink_create_on(corolink **out, const corolink_stack *stack,
     if (stack->guard > (uintptr_t)stack->limit ||
         stack->guard > (uintptr_t)stack->base - (uintptr_t)stack->limit)
         return COROLINK_ESTACK;
-    struct corolink *co = cl_place(stack->limit, stack->base, stack->guard);
+    struct corolink *co =
+        cl_place_inline(stack->limit, stack->base, stack->guard);
     if (co == NULL)
         return COROLINK_ESTACK;
     cl_trap_on_create();

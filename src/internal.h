@@ -378,6 +378,36 @@ static inline int cl_enter(struct corolink *co, void *input, uintptr_t cmd,
     return corolink__enter(co, input, cmd, value);
 }
 
+/* cl_place(), inline for corolink_create_on()'s fast path. */
+static inline __attribute__((always_inline)) struct corolink *
+cl_place_inline(void *limit, void *top, size_t guard) {
+    uintptr_t lo = (uintptr_t)limit, hi = (uintptr_t)top;
+    if (hi <= lo || hi - lo < COROLINK_CONTROL_SIZE + COROLINK_STACK_MIN_USABLE)
+        return NULL;
+    /* 64-byte aligned: the body's stack starts at co, which every ABI wants
+     * 16-byte aligned at a call, and the hot fields share a cache line. */
+    uintptr_t at = (hi - COROLINK_CONTROL_SIZE) & ~(uintptr_t)63;
+    if (at - lo < COROLINK_STACK_MIN_USABLE)
+        return NULL;
+    /* Every field is set here or by cl_init(); the rest of the hot block
+     * (the link fields) is written by the first resume. */
+    struct corolink *co = (struct corolink *)at;
+    co->stack_limit = limit;
+    co->stack_top = top;
+    co->guard = guard;
+    co->size_class = 0;
+    co->pool_next = NULL;
+    co->slab = NULL;
+    cl_arch_place(co);
+    co->hot.flags = CL_STACK_USER;
+    if (__builtin_expect(cl_tools != 0, 0))
+        cl_tools_place(co); /* a sanitizer or valgrind watches */
+    co->check = (uintptr_t)co ^ CL_CHECK;
+    co->pending = NULL;
+    co->reg_slot = NULL;
+    return co;
+}
+
 /* The coroutine is running: resumed and neither suspended nor finished. */
 static inline bool cl_running(const struct corolink *co) {
     return co->hot.pc == NULL && !co->hot.finished;

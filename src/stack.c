@@ -361,6 +361,32 @@ static inline void release(struct corolink *co) {
     release_slow(t, co);
 }
 
+/* release() of the common cases, with no call (so that
+ * corolink_destroy()'s fast path saves no register): a pooled stack while
+ * the pool has room, a caller-provided stack that no tool watches. False:
+ * nothing done, release() it. */
+static inline bool release_fast(struct corolink *co) {
+    uint32_t flags = co->hot.flags;
+    if (flags == CL_STACK_POOLED) {
+        struct cl_thread *t = &cl_thread;
+        if (__builtin_expect(t->pool_room == 0, 0))
+            return false;
+        co->hot.finished = CL_DESTROYED;
+        co->hot.pc = NULL; /* a resume of it fails (COROLINK_EINVAL) */
+        t->pool_room--;
+        co->pool_next = t->pool_head;
+        t->pool_head = co;
+        cl_reg_park(co);
+        return true;
+    }
+    if (flags != CL_STACK_USER)
+        return false;
+    co->hot.finished = CL_DESTROYED;
+    co->hot.pc = NULL;
+    cl_reg_remove(co);
+    return true;
+}
+
 void corolink_pool_trim(void) {
     pool_drain(&cl_thread, 0);
 #if !CL_WINDOWS
@@ -405,6 +431,14 @@ static inline void release(struct corolink *co) {
         cl_tools_release(co);
     cl_reg_remove(co);
 }
+static inline bool release_fast(struct corolink *co) {
+    if (co->hot.flags != CL_STACK_USER)
+        return false;
+    co->hot.finished = CL_DESTROYED;
+    co->hot.pc = NULL;
+    cl_reg_remove(co);
+    return true;
+}
 void corolink_pool_trim(void) {}
 int corolink_stack_mode(int mode) {
     (void)mode;
@@ -447,6 +481,14 @@ static __attribute__((noinline, cold)) void destroy_slow(struct corolink *co) {
     cl_raise(exc, id, name);
 }
 
+/* corolink_destroy() of a finished or never-started coroutine that a
+ * tracer watches, or whose stack release_fast() does not take: out of
+ * line, so that the fast path makes no call. */
+static __attribute__((noinline)) void destroy_rest(struct corolink *co) {
+    CL_PROBE_DESTROY(co); /* before release() may unmap co */
+    release(co);
+}
+
 void corolink_destroy(corolink *co) {
     if (co == NULL)
         return;
@@ -459,6 +501,6 @@ void corolink_destroy(corolink *co) {
         destroy_slow(co);
         return;
     }
-    CL_PROBE_DESTROY(co); /* before release() may unmap co */
-    release(co);
+    if (COROLINK_PROBE_ENABLED(destroy) || !release_fast(co))
+        destroy_rest(co);
 }
