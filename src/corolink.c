@@ -52,7 +52,34 @@ uint64_t cl_id_counter = 1;
 #endif
 
 struct corolink *cl_place(void *limit, void *top, size_t guard) {
-    return cl_place_inline(limit, top, guard);
+    struct corolink *co = cl_place_inline(limit, top, guard);
+    if (co && __builtin_expect(cl_tools != 0, 0))
+        cl_tools_place(co); /* a sanitizer or valgrind watches */
+    return co;
+}
+
+/* corolink_create_on() once the block is placed, every case. */
+static __attribute__((noinline)) int create_on_rest(corolink **out,
+                                                    struct corolink *co,
+                                                    corolink_fn fn, void *arg,
+                                                    void *site) {
+    cl_trap_on_create();
+    cl_init(co, fn, arg);
+    co->create_site = site;
+    cl_reg_add(co);
+    CL_PROBE_CREATE(co);
+    *out = co;
+    return 0;
+}
+
+/* corolink_create_on() while a tool watches (cl_place() flags the block). */
+static __attribute__((noinline)) int
+create_on_tools(corolink **out, const corolink_stack *stack, corolink_fn fn,
+                void *arg, void *site) {
+    struct corolink *co = cl_place(stack->limit, stack->base, stack->guard);
+    if (co == NULL)
+        return COROLINK_ESTACK;
+    return create_on_rest(out, co, fn, arg, site);
 }
 
 int corolink_create_on(corolink **out, const corolink_stack *stack,
@@ -65,17 +92,35 @@ int corolink_create_on(corolink **out, const corolink_stack *stack,
     if (stack->guard > (uintptr_t)stack->limit ||
         stack->guard > (uintptr_t)stack->base - (uintptr_t)stack->limit)
         return COROLINK_ESTACK;
+    if (__builtin_expect(cl_tools != 0, 0)) /* a sanitizer or valgrind */
+        return create_on_tools(out, stack, fn, arg,
+                               __builtin_return_address(0));
     struct corolink *co =
         cl_place_inline(stack->limit, stack->base, stack->guard);
     if (co == NULL)
         return COROLINK_ESTACK;
-    cl_trap_on_create();
-    cl_init(co, fn, arg);
-    co->create_site = __builtin_return_address(0);
-    cl_reg_add(co);
-    CL_PROBE_CREATE(co);
-    *out = co;
-    return 0;
+#if !CL_FREESTANDING
+    /* The common case makes no call: ids left in the thread's block, a
+     * free registry slot on the thread's list, no trap set-up to do, no
+     * tracer on the create probe. */
+    struct cl_thread *t = &cl_thread;
+    uintptr_t *slot = t->reg_free;
+    if (!(__builtin_expect(t->id_next == t->id_end, 0) ||
+          __builtin_expect(CL_REGISTRY && slot == NULL, 0) ||
+          __builtin_expect(cl_trap_installed && !t->trap_ready, 0) ||
+          COROLINK_PROBE_ENABLED(create))) {
+        cl_init_id(co, fn, arg, t->id_next++);
+        co->create_site = __builtin_return_address(0);
+#if CL_REGISTRY
+        t->reg_free = (uintptr_t *)(*slot & ~CL_SLOT_FREE); /* cl_reg_add() */
+        co->reg_slot = slot;
+        __atomic_store_n(slot, (uintptr_t)co, __ATOMIC_RELEASE);
+#endif
+        *out = co;
+        return 0;
+    }
+#endif
+    return create_on_rest(out, co, fn, arg, __builtin_return_address(0));
 }
 
 #if !CL_FREESTANDING

@@ -212,32 +212,44 @@ extern __thread struct cl_thread cl_thread CL_HIDDEN
     __attribute__((tls_model("initial-exec")));
 CL_HIDDEN uint64_t cl_id_refill(void);
 
-/* Readies a placed control block to run fn(arg) (a fresh id, no name). On
- * the create path, hence inline. */
-static inline void cl_init(struct corolink *co, corolink_fn fn, void *arg) {
+/* Readies a placed control block to run fn(arg) with the given id (no
+ * name). On the create paths, hence inline. */
+static inline void cl_init_id(struct corolink *co, corolink_fn fn, void *arg,
+                              uint64_t id) {
     co->hot.pc = corolink__trampoline;
     co->hot.finished = 0;
     co->hot.fn = fn;
     co->hot.arg = arg;
-    co->hot.id = __builtin_expect(cl_thread.id_next != cl_thread.id_end, 1)
-                     ? cl_thread.id_next++
-                     : cl_id_refill();
+    co->hot.id = id;
     co->name[0] = '\0';
     co->suspend_ns = 0;
+}
+
+/* cl_init_id() with a fresh id. */
+static inline void cl_init(struct corolink *co, corolink_fn fn, void *arg) {
+    cl_init_id(co, fn, arg,
+               __builtin_expect(cl_thread.id_next != cl_thread.id_end, 1)
+                   ? cl_thread.id_next++
+                   : cl_id_refill());
 }
 #else
 /* Freestanding: no thread-local storage (a `__thread` variable needs a
  * thread pointer that a C library sets up). Ids come straight from a global
  * counter: one relaxed atomic add per create keeps them unique. */
 CL_HIDDEN extern uint64_t cl_id_counter;
-static inline void cl_init(struct corolink *co, corolink_fn fn, void *arg) {
+static inline void cl_init_id(struct corolink *co, corolink_fn fn, void *arg,
+                              uint64_t id) {
     co->hot.pc = corolink__trampoline;
     co->hot.finished = 0;
     co->hot.fn = fn;
     co->hot.arg = arg;
-    co->hot.id = __atomic_fetch_add(&cl_id_counter, 1, __ATOMIC_RELAXED);
+    co->hot.id = id;
     co->name[0] = '\0';
     co->suspend_ns = 0;
+}
+static inline void cl_init(struct corolink *co, corolink_fn fn, void *arg) {
+    cl_init_id(co, fn, arg,
+               __atomic_fetch_add(&cl_id_counter, 1, __ATOMIC_RELAXED));
 }
 #endif
 
@@ -378,7 +390,8 @@ static inline int cl_enter(struct corolink *co, void *input, uintptr_t cmd,
     return corolink__enter(co, input, cmd, value);
 }
 
-/* cl_place(), inline for corolink_create_on()'s fast path. */
+/* cl_place() but for the tools' part (cl_tools_place(), which cl_place()
+ * adds): inline, for corolink_create_on()'s fast path. */
 static inline __attribute__((always_inline)) struct corolink *
 cl_place_inline(void *limit, void *top, size_t guard) {
     uintptr_t lo = (uintptr_t)limit, hi = (uintptr_t)top;
@@ -400,8 +413,6 @@ cl_place_inline(void *limit, void *top, size_t guard) {
     co->slab = NULL;
     cl_arch_place(co);
     co->hot.flags = CL_STACK_USER;
-    if (__builtin_expect(cl_tools != 0, 0))
-        cl_tools_place(co); /* a sanitizer or valgrind watches */
     co->check = (uintptr_t)co ^ CL_CHECK;
     co->pending = NULL;
     co->reg_slot = NULL;

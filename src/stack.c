@@ -279,15 +279,22 @@ int corolink_create(corolink **out, corolink_fn fn, void *arg,
      * is a whole number of pages, so no rounding is needed for it). Only
      * an armed pool has stacks. */
     if (__builtin_expect(co != NULL && co->size_class == size, 1)) {
-        t->pool_head = co->pool_next;
-        t->pool_room++;
-        cl_trap_on_create();
-        cl_init(co, fn, arg);
-        co->create_site = __builtin_return_address(0);
-        cl_reg_add(co); /* one store: a pooled block keeps its slot */
-        CL_PROBE_CREATE(co);
-        *out = co;
-        return 0;
+        /* Anything rare (the thread's trap set-up, a new block of ids, a
+         * block without registry slot, a tracer on the create probe):
+         * create_slow() takes the same stack from the pool's head, so
+         * that this path makes no call. */
+        if (!(__builtin_expect(t->id_next == t->id_end, 0) ||
+              __builtin_expect(CL_REGISTRY && co->reg_slot == NULL, 0) ||
+              __builtin_expect(cl_trap_installed && !t->trap_ready, 0) ||
+              COROLINK_PROBE_ENABLED(create))) {
+            t->pool_head = co->pool_next;
+            t->pool_room++;
+            cl_init_id(co, fn, arg, t->id_next++);
+            co->create_site = __builtin_return_address(0);
+            cl_reg_add(co); /* one store: a pooled block keeps its slot */
+            *out = co;
+            return 0;
+        }
     }
     return create_slow(out, fn, arg, size, __builtin_return_address(0));
 }
