@@ -41,7 +41,7 @@ libunwind-dev libdw-dev libelf-dev gdb clang linux-perf systemtap-sdt-dev \
 valgrind \
 gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user gdb-multiarch \
 libgtest-dev:arm64 libunwind-dev:arm64 libdw-dev:arm64 libelf-dev:arm64 \
-systemtap-sdt-dev:arm64 \
+systemtap-sdt-dev:arm64 libstdc++6:arm64 libasan8:arm64 libubsan1:arm64 libtsan2:arm64 \
 mingw-w64 wine wine64"
 fi
 
