@@ -295,27 +295,46 @@ corolink__call_on_ret:
  * pop the body's call from the return-stack predictor instead of the
  * resumer's, and mispredict twice per round trip (28 ns instead of ~7 ns
  * here). Jumps leave the predictor's stack alone.
+ *
+ * What a round trip costs them (issue 13; unwind-info/README.md, "The
+ * out-of-line switch"): each saves the five callee-saved registers other
+ * than rbp with pushes and restores them with pops; rbp needs no save of
+ * its own, since the protocol hands it back (the resumer's through
+ * link_fp, the body's through the frame record the suspend leaves): each
+ * pushes it only to make the frame record that frame-pointer walkers and
+ * corolink_backtrace() follow. Their checks run before anything is saved,
+ * so their failures need no frame.
+ *
+ * The frames they leave, from higher addresses down:
+ *
+ *   corolink_resume, on the resumer's stack     corolink_suspend, on the body's
+ *   +8  return address into the caller           +8  return address into the body
+ *    0  caller's rbp   <- rbp (CFA - 16)          0  body's rbp   <- co->fp (CFA - 16)
+ *   -8  rbx  -16 r12  -24 r13  -32 r14  -40 r15  -8  rbx ... -40 r15  <- co->sp
+ *  -48  output         <- rsp at the call
  */
 
 /* `rbp was saved at co->link_fp`: DW_CFA_expression(rbp, DW_OP_breg5(rdi)
  * + 0x78), rdi holding the control block (same bytes as in include/corolink/x86_64_sysv_elf.h). */
 #define RBP_IN_LINK .cfi_escape 0x10, 0x06, 0x03, 0x75, 0xf8, 0x00
 
-/* The rows of the frame the two functions below build: CFA = rbp + 16, the
- * caller's rbp at CFA - 16 and rbx, r12-r15 saved below it. */
+/* The rows of an rbp-based frame that saved rbx, r12-r15 below its frame
+ * record (corolink_resume's, corolink__enter's, and corolink_suspend's
+ * forced-unwind tail): CFA = rbp + 16, the caller's rbp at CFA - 16 and
+ * rbx, r12-r15 saved below it. */
 .macro CALLEE_SAVED_ROWS
-        .cfi_def_cfa %rbp, 16
-        .cfi_offset %rbp, -16
-        .cfi_offset %rbx, -24
-        .cfi_offset %r12, -32
-        .cfi_offset %r13, -40
-        .cfi_offset %r14, -48
-        .cfi_offset %r15, -56
+        .cfi_def_cfa %rbp, 16           /* CFA = rbp + 16 */
+        .cfi_offset %rbp, -16           /* caller's rbp at CFA - 16 */
+        .cfi_offset %rbx, -24           /* caller's rbx at CFA - 24 */
+        .cfi_offset %r12, -32           /* caller's r12 at CFA - 32 */
+        .cfi_offset %r13, -40           /* caller's r13 at CFA - 40 */
+        .cfi_offset %r14, -48           /* caller's r14 at CFA - 48 */
+        .cfi_offset %r15, -56           /* caller's r15 at CFA - 56 */
 .endm
 
-/* Their prologue: a frame pointer, then the callee-saved registers the
- * switch destroys. From the `movq` on, CFA = rbp + 16 on whatever stack rsp
- * points into. */
+/* A prologue (corolink__enter's): a frame pointer, then the callee-saved
+ * registers the switch destroys. From the `movq` on, CFA = rbp + 16 on
+ * whatever stack rsp points into. */
 .macro SAVE_CALLEE_SAVED
         endbr64
         pushq   %rbp
@@ -331,7 +350,7 @@ corolink__call_on_ret:
         CALLEE_SAVED_ROWS               /* the pushes are done: all saved */
 .endm
 
-/* Their epilogue: the saved registers back, the frame popped. After it,
+/* Its epilogue: the saved registers back, the frame popped. After it,
  * CFA = rsp + 8 and every register holds the caller's value. */
 .macro RESTORE_CALLEE_SAVED
         movq    -8(%rbp), %rbx
@@ -352,6 +371,19 @@ corolink__call_on_ret:
         .cfi_same_value %rbp
 .endm
 
+/* The rows of corolink_suspend's own frame, described through rsp (its rbp
+ * is not a frame pointer: see there): CFA = rsp + 56, the body's rbp at
+ * CFA - 16 (the frame record co->fp points at), rbx, r12-r15 below it. */
+.macro SUSPEND_FRAME_ROWS
+        .cfi_def_cfa %rsp, 56           /* CFA = rsp + 56 (co->sp + 56) */
+        .cfi_offset %rbp, -16           /* body's rbp at CFA - 16 (co->fp) */
+        .cfi_offset %rbx, -24           /* body's rbx at CFA - 24 */
+        .cfi_offset %r12, -32           /* body's r12 at CFA - 32 */
+        .cfi_offset %r13, -40           /* body's r13 at CFA - 40 */
+        .cfi_offset %r14, -48           /* body's r14 at CFA - 48 */
+        .cfi_offset %r15, -56           /* body's r15 at CFA - 56 */
+.endm
+
         .globl  corolink_resume
         .type   corolink_resume, @function
         .p2align 4
@@ -361,47 +393,82 @@ corolink_resume:
          * GOT or the PLT: an indirect-branch target. */
         endbr64
         /* A tracer has the resume or suspend probe enabled, or suspend
-         * timestamps are on: the traced resume (src/probes.c) does it all,
-         * with the same arguments. rax is free here. */
+         * timestamps are on, or a tool watches: the traced resume
+         * (src/probes.c) does it all, with the same arguments. */
+#if COROLINK_PROBES
+        /* corolink__probe_switch is the first 32-bit word of the hidden
+         * cl_probe_sems (src/probes.c): read it without the GOT. */
+        cmpl    $0, cl_probe_sems(%rip)
+#else
+        /* The word is a plain exported variable (src/probes.c): its
+         * address from the GOT (rax is free here), then the word. */
         movq    corolink__probe_switch@GOTPCREL(%rip), %rax
         cmpl    $0, (%rax)
+#endif
         jne     corolink__resume_traced@PLT
-        SAVE_CALLEE_SAVED
-        pushq   %rdx                            /* output, at rbp - 48 */
+        /* The checks, before any frame: a failure is a tail call of
+         * corolink__resume_fail(co, output), which returns the error. */
         testq   %rdi, %rdi
-        jz      .Lresume_fail
-        movq    CO_PC(%rdi), %rax
+        jz      .Lresume_fail                   /* co NULL */
+        movq    CO_PC(%rdi), %rax               /* where to enter it */
         testq   %rax, %rax
         jz      .Lresume_fail                   /* running or finished */
+        pushq   %rbp
+        .cfi_def_cfa_offset 16          /* CFA = rsp + 16 */
+        .cfi_offset %rbp, -16           /* caller's rbp at CFA - 16 */
+        movq    %rsp, %rbp                      /* our frame record: link_fp */
+        .cfi_def_cfa_register %rbp      /* CFA = rbp + 16, on any stack */
+        pushq   %rbx
+        pushq   %r12
+        pushq   %r13
+        pushq   %r14
+        pushq   %r15
+        /* The pushes are done: CFA = rbp + 16, rbx, r12-r15 saved below
+         * the frame record (until then they held the caller's values). */
+        CALLEE_SAVED_ROWS
+        pushq   %rdx                            /* output, at rbp - 48 */
         movq    $0, CO_PC(%rdi)                 /* running */
         xorl    %edx, %edx                      /* command: go on */
         call    *%rax                           /* the switch: see x86_64_sysv_elf.h */
         /* Back: rdi = co, rsi = value, edx = status. The rows above hold
-         * again (the suspend restored rsp and rbp). */
+         * again (the suspend restored rsp and rbp); rsp = rbp - 48,
+         * 16-byte aligned. */
         cmpl    $STATUS_THROW, %edx
         jae     .Lresume_throw                  /* the body threw */
-        movq    -48(%rbp), %rcx
+        popq    %rcx                            /* output */
         testq   %rcx, %rcx
         jz      1f
-        movq    %rsi, (%rcx)
-1:      movl    %edx, %eax
-.Lresume_out:
-        RESTORE_CALLEE_SAVED
-        popq    %rcx
+        movq    %rsi, (%rcx)                    /* *output = value */
+1:      movl    %edx, %eax                      /* returns the status */
+        popq    %r15
+        .cfi_same_value %r15            /* r15 holds the caller's again */
+        popq    %r14
+        .cfi_same_value %r14            /* r14 holds the caller's again */
+        popq    %r13
+        .cfi_same_value %r13            /* r13 holds the caller's again */
+        popq    %r12
+        .cfi_same_value %r12            /* r12 holds the caller's again */
+        popq    %rbx
+        .cfi_same_value %rbx            /* rbx holds the caller's again */
+        popq    %rbp
+        .cfi_def_cfa %rsp, 8            /* CFA = rsp + 8 */
+        .cfi_same_value %rbp            /* rbp holds the caller's again */
+        popq    %rcx                            /* return address */
         /* CFA = rsp: the return address is still at CFA - 8 (in the red
          * zone, which signal delivery skips). */
         .cfi_def_cfa_offset 0
         notrack jmp *%rcx                       /* a return: no endbr64 there */
 .Lresume_fail:
-        /* CFA = rbp + 16, registers saved as above. */
-        CALLEE_SAVED_ROWS
+        /* From the checks, before any frame: CFA = rsp + 8, return
+         * address at CFA - 8, every register the caller's (as the pops
+         * above left the rows, but for the CFA). */
+        .cfi_def_cfa %rsp, 8
         movq    %rdx, %rsi
-        call    corolink__resume_fail@PLT       /* (co, output): the error */
-        jmp     .Lresume_out
+        jmp     corolink__resume_fail@PLT       /* (co, output): the error */
 .Lresume_throw:
-        /* CFA = rbp + 16, registers saved as above; rsp is 16-byte aligned
-         * (return address + 7 pushes). Raise the body's exception again
-         * from this frame: it never returns. */
+        /* CFA = rbp + 16, registers saved as above; rsp = rbp - 48 is
+         * 16-byte aligned (return address + 7 pushes). Raise the body's
+         * exception again from this frame: it never returns. */
         CALLEE_SAVED_ROWS
         call    corolink__resume_throw@PLT      /* (co) */
         int3
@@ -414,47 +481,72 @@ corolink_resume:
 corolink_suspend:
         .cfi_startproc
         /* CFA = rsp + 8: the body's frame called us. */
-        SAVE_CALLEE_SAVED
+        endbr64
         /* The yielder must be the innermost running coroutine's: its
-         * stack [stack_limit, co) holds our frame (rbp). A NULL yielder,
-         * another coroutine's, or a call from fn of
-         * corolink_on_parent_stack() (on the resumer's stack) is reported
-         * by cl_suspend_misuse(), which aborts. (The inline suspend trusts
-         * its caller: these five instructions would cost it about 10%.) */
-        testq   %rdi, %rdi
-        jz      .Lsuspend_misuse
-        cmpq    %rdi, %rbp
+         * stack [stack_limit, co) holds our return address (rsp). A NULL
+         * yielder (rsp >= 0 = co: the first test), another coroutine's, or
+         * a call from fn of corolink_on_parent_stack() (on the resumer's
+         * stack) is reported by cl_suspend_misuse(), which aborts. (The
+         * inline suspend trusts its caller: these four instructions would
+         * cost it about 10%.) */
+        cmpq    %rdi, %rsp
         jae     .Lsuspend_misuse
-        cmpq    CO_STACK_LIMIT(%rdi), %rbp
+        cmpq    CO_STACK_LIMIT(%rdi), %rsp
         jb      .Lsuspend_misuse
         /* (The suspend probe and the suspend timestamp are taken by the
          * traced resume, on the resumer's side: nothing to test here.) */
+        pushq   %rbp
+        .cfi_adjust_cfa_offset 8        /* CFA = rsp + 16 */
+        .cfi_offset %rbp, -16           /* body's rbp at CFA - 16 */
+        /* Our frame record {body's rbp, return address into the body}:
+         * co->fp, where the resume point finds it and frame-pointer walks
+         * of the suspended coroutine start. rbp itself is left alone: it
+         * is the resumer's from the switch on, and the pops take the
+         * body's back. */
+        movq    %rsp, CO_FP(%rdi)
+        pushq   %rbx
+        .cfi_adjust_cfa_offset 8        /* CFA = rsp + 24 */
+        .cfi_offset %rbx, -24           /* body's rbx at CFA - 24 */
+        pushq   %r12
+        .cfi_adjust_cfa_offset 8        /* CFA = rsp + 32 */
+        .cfi_offset %r12, -32           /* body's r12 at CFA - 32 */
+        pushq   %r13
+        .cfi_adjust_cfa_offset 8        /* CFA = rsp + 40 */
+        .cfi_offset %r13, -40           /* body's r13 at CFA - 40 */
+        pushq   %r14
+        .cfi_adjust_cfa_offset 8        /* CFA = rsp + 48 */
+        .cfi_offset %r14, -48           /* body's r14 at CFA - 48 */
+        pushq   %r15
+        .cfi_adjust_cfa_offset 8        /* CFA = rsp + 56 */
+        .cfi_offset %r15, -56           /* body's r15 at CFA - 56 */
         leaq    .Lsuspend_resumed(%rip), %rax
         movq    %rax, CO_PC(%rdi)               /* suspended; resume here */
         movq    %rsp, CO_SP(%rdi)
-        movq    %rbp, CO_FP(%rdi)
         movl    $STATUS_YIELD, %edx
+        /* Our frame, CFA = rsp + 56 (SUSPEND_FRAME_ROWS): kept for the
+         * resume point. */
         .cfi_remember_state
         /* As in the inline suspend, the 16 bytes before the resume point
-         * run with the body's rsp and rbp still in place until the switch:
-         * a tool unwinding the suspended coroutine may use pc = co->pc - 16
-         * with co->sp and co->fp. (Exactly 16: 7 + 4 + 5 bytes, the jump
-         * with its notrack prefix.) */
+         * run with the body's rsp in place until the switch, under these
+         * rsp-based rows: a tool unwinding the suspended coroutine may use
+         * pc = co->pc - 16 with co->sp and co->fp (rbp is then read from
+         * CFA - 16 = co->fp, whatever rbp holds). (Exactly 16: 7 + 4 + 5
+         * bytes, the jump with its notrack prefix.) */
         movq    CO_LINK_SP(%rdi), %rsp          /* resumer's rsp after return */
         /* Now the resumer's callee that has returned: CFA = rsp, the
          * return address still at CFA - 8 (in the red zone), the resumer's
          * rbp in co->link_fp, the other registers what the resumer may
          * find (it declared them clobbered). */
-        .cfi_def_cfa %rsp, 0
-        .cfi_offset %rip, -8
-        RBP_IN_LINK
-        .cfi_same_value %rbx
-        .cfi_same_value %r12
-        .cfi_same_value %r13
-        .cfi_same_value %r14
-        .cfi_same_value %r15
+        .cfi_def_cfa %rsp, 0            /* CFA = rsp */
+        .cfi_offset %rip, -8            /* return address at CFA - 8 */
+        RBP_IN_LINK                     /* resumer's rbp at co->link_fp */
+        .cfi_same_value %rbx            /* rbx: what the resumer may find */
+        .cfi_same_value %r12            /* r12: likewise */
+        .cfi_same_value %r13            /* r13: likewise */
+        .cfi_same_value %r14            /* r14: likewise */
+        .cfi_same_value %r15            /* r15: likewise */
         movq    CO_LINK_FP(%rdi), %rbp
-        .cfi_same_value %rbp
+        .cfi_same_value %rbp            /* rbp is the resumer's again */
         notrack jmp *-8(%rsp)                   /* into the resumer (a return) */
         /* The resume point (co->pc of a coroutine suspended here): named
          * for introspect.c, which skips this function's frame. */
@@ -463,36 +555,42 @@ corolink_suspend:
 corolink__suspend_resumed:
 .Lsuspend_resumed:
         /* Entered by a resume's `call` on the resumer's stack: [rsp] =
-         * return address, rbp = the resumer's. CFA = rsp + 8. */
-        .cfi_def_cfa %rsp, 8
+         * return address, rbp = the resumer's; the resumer's callee. */
+        .cfi_def_cfa %rsp, 8            /* CFA = rsp + 8 (rip at CFA - 8) */
         endbr64
-        movq    %rbp, CO_LINK_FP(%rdi)
-        movq    (%rsp), %rax
-        movq    %rax, CO_LINK_RA(%rdi)
-        leaq    8(%rsp), %rax
-        movq    %rax, CO_LINK_SP(%rdi)
-        movq    CO_FP(%rdi), %rbp               /* our frame pointer */
-        /* The resumer's rbp is in co->link_fp now. */
-        RBP_IN_LINK
+        movq    %rbp, CO_LINK_FP(%rdi)          /* link_fp: resumer's rbp */
+        popq    %rax                            /* resumer's return address */
+        /* CFA = rsp: the return address is still at CFA - 8 (in the red
+         * zone, which signal delivery skips); rbp still the resumer's. */
+        .cfi_def_cfa_offset 0
+        movq    %rax, CO_LINK_RA(%rdi)          /* link_ra */
+        movq    %rsp, CO_LINK_SP(%rdi)          /* link_sp: resumer's rsp after return */
         movq    CO_SP(%rdi), %rsp               /* back on the body's stack */
-        /* Our own frame again: CFA = rbp + 16, registers saved below it. */
+        /* Our own frame again: CFA = rsp + 56, the body's rbp at CFA - 16
+         * and rbx, r12-r15 below it (rbp still holds the resumer's, whose
+         * frame is no longer ours to describe: the pops below restore the
+         * body's). */
         .cfi_restore_state
         testl   %edx, %edx                      /* the resumer's command */
         jnz     .Lsuspend_unwind
         popq    %r15
-        .cfi_same_value %r15
+        .cfi_adjust_cfa_offset -8       /* CFA = rsp + 48 */
+        .cfi_same_value %r15            /* r15 holds the body's again */
         popq    %r14
-        .cfi_same_value %r14
+        .cfi_adjust_cfa_offset -8       /* CFA = rsp + 40 */
+        .cfi_same_value %r14            /* r14 holds the body's again */
         popq    %r13
-        .cfi_same_value %r13
+        .cfi_adjust_cfa_offset -8       /* CFA = rsp + 32 */
+        .cfi_same_value %r13            /* r13 holds the body's again */
         popq    %r12
-        .cfi_same_value %r12
+        .cfi_adjust_cfa_offset -8       /* CFA = rsp + 24 */
+        .cfi_same_value %r12            /* r12 holds the body's again */
         popq    %rbx
-        .cfi_same_value %rbx
+        .cfi_adjust_cfa_offset -8       /* CFA = rsp + 16 */
+        .cfi_same_value %rbx            /* rbx holds the body's again */
         popq    %rbp
-        /* CFA = rsp + 8, rbp restored. */
-        .cfi_def_cfa %rsp, 8
-        .cfi_same_value %rbp
+        .cfi_adjust_cfa_offset -8       /* CFA = rsp + 8 */
+        .cfi_same_value %rbp            /* rbp holds the body's again */
         movq    %rsi, %rax                      /* returns the input */
         popq    %rcx
         /* CFA = rsp: return address still at CFA - 8. */
@@ -505,20 +603,36 @@ corolink__suspend_resumed:
 corolink_suspend_eh:
 .Lsuspend_unwind:
         /* corolink_force_unwind() resumed us with the unwind command. On
-         * the body's stack in our own frame: CFA = rbp + 16, registers
-         * saved below it. Start the forced unwind from here (rdi = co); it
-         * unwinds this frame, then the body's. */
+         * the body's stack in our own frame (rsp = co->sp), as at the
+         * resume point's .cfi_restore_state. */
+        SUSPEND_FRAME_ROWS
+        /* rbp = our frame record, as in an rbp-based frame, so that
+         * frame-pointer walks from the unwinder's frames stay on the
+         * body's stack. */
+        movq    CO_FP(%rdi), %rbp
+        /* The same frame described through rbp = co->fp = rsp + 40:
+         * CFA = rbp + 16, registers saved below it. */
         CALLEE_SAVED_ROWS
+        /* Start the forced unwind from here (rdi = co); it unwinds this
+         * frame, then the body's. */
         subq    $8, %rsp                        /* 16-byte alignment */
         call    corolink__suspend_unwind@PLT
         int3
 .Lsuspend_misuse:
-        /* A bad yielder (see above): CFA = rbp + 16, registers saved below
-         * it, as in our own frame. cl_suspend_misuse(yielder, rbp) prints
-         * what is wrong and aborts. */
-        CALLEE_SAVED_ROWS
-        movq    %rbp, %rsi
+        /* A bad yielder (see above), found before anything was saved:
+         * CFA = rsp + 8, return address at CFA - 8, every register the
+         * body's. cl_suspend_misuse(yielder, rsp) prints what is wrong
+         * and aborts. */
+        .cfi_def_cfa %rsp, 8            /* CFA = rsp + 8 */
+        .cfi_same_value %rbp            /* rbp: the body's */
+        .cfi_same_value %rbx            /* rbx: the body's */
+        .cfi_same_value %r12            /* r12: the body's */
+        .cfi_same_value %r13            /* r13: the body's */
+        .cfi_same_value %r14            /* r14: the body's */
+        .cfi_same_value %r15            /* r15: the body's */
+        movq    %rsp, %rsi
         subq    $8, %rsp                        /* 16-byte alignment */
+        .cfi_adjust_cfa_offset 8        /* CFA = rsp + 16 */
         call    cl_suspend_misuse
         int3
         .cfi_endproc
