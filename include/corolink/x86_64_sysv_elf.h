@@ -90,19 +90,29 @@ struct corolink__hot {
 
 
 /* Nonzero while a tracer has the resume or suspend probe enabled: loads the
- * word's address from the GOT (a constant the compiler may hoist) and tests
- * the word, which is volatile (tracers change it at any time). */
+ * word's address from the GOT and compares the word (tracers change it at
+ * any time) with 0 in place, branching straight to the traced path (asm
+ * goto: three instructions, no register kept). */
 #if defined(COROLINK_NO_PROBES)
 #define corolink__probing() 0
 #else
 #define corolink__probing()                                                    \
     __extension__({                                                            \
-        const volatile uint32_t *corolink__sem;                                \
-        __asm__ volatile(COROLINK__ATT_BEGIN                                   \
+        __label__ corolink__traced;                                            \
+        int corolink__on = 0;                                                  \
+        __asm__ goto(COROLINK__ATT_BEGIN                                       \
                 "movq corolink__probe_switch@GOTPCREL(%%rip), %%rax\n\t"       \
+                /* cmpl $0, (%rax), as bytes: clang's -masm=intel parse   \
+                 * of inline asm rejects an AT&T immediate */               \
+                ".byte 0x83, 0x38, 0x00\n\t"                                   \
+                "jne %l[corolink__traced]\n\t"                                 \
                 COROLINK__ATT_END                                              \
-                : "=a"(corolink__sem));                                        \
-        *corolink__sem != 0;                                                   \
+                : : : "rax", "cc" : corolink__traced);                         \
+        if (0) {                                                               \
+        corolink__traced:                                                      \
+            corolink__on = 1;                                                  \
+        }                                                                      \
+        corolink__on;                                                          \
     })
 #endif
 
