@@ -198,10 +198,12 @@ COROLINK__INLINE_DEF void *corolink_suspend(corolink_yielder *yielder,
         "1:\n\t"
         COROLINK__ENDBR
         "movq %%rbp, 0x78(%%rdi)\n\t"   /* link_fp: resumer's rbp */
-        "movq (%%rsp), %%rax\n\t"
-        "movq %%rax, 0x80(%%rdi)\n\t"   /* link_ra: resumer's return address */
-        "leaq 8(%%rsp), %%rax\n\t"
-        "movq %%rax, 0xa0(%%rdi)\n\t"   /* link_sp: resumer's rsp after return */
+        "popq 0x80(%%rdi)\n\t"          /* link_ra: resumer's return address */
+        /* rsp is the resumer's rsp after its resume returns (the CFA); the
+         * return address stays at CFA - 8, in the resumer's red zone, which
+         * signal delivery leaves alone: CFA = rsp + 0, rip at CFA - 8. */
+        COROLINK__CFI(".cfi_def_cfa_offset 0")
+        "movq %%rsp, 0xa0(%%rdi)\n\t"   /* link_sp: resumer's rsp after return */
         "movq 0x10(%%rdi), %%rbp\n\t"   /* the body's rbp */
         /* rbp is the body's: the resumer's is found in co->link_fp. */
         COROLINK__CFI(COROLINK__CFI_RBP_IN_LINK)
