@@ -105,10 +105,8 @@ int corolink_create_on(corolink **out, const corolink_stack *stack,
      * tracer on the create probe. */
     struct cl_thread *t = &cl_thread;
     uintptr_t *slot = t->reg_free;
-    if (!(__builtin_expect(t->id_next == t->id_end, 0) ||
-          __builtin_expect(CL_REGISTRY && slot == NULL, 0) ||
-          __builtin_expect(cl_trap_installed && !t->trap_ready, 0) ||
-          COROLINK_PROBE_ENABLED(create))) {
+    if (!(__builtin_expect(CL_REGISTRY && slot == NULL, 0) ||
+          cl_create_rare(t))) {
         cl_init_id(co, fn, arg, t->id_next++);
         co->create_site = __builtin_return_address(0);
 #if CL_REGISTRY

@@ -196,6 +196,19 @@ CL_HIDDEN const void *cl_slab_floor_at(const struct cl_slab *s);
  * stack fields; NULL if the region is too small. */
 CL_HIDDEN struct corolink *cl_place(void *limit, void *top, size_t guard);
 
+/* Readies a placed control block to run fn(arg) with the given id (no
+ * name). On the create paths, hence inline. */
+static inline void cl_init_id(struct corolink *co, corolink_fn fn, void *arg,
+                              uint64_t id) {
+    co->hot.pc = corolink__trampoline;
+    co->hot.finished = 0;
+    co->hot.fn = fn;
+    co->hot.arg = arg;
+    co->hot.id = id;
+    co->name[0] = '\0';
+    co->suspend_ns = 0;
+}
+
 #if !CL_FREESTANDING
 /* The library's per-thread state, one block (one GOT entry to reach it). */
 struct cl_thread {
@@ -212,19 +225,6 @@ extern __thread struct cl_thread cl_thread CL_HIDDEN
     __attribute__((tls_model("initial-exec")));
 CL_HIDDEN uint64_t cl_id_refill(void);
 
-/* Readies a placed control block to run fn(arg) with the given id (no
- * name). On the create paths, hence inline. */
-static inline void cl_init_id(struct corolink *co, corolink_fn fn, void *arg,
-                              uint64_t id) {
-    co->hot.pc = corolink__trampoline;
-    co->hot.finished = 0;
-    co->hot.fn = fn;
-    co->hot.arg = arg;
-    co->hot.id = id;
-    co->name[0] = '\0';
-    co->suspend_ns = 0;
-}
-
 /* cl_init_id() with a fresh id. */
 static inline void cl_init(struct corolink *co, corolink_fn fn, void *arg) {
     cl_init_id(co, fn, arg,
@@ -237,16 +237,6 @@ static inline void cl_init(struct corolink *co, corolink_fn fn, void *arg) {
  * thread pointer that a C library sets up). Ids come straight from a global
  * counter: one relaxed atomic add per create keeps them unique. */
 CL_HIDDEN extern uint64_t cl_id_counter;
-static inline void cl_init_id(struct corolink *co, corolink_fn fn, void *arg,
-                              uint64_t id) {
-    co->hot.pc = corolink__trampoline;
-    co->hot.finished = 0;
-    co->hot.fn = fn;
-    co->hot.arg = arg;
-    co->hot.id = id;
-    co->name[0] = '\0';
-    co->suspend_ns = 0;
-}
 static inline void cl_init(struct corolink *co, corolink_fn fn, void *arg) {
     cl_init_id(co, fn, arg,
                __atomic_fetch_add(&cl_id_counter, 1, __ATOMIC_RELAXED));

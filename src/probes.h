@@ -72,4 +72,15 @@ cl_probe_trap(const struct corolink *co, int signo, void *addr);
 #define CL_PROBE_TRAP(co, signo, addr) ((void)(co), (void)(signo), (void)(addr))
 #endif
 
+#if !CL_FREESTANDING
+/* What takes a create off its call-free fast path (corolink_create() from
+ * the pool, corolink_create_on()): a new block of ids to take, the
+ * thread's trap set-up to do, a tracer on the create probe. */
+static inline bool cl_create_rare(const struct cl_thread *t) {
+    return __builtin_expect(t->id_next == t->id_end, 0) ||
+           __builtin_expect(cl_trap_installed && !t->trap_ready, 0) ||
+           COROLINK_PROBE_ENABLED(create);
+}
+#endif
+
 #endif

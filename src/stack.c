@@ -283,10 +283,8 @@ int corolink_create(corolink **out, corolink_fn fn, void *arg,
          * block without registry slot, a tracer on the create probe):
          * create_slow() takes the same stack from the pool's head, so
          * that this path makes no call. */
-        if (!(__builtin_expect(t->id_next == t->id_end, 0) ||
-              __builtin_expect(CL_REGISTRY && co->reg_slot == NULL, 0) ||
-              __builtin_expect(cl_trap_installed && !t->trap_ready, 0) ||
-              COROLINK_PROBE_ENABLED(create))) {
+        if (!(__builtin_expect(CL_REGISTRY && co->reg_slot == NULL, 0) ||
+              cl_create_rare(t))) {
             t->pool_head = co->pool_next;
             t->pool_room++;
             cl_init_id(co, fn, arg, t->id_next++);
