@@ -254,10 +254,10 @@ extern "C" {
 
 /* Library version, and the ABI version frozen into code that inlines the
  * switch (also the shared library's SONAME major number). */
-#define COROLINK_VERSION_MAJOR 1
+#define COROLINK_VERSION_MAJOR 2
 #define COROLINK_VERSION_MINOR 0
 #define COROLINK_VERSION_PATCH 0
-#define COROLINK_ABI_VERSION 1
+#define COROLINK_ABI_VERSION 2
 
 /* Windows: the DLL exports what is marked; programs import through the
  * import library (mingw-w64's linker resolves both DLL and static links
@@ -821,7 +821,7 @@ COROLINK_API int corolink_trap_redirect(corolink *co, void *ucontext, int signo,
                                         void *addr, void *value);
 
 /* ------------------------------------------------------------------------ */
-/* ABI v1: what the inline fast paths read and write.                       */
+/* ABI v2: what the inline fast paths read and write.                       */
 /* Not for use by applications; layout checked by the library at build time.*/
 /* ------------------------------------------------------------------------ */
 
@@ -864,26 +864,32 @@ corolink__suspend_unwind(corolink_yielder *yielder)
 #endif
     ;
 
-/* Probes (see "Probes" above): while the 32-bit word
- * `corolink__probe_switch` (exported by the library: the semaphores of the
- * resume and suspend probes, two 16-bit counters that tracers increment
- * while they have a probe enabled; also held up while suspend timestamps
- * are on) is nonzero, the inline resume hands the whole resume to
- * corolink__resume_traced(), which fires the resume probe, switches, and
- * fires the suspend probe (and takes the suspend time) when the coroutine
- * comes back suspended. The body's suspend tests nothing. (The suspend
- * probe thus fires on the resumer's side, after the switch; no code of the
- * process runs in between.) Suspend timestamps
- * (corolink_debug_timestamps()) ride on the same test: while they are on,
- * the library holds the word up and the traced resume takes them. (Each
- * test in the body's suspend cost about 10% of a round trip in -O3 code:
- * the suspend carries none.) The word is read through the
- * GOT from inline assembly and never named in C: a direct reference from a
- * non-PIC or PIE executable would make the linker copy it into the
- * executable (a copy relocation), where the tracers' increments, made in
- * the library's copy, would never show. Define COROLINK_NO_PROBES to leave
- * the test out of a translation unit (its resumes then fire no probes and
- * take no suspend times). */
+/* Probes (see "Probes" above): while the resume and suspend probes' shared
+ * semaphore (a 16-bit counter that tracers increment while they have
+ * either probe enabled, and that the library also holds up while suspend
+ * timestamps are on or a tool watches) is nonzero, the inline resume hands
+ * the whole resume to corolink__resume_traced(), which fires the resume
+ * probe, switches, and fires the suspend probe (and takes the suspend
+ * time) when the coroutine comes back suspended. The body's suspend tests
+ * nothing. (The suspend probe thus fires on the resumer's side, after the
+ * switch; no code of the process runs in between. Each test in the body's
+ * suspend cost about 10% of a round trip in -O3 code: the suspend carries
+ * none.) The inline resume reads the semaphore as part of an exported
+ * word, through the GOT from inline assembly, and never names it in C: a
+ * direct reference from a non-PIC or PIE executable would make the linker
+ * copy it into the executable (a copy relocation), where the tracers'
+ * increments, made in the library's copy, would never show. x86-64 reads
+ * the 64-bit `corolink__probe_gate`, whose top 16 bits the semaphore is
+ * (one compare tests co for NULL as well: see corolink/x86_64_sysv_elf.h);
+ * AArch64 the 32-bit `corolink__probe_switch`, nonzero exactly while the
+ * semaphore is. Define COROLINK_NO_PROBES to leave the test out of a
+ * translation unit (its resumes then fire no probes and take no suspend
+ * times). corolink__resume_traced() also does what the inline resume does
+ * for co == NULL. */
+/* x86-64 (ABI v2): the function the inline resume calls instead of a NULL
+ * co->pc (see corolink/x86_64_sysv_elf.h): returns ZF = 1, edx = 0. Not
+ * callable from C. */
+COROLINK_API void corolink__busy(void);
 COROLINK_API COROLINK__NOPLT int corolink__resume_traced(corolink *co,
                                                          void *input,
                                                          void **output);
@@ -900,7 +906,14 @@ COROLINK_API COROLINK__NOPLT int corolink__resume_traced(corolink *co,
 #define COROLINK__NO_INLINE_SANITIZER 1
 #endif
 #endif
-#if !defined(COROLINK__NO_INLINE_SANITIZER)
+/* The x86-64 inline switch is `asm goto` with outputs (gcc 11, clang 11):
+ * older compilers call the out-of-line switch. */
+#if defined(__x86_64__) && !defined(_WIN64) &&                              \
+    (defined(__clang__) ? __clang_major__ < 11 : __GNUC__ < 11)
+#define COROLINK__NO_INLINE_COMPILER 1
+#endif
+#if !defined(COROLINK__NO_INLINE_SANITIZER) &&                              \
+    !defined(COROLINK__NO_INLINE_COMPILER)
 #define COROLINK__INLINE 1
 #endif
 #endif

@@ -62,7 +62,8 @@ enum {
 };
 
 /* Statuses of the switch beyond COROLINK_YIELD/RETURN/TRAP, and commands
- * a resume passes to a suspended body in edx (ABI v1). */
+ * a resume passes to a suspended body (ABI v2: CF on x86-64, a register on
+ * the other targets). */
 #define CL_STATUS_THROW 4 /* the body threw: hot.pending holds the exception */
 #define CL_CMD_CONTINUE 0
 #define CL_CMD_UNWIND 1   /* the pending suspend raises a forced unwind */
@@ -82,7 +83,7 @@ enum {
 /* The control block: placed at the top of the coroutine's stack, 64-byte
  * aligned; its address is the stack pointer the body starts from. */
 struct corolink {
-    struct corolink__hot hot;    /* 0x000: ABI v1, read by inline code */
+    struct corolink__hot hot;    /* 0x000: ABI v2, read by inline code */
     char name[COROLINK_NAME_MAX];
     /* Introspection (registry.c), in the cache line that create writes
      * anyway (name[0]): the registry slot that holds this control block
@@ -123,13 +124,13 @@ _Static_assert(sizeof(struct corolink) + 64 <= COROLINK_CONTROL_SIZE,
 
 /* The hot fields every target lays out alike (corolink.h's target
  * headers); the arch header checks the rest. */
-_Static_assert(offsetof(struct corolink__hot, pc) == 0x00, "ABI v1");
-_Static_assert(offsetof(struct corolink__hot, sp) == 0x08, "ABI v1");
-_Static_assert(offsetof(struct corolink__hot, fp) == 0x10, "ABI v1");
-_Static_assert(offsetof(struct corolink__hot, finished) == 0x20, "ABI v1");
-_Static_assert(offsetof(struct corolink__hot, fn) == 0x28, "ABI v1");
-_Static_assert(offsetof(struct corolink__hot, arg) == 0x30, "ABI v1");
-_Static_assert(offsetof(struct corolink__hot, id) == 0x38, "ABI v1");
+_Static_assert(offsetof(struct corolink__hot, pc) == 0x00, "ABI v2");
+_Static_assert(offsetof(struct corolink__hot, sp) == 0x08, "ABI v2");
+_Static_assert(offsetof(struct corolink__hot, fp) == 0x10, "ABI v2");
+_Static_assert(offsetof(struct corolink__hot, finished) == 0x20, "ABI v2");
+_Static_assert(offsetof(struct corolink__hot, fn) == 0x28, "ABI v2");
+_Static_assert(offsetof(struct corolink__hot, arg) == 0x30, "ABI v2");
+_Static_assert(offsetof(struct corolink__hot, id) == 0x38, "ABI v2");
 
 /* The target: register numbers, signal contexts, layout checks. */
 #include "arch/target.h"

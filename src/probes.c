@@ -12,9 +12,10 @@
  * that tracers (perf, bpftrace, systemtap) increment while the probe is
  * enabled (the kernel does it through the uprobe's reference counter). The
  * switch is inline in the user's code and cannot carry a probe of its own:
- * instead the inline resume tests the resume and suspend semaphores
- * together, as the exported 32-bit word corolink__probe_switch (one load
- * through the GOT and a predicted branch), and only while one of them is
+ * instead the resume and suspend probes share one semaphore, which the
+ * inline resume tests as part of an exported word (one load through the
+ * GOT and a predicted branch: corolink__probe_gate on x86-64, whose top 16
+ * bits it is, corolink__probe_switch on AArch64), and only while it is
  * nonzero hands the resume to corolink__resume_traced() below, which fires
  * both probes. The library's assembly (the trampoline's return path, the
  * out-of-line resume, the forced unwind's resume) and its C (create,
@@ -46,31 +47,48 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The semaphores, in the order the inline switch and the assembly rely on:
- * resume and suspend first (the 32-bit word corolink__probe_switch, the
- * only exported symbol: the inline switch reads it through the GOT), then
- * return and trap (with them the 64-bit cl_probe_sems), create, destroy. */
+/* The semaphores, in the layout the inline switch and the assembly rely on
+ * (one 64-bit word first, 8-byte aligned, then the rest):
+ *   +0 return, +2 trap, +4 zero, +6 resume = suspend
+ *   +8 create, +10 destroy, +12 name
+ * The resume and suspend probes share one semaphore (their stapsdt notes
+ * name the same address): tracers of either add 1 to its low byte, and the
+ * library's holders (cl_probes_hold()) 1 to its high byte. The word at +0
+ * is three things at once:
+ *  - corolink__probe_gate (exported, 64-bit): the word the x86-64 inline
+ *    resume compares co with. The semaphore is its top 16 bits, so it is
+ *    >= 2^48 while the semaphore is nonzero (see corolink/x86_64_sysv_elf.h);
+ *  - cl_probe_sems (hidden): nonzero while any probe that involves the
+ *    per-thread bookkeeping of `from` is enabled or held;
+ * and its upper half, +4, is corolink__probe_switch (exported, 32-bit; the
+ * word AArch64's inline resume tests) = cl_probe_switch (hidden, for the
+ * library's own assembly): nonzero exactly while the semaphore is. */
 __asm__(".pushsection .probes,\"aw\",@progbits\n"
         "\t.balign 8\n"
-        "\t.globl corolink__probe_switch\n"
-        "\t.type corolink__probe_switch, @object\n"
-        "\t.size corolink__probe_switch, 4\n"
-        "\t.globl cl_probe_sems\n"
-        "\t.hidden cl_probe_sems\n"
-        "\t.type cl_probe_sems, @object\n"
-        "\t.size cl_probe_sems, 8\n"
-        "corolink__probe_switch:\n"
-        "cl_probe_sems:\n"
+#define CL_SYMBOL(sym, vis, size)                                              \
+    "\t.globl " #sym "\n"                                                      \
+    "\t" vis " " #sym "\n"                                                     \
+    "\t.type " #sym ", @object\n"                                              \
+    "\t.size " #sym ", " #size "\n"
 #define CL_SEMAPHORE(name)                                                     \
-    "\t.globl corolink_" #name "_semaphore\n"                                  \
-    "\t.hidden corolink_" #name "_semaphore\n"                                 \
-    "\t.type corolink_" #name "_semaphore, @object\n"                          \
-    "\t.size corolink_" #name "_semaphore, 2\n"                                \
-    "corolink_" #name "_semaphore:\n"                                          \
-    "\t.2byte 0\n"
-        CL_SEMAPHORE(resume) CL_SEMAPHORE(suspend) CL_SEMAPHORE(return)
-        CL_SEMAPHORE(trap) CL_SEMAPHORE(create) CL_SEMAPHORE(destroy)
-        CL_SEMAPHORE(name)
+    CL_SYMBOL(corolink_##name##_semaphore, ".hidden", 2)                       \
+    "corolink_" #name "_semaphore:\n"
+        CL_SYMBOL(corolink__probe_gate, ".globl", 8)
+        CL_SYMBOL(cl_probe_sems, ".hidden", 8)
+        "corolink__probe_gate:\n"
+        "cl_probe_sems:\n"
+        CL_SEMAPHORE(return) "\t.2byte 0\n"
+        CL_SEMAPHORE(trap) "\t.2byte 0\n"
+        CL_SYMBOL(corolink__probe_switch, ".globl", 4)
+        CL_SYMBOL(cl_probe_switch, ".hidden", 4)
+        "corolink__probe_switch:\n"
+        "cl_probe_switch:\n"
+        "\t.2byte 0\n"
+        CL_SEMAPHORE(resume)
+        CL_SEMAPHORE(suspend) "\t.2byte 0\n"
+        CL_SEMAPHORE(create) "\t.2byte 0\n"
+        CL_SEMAPHORE(destroy) "\t.2byte 0\n"
+        CL_SEMAPHORE(name) "\t.2byte 0\n"
         ".popsection");
 
 /* ---- the per-thread stack behind `from` ---- */
@@ -225,13 +243,14 @@ void cl_probe_name(const struct corolink *co) {
 }
 
 void cl_probes_hold(bool on) {
-    /* One more "tracer" of the suspend probe while suspend timestamps are
-     * on, and while a sanitizer or valgrind watches (tools.c). (The kernel
+    /* One more holder of the resume/suspend semaphore (its high byte;
+     * tracers count in the low one) while suspend timestamps are on, and
+     * while a sanitizer or valgrind watches (tools.c). (The kernel
      * updates semaphores with plain read-modify-writes: toggling
      * timestamps at the very moment a tracer attaches could lose one
      * count.) */
-    __atomic_add_fetch(&corolink_suspend_semaphore, on ? 1 : (unsigned short)-1,
-                       __ATOMIC_RELAXED);
+    __atomic_add_fetch(&corolink_suspend_semaphore,
+                       on ? 0x100 : (unsigned short)-0x100, __ATOMIC_RELAXED);
 }
 
 #else /* no probes: the word the inline resume tests */
@@ -241,8 +260,13 @@ void cl_probes_hold(bool on) {
  * holders), so that resumes go through corolink__resume_traced(), which
  * stamps and calls the tools' hooks. */
 COROLINK_API volatile uint32_t corolink__probe_switch = 0;
+/* The x86-64 inline resume's gate word: 0, or >= 2^56 while held. */
+COROLINK_API volatile uint64_t corolink__probe_gate = 0;
 void cl_probes_hold(bool on) {
     __atomic_add_fetch(&corolink__probe_switch, on ? 1u : (uint32_t)-1,
+                       __ATOMIC_RELAXED);
+    __atomic_add_fetch(&corolink__probe_gate,
+                       on ? (uint64_t)1 << 56 : (uint64_t) - ((uint64_t)1 << 56),
                        __ATOMIC_RELAXED);
 }
 

@@ -11,7 +11,8 @@
  * freestanding (the resume probe's `from` needs thread-local state). */
 #define CL_PROBES (COROLINK_PROBES && !CL_FREESTANDING)
 
-/* One more (on) or one fewer (off) holder of corolink__probe_switch:
+/* One more (on) or one fewer (off) holder of the gate words
+ * (corolink__probe_gate, corolink__probe_switch):
  * while it is nonzero every resume goes through corolink__resume_traced()
  * (probes.c). Held by suspend timestamps (registry.c) and by the tools
  * (tools.c). */
@@ -21,14 +22,17 @@ CL_HIDDEN void cl_probes_hold(bool on);
 /* The semaphores: 16-bit counters in section .probes (defined in
  * probes.c), which tracers increment through the uprobe reference counter
  * while they have the probe enabled. All hidden: the library reads its own
- * copies whatever a program links. cl_probe_sems overlays the first four
- * (resume, suspend, return, trap): nonzero while any probe that involves
- * the per-thread bookkeeping of `from` is enabled. */
+ * copies whatever a program links. The resume and suspend probes share one
+ * (the two names are one address). cl_probe_sems overlays the return, trap
+ * and resume/suspend semaphores: nonzero while any probe that involves the
+ * per-thread bookkeeping of `from` is enabled; cl_probe_switch is nonzero
+ * while the resume/suspend semaphore is (see probes.c). */
 CL_HIDDEN extern volatile unsigned short corolink_resume_semaphore,
     corolink_suspend_semaphore, corolink_return_semaphore,
     corolink_trap_semaphore, corolink_create_semaphore,
     corolink_destroy_semaphore, corolink_name_semaphore;
 CL_HIDDEN extern volatile uint64_t cl_probe_sems;
+CL_HIDDEN extern volatile uint32_t cl_probe_switch;
 
 /* True while the probe `name` is enabled. */
 #define COROLINK_PROBE_ENABLED(name)                                           \

@@ -416,10 +416,10 @@ TEST(Core, SuspendedCoroutineUnwindsFromSwitchOut) {
     // codes hold: lea 15(%rip)... is not checked byte for byte.
     (void)suspend_outofline_body;
 #elif defined(__x86_64__)
-    // mov 0xa0(%rdi),%rax; lea -8(%rax),%rsp; mov 0x78(%rdi),%rbp; ret
+    // mov 0xa0(%rdi),%rsp; sub $8,%rsp; mov 0x78(%rdi),%rbp; ret
     EXPECT_EQ(switch_out_bytes(suspend_inline_body),
-              (std::vector<uint8_t>{0x48, 0x8b, 0x87, 0xa0, 0, 0, 0, 0x48,
-                                    0x8d, 0x60, 0xf8, 0x48, 0x8b, 0x6f, 0x78,
+              (std::vector<uint8_t>{0x48, 0x8b, 0xa7, 0xa0, 0, 0, 0, 0x48,
+                                    0x83, 0xec, 0x08, 0x48, 0x8b, 0x6f, 0x78,
                                     0xc3}));
     // mov 0xa0(%rdi),%rsp; mov 0x78(%rdi),%rbp; notrack jmp *-8(%rsp)
     EXPECT_EQ(switch_out_bytes(suspend_outofline_body),

@@ -568,8 +568,8 @@ corolink__enter:
         SAVE_CALLEE_SAVED
         str     x3, [x29, #160]                 /* value */
 #if COROLINK_PROBES
-        adrp    x16, cl_probe_sems
-        ldr     w16, [x16, #:lo12:cl_probe_sems] /* the resume probe */
+        adrp    x16, cl_probe_switch
+        ldr     w16, [x16, #:lo12:cl_probe_switch] /* the resume probe */
         cbnz    w16, .Lenter_probe
 .Lenter_probed:
 #endif

@@ -7,13 +7,17 @@
  * and the layout of the control block are described in
  * unwind-info/README.md. In short:
  *
- *   resume:  rdi = control block `co`, rax = co->pc, rsi = input; clears
- *            co->pc (running) and `call *%rax`. Comes back with rsi = value,
- *            edx = COROLINK_YIELD/RETURN.
+ *   resume:  rdi = control block `co`, rsi = input, CF = command (0 go
+ *            on, 1 unwind); clears co->pc (running) and `call`s the old
+ *            co->pc. Comes back with rdi = co and either ZF = 0: yielded,
+ *            rsi = value; or ZF = 1: edx = status (COROLINK_RETURN with
+ *            rsi = return value, COROLINK_TRAP, or 4: the body threw).
  *   co->pc:  entered on the resumer's stack, [rsp] = return address into the
  *            resumer, rbp = resumer's rbp. Records the resumer in
  *            co->link_fp (rbp), link_ra (return address) and link_sp (rsp
  *            after the return), then runs on the coroutine stack.
+ *   (ABI v2; v1 passed the command in edx and the status, yield included,
+ *   in edx.)
  *
  * Control block offsets used here (struct corolink__hot):
  */
@@ -67,17 +71,59 @@
 /*
  * Probes (COROLINK_PROBES; src/probes.c): the semaphores of the USDT probes,
  * 16-bit counters that tracers increment while a probe is enabled. The
- * 32-bit word at cl_probe_sems holds those of the resume and suspend
- * probes (the word the inline switch tests, corolink__probe_switch), the
- * 64-bit word those and the return and trap probes'. Each site below tests
- * one and, only if it is nonzero, calls the probe in C from a cold block
- * in the function's `_eh` tail or after its main path.
+ * 32-bit word cl_probe_switch is nonzero while the resume and suspend
+ * probes' shared semaphore is (the one the inline switch tests), the
+ * 64-bit cl_probe_sems while it or the return or trap probe's is. Each
+ * site below tests one and, only if it is nonzero, calls the probe in C
+ * from a cold block in the function's `_eh` tail or after its main path.
  */
 #define CFA_VIA_LINK .cfi_escape 0x0f, 0x03, 0x76, 0x28, 0x06
 #define RBP_AT_RBP   .cfi_escape 0x10, 0x06, 0x02, 0x76, 0x00
 #define RIP_AT_RBP8  .cfi_escape 0x10, 0x10, 0x02, 0x76, 0x08
 
         .text
+
+/*
+ * corolink__busy: what the inline resume (ABI v2) enters instead of co->pc
+ * when co->pc is NULL (co running or finished): it loads this function's
+ * address from the GOT with a `cmovz`, so that the test costs no branch on
+ * the resume's path. Returns "not resumable": ZF = 1 with edx = 0 (the
+ * resume then reports the error for co's state), rdi and rsi unchanged.
+ * A leaf called by the resumer: the CIE rows (CFA = rsp + 8, return
+ * address at CFA - 8, every register unchanged) hold at each instruction.
+ */
+        .globl  corolink__busy
+        .type   corolink__busy, @function
+        .p2align 4
+corolink__busy:
+        .cfi_startproc
+        endbr64                                 /* an indirect call's target */
+        xorl    %edx, %edx                      /* edx = 0, ZF = 1 */
+        ret
+        .cfi_endproc
+        .size   corolink__busy, .-corolink__busy
+
+/*
+ * corolink__trap_return: where the trap redirect (src/trap.c) sends a
+ * trapped coroutine's thread: sigreturn lands here on the resumer's stack
+ * with rsp = co->link_sp - 8, the resumer's return address stored there,
+ * rbp = the resumer's, rdi = co, rsi = value, edx = COROLINK_TRAP. Sets
+ * ZF = 1 ("edx is the status") and returns into the resumer. Done here
+ * rather than in the signal context's eflags, which not every environment
+ * restores at sigreturn (valgrind restores only CF). Rows: the CIE's, a
+ * callee of the resumer (CFA = rsp + 8, return address at CFA - 8, every
+ * register the resumer's or what it may find).
+ */
+        .globl  corolink__trap_return
+        .hidden corolink__trap_return
+        .type   corolink__trap_return, @function
+        .p2align 4
+corolink__trap_return:
+        .cfi_startproc
+        cmpl    %edx, %edx                      /* ZF = 1 */
+        ret
+        .cfi_endproc
+        .size   corolink__trap_return, .-corolink__trap_return
 
 /*
  * corolink__trampoline: co->pc of a coroutine that has not started.
@@ -88,7 +134,9 @@
  * top is the control block itself (rsp = co, 64-byte aligned), and when the
  * body returns, marks the coroutine finished (co->pc is already NULL) and
  * returns into its last resumer with rsi = return value,
- * edx = COROLINK_RETURN.
+ * edx = COROLINK_RETURN, ZF = 1. (The first resume's command, CF, is
+ * ignored: corolink_force_unwind() never enters a coroutine that has not
+ * started.)
  *
  * While the body runs this is the root frame of the coroutine stack; its
  * unwind rows lead to the resumer through co->link_*, which every resume
@@ -153,13 +201,14 @@ corolink__trampoline_ret:
         movq    %rax, %rsi                      /* value */
         movl    $STATUS_RETURN, %edx
 .Lleave:
-        /* Into the resumer with rdi = co, rsi = value, edx = status; rows
-         * as above (CFA via the link). */
+        /* Into the resumer with rdi = co, rsi = value, edx = status and
+         * ZF = 1; rows as above (CFA via the link). */
 #if COROLINK_PROBES
         cmpq    $0, cl_probe_sems(%rip)         /* the return probe (and `from`) */
         jne     .Lleave_probe
 .Lleave_probed:
 #endif
+        cmpl    %edx, %edx                      /* ZF = 1: edx is the status */
         movq    CO_LINK_SP(%rdi), %rax
 #if COROLINK_UNWIND
         .cfi_remember_state                     /* for the landing pad */
@@ -396,9 +445,9 @@ corolink_resume:
          * timestamps are on, or a tool watches: the traced resume
          * (src/probes.c) does it all, with the same arguments. */
 #if COROLINK_PROBES
-        /* corolink__probe_switch is the first 32-bit word of the hidden
-         * cl_probe_sems (src/probes.c): read it without the GOT. */
-        cmpl    $0, cl_probe_sems(%rip)
+        /* corolink__probe_switch is also the hidden cl_probe_switch
+         * (src/probes.c): read it without the GOT. */
+        cmpl    $0, cl_probe_switch(%rip)
 #else
         /* The word is a plain exported variable (src/probes.c): its
          * address from the GOT (rax is free here), then the word. */
@@ -428,18 +477,21 @@ corolink_resume:
         CALLEE_SAVED_ROWS
         pushq   %rdx                            /* output, at rbp - 48 */
         movq    $0, CO_PC(%rdi)                 /* running */
-        xorl    %edx, %edx                      /* command: go on */
+        clc                                     /* command: go on */
         call    *%rax                           /* the switch: see x86_64_sysv_elf.h */
-        /* Back: rdi = co, rsi = value, edx = status. The rows above hold
-         * again (the suspend restored rsp and rbp); rsp = rbp - 48,
-         * 16-byte aligned. */
+        /* Back: rdi = co, rsi = value, ZF = 0 (yielded) or edx = status.
+         * The rows above hold again (the suspend restored rsp and rbp);
+         * rsp = rbp - 48, 16-byte aligned. */
+        movl    $STATUS_YIELD, %eax             /* (moves keep the flags) */
+        jnz     2f                              /* yielded */
         cmpl    $STATUS_THROW, %edx
         jae     .Lresume_throw                  /* the body threw */
-        popq    %rcx                            /* output */
+        movl    %edx, %eax                      /* returns the status */
+2:      popq    %rcx                            /* output */
         testq   %rcx, %rcx
         jz      1f
         movq    %rsi, (%rcx)                    /* *output = value */
-1:      movl    %edx, %eax                      /* returns the status */
+1:
         popq    %r15
         .cfi_same_value %r15            /* r15 holds the caller's again */
         popq    %r14
@@ -522,7 +574,7 @@ corolink_suspend:
         leaq    .Lsuspend_resumed(%rip), %rax
         movq    %rax, CO_PC(%rdi)               /* suspended; resume here */
         movq    %rsp, CO_SP(%rdi)
-        movl    $STATUS_YIELD, %edx
+        testq   %rsp, %rsp                      /* ZF = 0 (rsp is not 0): yielded */
         /* Our frame, CFA = rsp + 56 (SUSPEND_FRAME_ROWS): kept for the
          * resume point. */
         .cfi_remember_state
@@ -555,7 +607,8 @@ corolink_suspend:
 corolink__suspend_resumed:
 .Lsuspend_resumed:
         /* Entered by a resume's `call` on the resumer's stack: [rsp] =
-         * return address, rbp = the resumer's; the resumer's callee. */
+         * return address, rbp = the resumer's, CF = the command (nothing
+         * before the `jc` below changes the flags); the resumer's callee. */
         .cfi_def_cfa %rsp, 8            /* CFA = rsp + 8 (rip at CFA - 8) */
         endbr64
         movq    %rbp, CO_LINK_FP(%rdi)          /* link_fp: resumer's rbp */
@@ -571,8 +624,7 @@ corolink__suspend_resumed:
          * frame is no longer ours to describe: the pops below restore the
          * body's). */
         .cfi_restore_state
-        testl   %edx, %edx                      /* the resumer's command */
-        jnz     .Lsuspend_unwind
+        jc      .Lsuspend_unwind                /* CF: the resumer's command */
         popq    %r15
         .cfi_adjust_cfa_offset -8       /* CFA = rsp + 48 */
         .cfi_same_value %r15            /* r15 holds the body's again */
@@ -641,9 +693,10 @@ corolink_suspend_eh:
 /*
  * int corolink__enter(corolink *co, void *input, uintptr_t cmd, void **value)
  * The library's own resume of a suspended coroutine (src/unwind.c): like
- * corolink_resume() without its checks, with `cmd` in edx for the pending
- * suspend, returning the switch's raw status (the body's exception, status
- * 4, is left in the control block for the caller).
+ * corolink_resume() without its checks, with `cmd` (0 or 1) made the
+ * switch's CF for the pending suspend, returning the switch's raw status
+ * (the body's exception, status 4, is left in the control block for the
+ * caller).
  */
         .globl  corolink__enter
         .hidden corolink__enter
@@ -655,17 +708,20 @@ corolink__enter:
         SAVE_CALLEE_SAVED
         pushq   %rcx                            /* value, at rbp - 48 */
 #if COROLINK_PROBES
-        cmpl    $0, cl_probe_sems(%rip)         /* the resume probe */
+        cmpl    $0, cl_probe_switch(%rip)       /* the resume probe */
         jne     .Lenter_probe
 .Lenter_probed:
 #endif
         movq    CO_PC(%rdi), %rax
         movq    $0, CO_PC(%rdi)                 /* running */
-        call    *%rax                           /* rdi = co, rsi, edx = cmd */
-        /* Back: rsi = value, edx = status; rows as above. */
+        negl    %edx                            /* CF = (cmd != 0) */
+        call    *%rax                           /* rdi = co, rsi, CF = cmd */
+        /* Back: rsi = value, ZF = 0 (yielded) or edx = status; rows as
+         * above. */
+        movl    $STATUS_YIELD, %eax             /* (moves keep the flags) */
+        cmovzl  %edx, %eax                      /* ZF = 1: the status */
         movq    -48(%rbp), %rcx
         movq    %rsi, (%rcx)
-        movl    %edx, %eax
         RESTORE_CALLEE_SAVED
         ret
 #if COROLINK_PROBES

@@ -3,7 +3,7 @@
  * corolink.h: the control block's hot fields and the inline switch.
  *
  * Included by corolink.h; not to be included directly. The layout and the
- * register protocol below are the AArch64 ABI v1 (COROLINK_ABI_VERSION),
+ * register protocol below are the AArch64 ABI v2 (COROLINK_ABI_VERSION; unchanged since v1),
  * frozen into every object that inlines the switch; unwind-info/README.md
  * ("AArch64") documents them with the unwind rows of every instruction,
  * and unwind-info/aarch64_aapcs_elf.S holds the trampoline and the

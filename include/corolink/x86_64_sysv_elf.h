@@ -3,7 +3,7 @@
  * corolink.h: the control block's hot fields and the inline switch.
  *
  * Included by corolink.h; not to be included directly. The layout and the
- * register protocol below are ABI v1 (COROLINK_ABI_VERSION), frozen into
+ * register protocol below are ABI v2 (COROLINK_ABI_VERSION), frozen into
  * every object that inlines the switch; unwind-info/README.md ("x86-64
  * System V") documents them with the unwind rows of every instruction,
  * and unwind-info/x86_64_sysv_elf.S holds the trampoline and the
@@ -89,81 +89,128 @@ struct corolink__hot {
 #define COROLINK__ATT_END "{|\n\t.intel_syntax noprefix}"
 
 
-/* Nonzero while a tracer has the resume or suspend probe enabled: loads the
- * word's address from the GOT and compares the word (tracers change it at
- * any time) with 0 in place, branching straight to the traced path (asm
- * goto: three instructions, no register kept). */
+/* The gate of the inline resume (three instructions, no register kept
+ * but rax): sends to the traced resume both co == NULL and every resume
+ * while a tracer or the library watches. It compares co (in rdi) with the
+ * exported 64-bit word corolink__probe_gate, read through the GOT: while
+ * nobody watches the word is 0, and only co == NULL is <= it; the resume
+ * and suspend probes' shared semaphore is its top 16 bits (tracers add 1
+ * to bits 48-55, the library's holders 1 to bits 56-63), so while it is
+ * nonzero the word is >= 2^48, above every user-space address of a 4-level
+ * page table, and every resume goes slow. (A coroutine placed above 2^48,
+ * which only a 5-level page table and an explicit mmap hint give, always
+ * takes the traced resume: slower, never wrong.) The word is never named
+ * in C: a direct reference from an executable would copy it there (a copy
+ * relocation), where the tracers' increments in the library's copy never
+ * show. With COROLINK_NO_PROBES the gate only tests co for NULL. */
 #if defined(COROLINK_NO_PROBES)
-#define corolink__probing() 0
+#define COROLINK__GATE                                                         \
+    "testq %%rdi, %%rdi\n\t"                                                   \
+    "jz %l[corolink__slow]\n\t"
 #else
-#define corolink__probing()                                                    \
-    __extension__({                                                            \
-        __label__ corolink__traced;                                            \
-        int corolink__on = 0;                                                  \
-        __asm__ goto(COROLINK__ATT_BEGIN                                       \
-                "movq corolink__probe_switch@GOTPCREL(%%rip), %%rax\n\t"       \
-                /* cmpl $0, (%rax), as bytes: clang's -masm=intel parse   \
-                 * of inline asm rejects an AT&T immediate */               \
-                ".byte 0x83, 0x38, 0x00\n\t"                                   \
-                "jne %l[corolink__traced]\n\t"                                 \
-                COROLINK__ATT_END                                              \
-                : : : "rax", "cc" : corolink__traced);                         \
-        if (0) {                                                               \
-        corolink__traced:                                                      \
-            corolink__on = 1;                                                  \
-        }                                                                      \
-        corolink__on;                                                          \
-    })
+#define COROLINK__GATE                                                         \
+    "movq corolink__probe_gate@GOTPCREL(%%rip), %%rax\n\t"                     \
+    "cmpq (%%rax), %%rdi\n\t"                                                  \
+    "jbe %l[corolink__slow]\n\t"
 #endif
 
+/* Immediates as bytes: clang's -masm=intel parse of inline assembly
+ * rejects an AT&T immediate even inside the AT&T alternative. */
+#define COROLINK__MOVQ_0_RDI ".byte 0x48, 0xc7, 0x07, 0, 0, 0, 0\n\t" /* movq $0, (%rdi) */
+#define COROLINK__SUBQ_8_RSP ".byte 0x48, 0x83, 0xec, 0x08\n\t"       /* subq $8, %rsp */
+
+/* The resume's operands. The switch hands rdi back unchanged; gcc is told
+ * it may have changed ("+r"), which lets it use the returned rdi instead of
+ * keeping co elsewhere (co's home may be memory the switch could have
+ * written); clang is told it is an input only, because clang needs one
+ * more free register for the ZF output than "+r" leaves it when the frame
+ * pointer is reserved. */
+#if defined(__clang__)
+#define COROLINK__RESUME_OPERANDS(rdi, rsi, edx, zf)                           \
+    : "+r"(rsi), "=r"(edx), "=@ccz"(zf) : "r"(rdi)
+#else
+#define COROLINK__RESUME_OPERANDS(rdi, rsi, edx, zf)                           \
+    : "+r"(rdi), "+r"(rsi), "=r"(edx), "=@ccz"(zf) :
+#endif
 
 COROLINK__INLINE_DEF int corolink_resume(corolink *co, void *input,
                                          void **output) {
-    struct corolink__hot *h = (struct corolink__hot *)co;
-    /* The checks; a tracer or timestamps take the traced resume (a real
-     * call, so this function stays a non-leaf as well). */
-    COROLINK__RESUME_ENTER(h, co, input, output, pc);
-
-    register void *rax __asm__("rax") = pc;
-    register struct corolink__hot *rdi __asm__("rdi") = h;
-    register void *rsi __asm__("rsi") = input;
-    /* The command for a suspended body: 0 = go on (1 = unwind, sent only by
-     * corolink_force_unwind()). */
-    register uintptr_t rdx __asm__("rdx") = 0;
-    /* Resume: in rdi = control block, rax = where to enter it (its old
-     * co->pc), rsi = input, edx = 0. Out: rsi = value, edx = COROLINK_YIELD,
-     * COROLINK_RETURN, COROLINK_TRAP, or 4: the body threw (the exception
-     * waits in the control block). The caller's unwind rows stay valid: the
-     * only instruction is the call, and the code at co->pc describes
-     * itself. */
-    __asm__ volatile(
-        COROLINK__ATT_BEGIN
-        /* Enter the coroutine. The pushed return address is the resumer's
-         * link; it is popped by the `ret` of the suspend that comes back. */
-        "call *%%rax\n\t"
-        COROLINK__ATT_END
-        : "+r"(rax), "+r"(rdi), "+r"(rsi), "+r"(rdx)
-        :
-        : COROLINK__CLOBBERS);
-    /* The switch hands the control block back in rdi: using it rather
-     * than `co` keeps `co` from having to live across the switch (in rbp,
-     * the one register it preserves, which the caller's loop would rather
-     * use). */
-    COROLINK__RESUME_LEAVE(rdi, rsi, rdx, output);
+    register struct corolink__hot *rdi __asm__("rdi") =
+        (struct corolink__hot *)co;
+    /* co NULL, or a tracer / timestamps / a tool: the traced resume. */
+    __asm__ goto(COROLINK__ATT_BEGIN COROLINK__GATE COROLINK__ATT_END
+                 : : "r"(rdi) : "rax", "cc" : corolink__slow);
+    {
+        register void *rsi __asm__("rsi") = input;
+        register uint32_t edx __asm__("rdx");
+        int not_yield;
+        /* Resume (ABI v2): in rdi = control block, rsi = input, CF = the
+         * command for a suspended body (0 = go on; 1 = unwind, sent only
+         * by corolink_force_unwind(), through the library's resume).
+         * Out: rdi = control block (unchanged), and ZF = 0: the body yielded, rsi =
+         * value; ZF = 1: edx = COROLINK_RETURN (rsi = return value),
+         * COROLINK_TRAP, or 4: the body threw (the exception waits in the
+         * control block), or 0: co was not resumable (corolink__busy). The
+         * caller's unwind rows stay valid: the only
+         * instruction that leaves this frame is the call, and the code at
+         * co->pc describes itself. */
+        __asm__ volatile(
+            COROLINK__ATT_BEGIN
+            "movq (%%rdi), %%rax\n\t"     /* where to enter co */
+            "testq %%rax, %%rax\n\t"      /* CF = 0: the command "go on" */
+            /* pc NULL (running or finished): enter the library's
+             * corolink__busy instead, which returns ZF = 1, edx = 0. */
+            "cmovzq corolink__busy@GOTPCREL(%%rip), %%rax\n\t"
+            COROLINK__MOVQ_0_RDI          /* co->pc = NULL: running */
+            /* Enter the coroutine. The pushed return address is the
+             * resumer's link; the `ret` of the suspend that comes back
+             * pops it. */
+            "call *%%rax\n\t"
+            COROLINK__ATT_END
+            COROLINK__RESUME_OPERANDS(rdi, rsi, edx, not_yield)
+            : "rax", COROLINK__CLOBBERS);
+        /* The status needs no test on the yield path: the compiler fuses
+         * the caller's own test of the result with the switch's ZF. */
+        int rc = COROLINK_YIELD;
+        if (__builtin_expect(not_yield, 0)) {
+            if (__builtin_expect(edx - (uint32_t)COROLINK_RETURN >
+                                     (uint32_t)(COROLINK_TRAP - COROLINK_RETURN),
+                                 0)) {
+                /* 4: the body threw: re-raised from a real call (the
+                 * switch has no entry in the caller's call-site table).
+                 * The control block comes back in rdi: co itself need not
+                 * live across the switch. */
+                if (edx != 0)
+                    corolink__resume_throw((corolink *)rdi);
+                /* 0: not resumable. A real call, never a tail call: it
+                 * keeps every function that contains a resume a non-leaf,
+                 * so that the compiler never keeps data in the red zone
+                 * below rsp, where the switch's `call` writes. */
+                return corolink__resume_error((corolink *)rdi, output);
+            }
+            rc = (int)edx;
+        }
+        if (output)
+            *output = rsi;
+        return rc;
+    }
+corolink__slow:
+    return corolink__resume_traced(co, input, output);
 }
 
 COROLINK__INLINE_DEF void *corolink_suspend(corolink_yielder *yielder,
                                             void *value) {
-    struct corolink__hot *h = (struct corolink__hot *)yielder;
-    register struct corolink__hot *rdi __asm__("rdi") = h;
+    register struct corolink__hot *rdi __asm__("rdi") =
+        (struct corolink__hot *)yielder;
     register void *rsi __asm__("rsi") = value;
-    /* The resumer's status, COROLINK_YIELD; loaded by the compiler so that
-     * the template holds no immediate. */
-    register uintptr_t rdx __asm__("rdx") = COROLINK_YIELD;
-    /* Suspend: in rdi = control block, rsi = value, edx = status. Saves the
-     * body's rip/rsp/rbp in the control block and returns into the resumer; the
-     * next resume `call`s label 1 with rdi = control block, rsi = input,
-     * edx = command. */
+    int unwind;
+    /* Suspend (ABI v2): in rdi = control block, rsi = value. Saves the
+     * body's rip/rsp/rbp in the control block and returns into the
+     * resumer with ZF = 0 (yielded) and rdi, rsi unchanged; the next
+     * resume `call`s label 1 with rdi = control block, rsi = input and
+     * CF = its command, which comes out here unchanged (only moves run in
+     * between). rdi is an input only: the resume hands the same control
+     * block back, so the compiler may keep the yielder there. */
     __asm__ volatile(
         COROLINK__ATT_BEGIN
         COROLINK__CFI(".cfi_remember_state")
@@ -172,14 +219,14 @@ COROLINK__INLINE_DEF void *corolink_suspend(corolink_yielder *yielder,
         "movq %%rax, 0x00(%%rdi)\n\t"   /* co->pc = resume point: suspended */
         "movq %%rsp, 0x08(%%rdi)\n\t"   /* co->sp */
         "movq %%rbp, 0x10(%%rdi)\n\t"   /* co->fp */
-        "movq 0xa0(%%rdi), %%rax\n\t"
-        "leaq -8(%%rax), %%rsp\n\t"     /* rsp = resumer's return address */
-        /* Now on the resumer's stack, at its return address: this is the
-         * resumer's callee. CFA = rsp + 8; rip at CFA - 8; the resumer's
-         * rbp is still in co->link_fp (addressed through rdi); the other
-         * callee-saved registers hold what the resumer may find (it
-         * declared them clobbered), so: same value. */
-        COROLINK__CFI(".cfi_def_cfa %%rsp, 8")
+        "movq 0xa0(%%rdi), %%rsp\n\t"   /* resumer's rsp after its return */
+        /* Now on the resumer's stack, as its callee that has returned:
+         * CFA = rsp + 0, rip at CFA - 8 (the return address is still
+         * there, in the resumer's red zone); the resumer's rbp is still in
+         * co->link_fp (addressed through rdi); the other callee-saved
+         * registers hold what the resumer may find (it declared them
+         * clobbered), so: same value. */
+        COROLINK__CFI(".cfi_def_cfa %%rsp, 0")
         COROLINK__CFI(".cfi_offset %%rip, -8")
         COROLINK__CFI(COROLINK__CFI_RBP_IN_LINK)
         COROLINK__CFI(".cfi_same_value %%rbx")
@@ -187,6 +234,10 @@ COROLINK__INLINE_DEF void *corolink_suspend(corolink_yielder *yielder,
         COROLINK__CFI(".cfi_same_value %%r13")
         COROLINK__CFI(".cfi_same_value %%r14")
         COROLINK__CFI(".cfi_same_value %%r15")
+        /* At the return address; rsp is not 0, so ZF = 0: "yielded". */
+        COROLINK__SUBQ_8_RSP
+        /* CFA = rsp + 8, rip at CFA - 8. */
+        COROLINK__CFI(".cfi_def_cfa_offset 8")
         "movq 0x78(%%rdi), %%rbp\n\t"   /* resumer's rbp */
         /* rbp is the resumer's again. */
         COROLINK__CFI(".cfi_same_value %%rbp")
@@ -194,7 +245,8 @@ COROLINK__INLINE_DEF void *corolink_suspend(corolink_yielder *yielder,
         /* Resume point, entered by the resume's `call` on the resumer's
          * stack: same rows as at the `ret` above (CFA = rsp + 8, everything
          * else unchanged). Record the resumer in the link fields, then
-         * return to the body's stack. */
+         * return to the body's stack. No instruction here changes the
+         * flags: CF is the resumer's command. */
         "1:\n\t"
         COROLINK__ENDBR
         "movq %%rbp, 0x78(%%rdi)\n\t"   /* link_fp: resumer's rbp */
@@ -211,13 +263,13 @@ COROLINK__INLINE_DEF void *corolink_suspend(corolink_yielder *yielder,
         /* Back in the body's frame with its own rsp and rbp. */
         COROLINK__CFI(".cfi_restore_state")
         COROLINK__ATT_END
-        : "+r"(rdi), "+r"(rsi), "+r"(rdx)
-        :
-        : "rax", COROLINK__CLOBBERS);
-    /* edx = the resumer's command: nonzero only from
-     * corolink_force_unwind(). The forced unwind starts from this real
-     * call, so that this frame's cleanups run. */
-    if (__builtin_expect(rdx != 0, 0))
+        : "+r"(rsi), "=@ccc"(unwind)
+        : "r"(rdi)
+        : "rax", "rdx", COROLINK__CLOBBERS);
+    /* CF = the resumer's command: set only by corolink_force_unwind(). The
+     * forced unwind starts from this real call, so that this frame's
+     * cleanups run. */
+    if (__builtin_expect(unwind, 0))
         corolink__suspend_unwind(yielder);
     return rsi;
 }

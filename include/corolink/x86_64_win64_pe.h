@@ -4,7 +4,7 @@
  * with mingw-w64): the control block's hot fields and the inline switch.
  *
  * Included by corolink.h; not to be included directly. The layout and the
- * register protocol below are the Windows x64 ABI v1 (COROLINK_ABI_VERSION),
+ * register protocol below are the Windows x64 ABI v2 (COROLINK_ABI_VERSION; unchanged since v1),
  * frozen into every object that inlines the switch; unwind-info/README.md
  * ("Windows x64") documents them with the SEH unwind codes, and
  * unwind-info/x86_64_win64_pe.S holds the trampoline and the out-of-line

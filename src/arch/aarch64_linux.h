@@ -18,9 +18,9 @@
 
 /* The layout the assembly and the inline switch use. */
 _Static_assert(sizeof(struct corolink__hot) == 0x60, "AArch64 hot layout");
-_Static_assert(offsetof(struct corolink__hot, link_fp) == 0x40, "ABI v1");
-_Static_assert(offsetof(struct corolink__hot, link_ra) == 0x48, "ABI v1");
-_Static_assert(offsetof(struct corolink__hot, link_sp) == 0x50, "ABI v1");
+_Static_assert(offsetof(struct corolink__hot, link_fp) == 0x40, "ABI v2");
+_Static_assert(offsetof(struct corolink__hot, link_ra) == 0x48, "ABI v2");
+_Static_assert(offsetof(struct corolink__hot, link_sp) == 0x50, "ABI v2");
 /* CO_STACK_LIMIT in unwind-info/aarch64_aapcs_elf.S. */
 _Static_assert(offsetof(struct corolink, stack_limit) == 0x98,
                "stack_limit where the out-of-line suspend reads it");

@@ -15,15 +15,15 @@
 #define CL_DWARF_SP 7     /* rsp */
 #define CL_DWARF_FP 6     /* rbp */
 /* A suspended coroutine unwinds from its resume point minus this many
- * bytes: the switch-out's first instruction (ABI v1). */
+ * bytes: the switch-out's first instruction (ABI v1 and v2). */
 #define CL_SUSPENDED_PC_ADJUST 16
 
-/* The hot fields are ABI v1: code that inlined the switch reads them. */
-_Static_assert(sizeof(struct corolink__hot) == 0xb0, "ABI v1 hot layout");
-_Static_assert(offsetof(struct corolink__hot, link_fp) == 0x78, "ABI v1");
-_Static_assert(offsetof(struct corolink__hot, link_ra) == 0x80, "ABI v1");
-_Static_assert(offsetof(struct corolink__hot, link_sp) == 0xa0, "ABI v1");
-_Static_assert(offsetof(struct corolink__hot, link_ip) == 0xa8, "ABI v1");
+/* The hot fields are ABI v2 (as in v1): code that inlined the switch reads them. */
+_Static_assert(sizeof(struct corolink__hot) == 0xb0, "ABI v2 hot layout");
+_Static_assert(offsetof(struct corolink__hot, link_fp) == 0x78, "ABI v2");
+_Static_assert(offsetof(struct corolink__hot, link_ra) == 0x80, "ABI v2");
+_Static_assert(offsetof(struct corolink__hot, link_sp) == 0xa0, "ABI v2");
+_Static_assert(offsetof(struct corolink__hot, link_ip) == 0xa8, "ABI v2");
 
 /* A block is placed: libunwind before 1.6 reads the caller of a
  * coroutine's root frame from link_ip (the rip slot of a ucontext_t): 0
@@ -91,15 +91,22 @@ static inline void cl_uc_set_frame(ucontext_t *uc, uintptr_t pc, uintptr_t sp,
 
 /* Rewrites a signal's context so that sigreturn lands in co's resumer just
  * after its switch `call`, as a body that returns does (the trampoline's
- * .Lleave): rip/rsp/rbp from the link fields, rdi = co, rsi = value,
- * edx = status. Every other register is clobbered by the switch (the
+ * .Lleave): rsp/rbp from the link fields, rdi = co, rsi = value,
+ * edx = status, and ZF = 1 (ABI v2: "edx is the status"), which
+ * corolink__trap_return sets before it returns to link_ra (the signal
+ * context's eflags is not restored everywhere: valgrind keeps only CF).
+ * The return address goes back to its slot below link_sp, in the
+ * resumer's red zone, where the resume point's pop left it. Every other register is clobbered by the switch (the
  * inline one declares them so, the out-of-line one restores the
  * callee-saved ones from its frame). */
+CL_HIDDEN void corolink__trap_return(void); /* x86_64_sysv_elf.S */
 static inline void cl_uc_return_to_resumer(ucontext_t *uc, struct corolink *co,
                                            void *value, int status) {
     greg_t *gr = uc->uc_mcontext.gregs;
-    gr[REG_RIP] = (greg_t)(uintptr_t)co->hot.link_ra;
-    gr[REG_RSP] = (greg_t)(uintptr_t)co->hot.link_sp;
+    void **ra_slot = (void **)co->hot.link_sp - 1;
+    *ra_slot = co->hot.link_ra;
+    gr[REG_RIP] = (greg_t)(uintptr_t)corolink__trap_return;
+    gr[REG_RSP] = (greg_t)(uintptr_t)ra_slot;
     gr[REG_RBP] = (greg_t)(uintptr_t)co->hot.link_fp;
     gr[REG_RDI] = (greg_t)(uintptr_t)co;
     gr[REG_RSI] = (greg_t)(uintptr_t)value;

@@ -24,9 +24,9 @@
 #define CL_SUSPENDED_PC_ADJUST 131
 
 _Static_assert(sizeof(struct corolink__hot) == 0x90, "Windows x64 hot layout");
-_Static_assert(offsetof(struct corolink__hot, link_fp) == 0x40, "ABI v1");
-_Static_assert(offsetof(struct corolink__hot, link_ra) == 0x48, "ABI v1");
-_Static_assert(offsetof(struct corolink__hot, link_sp) == 0x50, "ABI v1");
+_Static_assert(offsetof(struct corolink__hot, link_fp) == 0x40, "ABI v2");
+_Static_assert(offsetof(struct corolink__hot, link_ra) == 0x48, "ABI v2");
+_Static_assert(offsetof(struct corolink__hot, link_sp) == 0x50, "ABI v2");
 
 /* The TEB record the switch and corolink__call_on() enter and leave
  * (TEB_ENTER in unwind-info/x86_64_win64_pe.S): the control block's from
@@ -41,7 +41,7 @@ struct cl_teb_record {
 };
 #define CL_TEB_AT(field) \
     (offsetof(struct corolink__hot, field) - offsetof(struct corolink__hot, teb_saved_base))
-_Static_assert(offsetof(struct corolink__hot, teb_saved_base) == 0x58, "ABI v1");
+_Static_assert(offsetof(struct corolink__hot, teb_saved_base) == 0x58, "ABI v2");
 _Static_assert(CL_TEB_AT(teb_saved_limit) == offsetof(struct cl_teb_record, saved_limit), "");
 _Static_assert(CL_TEB_AT(teb_dealloc) == offsetof(struct cl_teb_record, dealloc), "");
 _Static_assert(CL_TEB_AT(teb_guarantee) == offsetof(struct cl_teb_record, guarantee), "");

@@ -490,7 +490,12 @@ def mode_target(args, g):
         prog = os.path.join(d, os.path.basename(program))
         shutil.copy(program, prog)
         subprocess.check_call([args.strip, "--strip-all", lib, prog])
-        os.symlink(os.path.basename(real), os.path.join(d, "libcorolink.so.1"))
+        # The SONAME (libcorolink.so.<ABI version>), as the loader looks
+        # it up.
+        base = os.path.basename(real)
+        at = base.index(".so.") + 4
+        soname = base[:at] + base[at:].split(".")[0]
+        os.symlink(base, os.path.join(d, soname))
         program = prog
         pre_env = ["set environment LD_LIBRARY_PATH=" + d]
         out = subprocess.check_output(["readelf", "-S", lib],

@@ -14,9 +14,9 @@ foreach(f include/corolink.h include/corolink/x86_64_sysv_elf.h
     message(FATAL_ERROR "not installed: ${f}")
   endif()
 endforeach()
-file(GLOB sonames ${prefix}/lib/libcorolink.so.1)
+file(GLOB sonames ${prefix}/lib/libcorolink.so.2)
 if(NOT sonames)
-  message(FATAL_ERROR "libcorolink.so.1 (SONAME) not installed")
+  message(FATAL_ERROR "libcorolink.so.2 (SONAME) not installed")
 endif()
 
 # CMake package.

@@ -297,7 +297,11 @@ def stripped_copies():
     d = os.path.join(ARGS.workdir, "stripped")
     os.makedirs(d, exist_ok=True)
     prog = os.path.join(d, "stacks_target")
-    lib = os.path.join(d, "libcorolink.so.1")
+    # Named by its SONAME (libcorolink.so.<ABI version>), as the loader
+    # looks it up.
+    real = os.path.basename(os.path.realpath(ARGS.lib))
+    lib = os.path.join(d, real[:real.index(".so.") + 4] +
+                       real[real.index(".so.") + 4:].split(".")[0])
     shutil.copy(ARGS.program, prog)
     shutil.copy(os.path.realpath(ARGS.lib), lib)
     subprocess.run([ARGS.strip, "--strip-all", prog, lib], check=True)

@@ -14,7 +14,9 @@
  *   resumer_basic     first resume (trampoline entry); the body calls a
  *                     function; suspends from the body; second resume (switch
  *                     in at the resume point); suspends from a callee of the
- *                     body; third resume; the body returns (trampoline exit).
+ *                     body; third resume; the body returns (trampoline exit);
+ *                     a fourth resume finds it finished (x86-64: enters
+ *                     corolink__busy, which reports "not resumable").
  *   resumer_nested    coroutine A's body calls resumer_in_a, which resumes
  *                     coroutine B twice (first resume + switch in); B suspends
  *                     back to A and later returns to A; A suspends to
@@ -87,6 +89,8 @@ CFI_FN int resumer_basic(void) {
     /* deep_suspend returns 10 * 2; + arg 100 */
     ok &= corolink_resume(co_basic, (void *)10, &out) == COROLINK_RETURN &&
           (uintptr_t)out == 120u;
+    /* Finished: the resume reports it (x86-64: through corolink__busy). */
+    ok &= corolink_resume(co_basic, (void *)11, &out) == COROLINK_EDONE;
     return ok;
 }
 
