@@ -887,7 +887,7 @@ corolink__suspend_unwind(corolink_yielder *yielder)
  * times). corolink__resume_traced() also does what the inline resume does
  * for co == NULL. */
 /* x86-64 (ABI v2): the function the inline resume calls instead of a NULL
- * co->pc (see corolink/x86_64_sysv_elf.h): returns ZF = 1, edx = 0. Not
+ * co->pc (see corolink/x86_64_sysv_elf.h): returns ZF = 1, edx = 5. Not
  * callable from C. */
 COROLINK_API void corolink__busy(void);
 COROLINK_API COROLINK__NOPLT int corolink__resume_traced(corolink *co,

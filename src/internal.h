@@ -65,6 +65,7 @@ enum {
  * a resume passes to a suspended body (ABI v2: CF on x86-64, a register on
  * the other targets). */
 #define CL_STATUS_THROW 4 /* the body threw: hot.pending holds the exception */
+#define CL_STATUS_BUSY 5  /* x86-64: corolink__busy (co->pc was NULL) */
 #define CL_CMD_CONTINUE 0
 #define CL_CMD_UNWIND 1   /* the pending suspend raises a forced unwind */
 

@@ -45,6 +45,7 @@
 #define STATUS_YIELD 1
 #define STATUS_RETURN 2
 #define STATUS_THROW 4      /* internal: the body threw (CL_STATUS_THROW) */
+#define STATUS_BUSY 5       /* corolink__busy: not resumable (CL_STATUS_BUSY) */
 #define FINISHED_RETURNED 1 /* CL_FINISHED_RETURNED */
 
 /*
@@ -87,7 +88,7 @@
  * corolink__busy: what the inline resume (ABI v2) enters instead of co->pc
  * when co->pc is NULL (co running or finished): it loads this function's
  * address from the GOT with a `cmovz`, so that the test costs no branch on
- * the resume's path. Returns "not resumable": ZF = 1 with edx = 0 (the
+ * the resume's path. Returns "not resumable": ZF = 1 with edx = 5 (the
  * resume then reports the error for co's state), rdi and rsi unchanged.
  * A leaf called by the resumer: the CIE rows (CFA = rsp + 8, return
  * address at CFA - 8, every register unchanged) hold at each instruction.
@@ -98,7 +99,8 @@
 corolink__busy:
         .cfi_startproc
         endbr64                                 /* an indirect call's target */
-        xorl    %edx, %edx                      /* edx = 0, ZF = 1 */
+        movl    $STATUS_BUSY, %edx
+        cmpl    %edx, %edx                      /* ZF = 1: edx is the status */
         ret
         .cfi_endproc
         .size   corolink__busy, .-corolink__busy

@@ -150,7 +150,7 @@ COROLINK__INLINE_DEF int corolink_resume(corolink *co, void *input,
          * Out: rdi = control block (unchanged), and ZF = 0: the body yielded, rsi =
          * value; ZF = 1: edx = COROLINK_RETURN (rsi = return value),
          * COROLINK_TRAP, or 4: the body threw (the exception waits in the
-         * control block), or 0: co was not resumable (corolink__busy). The
+         * control block), or 5: co was not resumable (corolink__busy). The
          * caller's unwind rows stay valid: the only
          * instruction that leaves this frame is the call, and the code at
          * co->pc describes itself. */
@@ -159,7 +159,7 @@ COROLINK__INLINE_DEF int corolink_resume(corolink *co, void *input,
             "movq (%%rdi), %%rax\n\t"     /* where to enter co */
             "testq %%rax, %%rax\n\t"      /* CF = 0: the command "go on" */
             /* pc NULL (running or finished): enter the library's
-             * corolink__busy instead, which returns ZF = 1, edx = 0. */
+             * corolink__busy instead, which returns ZF = 1, edx = 5. */
             "cmovzq corolink__busy@GOTPCREL(%%rip), %%rax\n\t"
             COROLINK__MOVQ_0_RDI          /* co->pc = NULL: running */
             /* Enter the coroutine. The pushed return address is the
@@ -173,16 +173,14 @@ COROLINK__INLINE_DEF int corolink_resume(corolink *co, void *input,
          * the caller's own test of the result with the switch's ZF. */
         int rc = COROLINK_YIELD;
         if (__builtin_expect(not_yield, 0)) {
-            if (__builtin_expect(edx - (uint32_t)COROLINK_RETURN >
-                                     (uint32_t)(COROLINK_TRAP - COROLINK_RETURN),
-                                 0)) {
+            if (__builtin_expect(edx > (uint32_t)COROLINK_TRAP, 0)) {
                 /* 4: the body threw: re-raised from a real call (the
                  * switch has no entry in the caller's call-site table).
                  * The control block comes back in rdi: co itself need not
                  * live across the switch. */
-                if (edx != 0)
+                if (edx == 4)
                     corolink__resume_throw((corolink *)rdi);
-                /* 0: not resumable. A real call, never a tail call: it
+                /* 5: not resumable. A real call, never a tail call: it
                  * keeps every function that contains a resume a non-leaf,
                  * so that the compiler never keeps data in the red zone
                  * below rsp, where the switch's `call` writes. */
