@@ -175,10 +175,12 @@ corolink__trampoline:
          * register unchanged. True here: this is the resumer's callee. */
         endbr64
         movq    %rbp, CO_LINK_FP(%rdi)          /* resumer's rbp */
-        movq    (%rsp), %rax
-        movq    %rax, CO_LINK_RA(%rdi)          /* resumer's return address */
-        leaq    8(%rsp), %rax
-        movq    %rax, CO_LINK_SP(%rdi)          /* resumer's rsp after return */
+        popq    CO_LINK_RA(%rdi)                /* resumer's return address */
+        /* rsp is the resumer's rsp after its resume returns (the CFA); the
+         * return address stays at CFA - 8, in the resumer's red zone, which
+         * signal delivery leaves alone (as at the resume points). */
+        .cfi_def_cfa_offset 0                   /* CFA = rsp + 0 */
+        movq    %rsp, CO_LINK_SP(%rdi)          /* resumer's rsp after return */
         leaq    CO_LINK_FP(%rdi), %rbp          /* rbp = &co->link_fp */
         /* From here on the frame is described through rbp = &co->link_fp,
          * which holds on any stack:
@@ -206,11 +208,15 @@ corolink__trampoline_ret:
         /* Into the resumer with rdi = co, rsi = value, edx = status and
          * ZF = 1; rows as above (CFA via the link). */
 #if COROLINK_PROBES
-        cmpq    $0, cl_probe_sems(%rip)         /* the return probe (and `from`) */
+        /* The return probe (and `from`). Not taken, the compare leaves
+         * ZF = 1 ("edx is the status"), and nothing below changes the
+         * flags; the probe's path sets it again before it comes back. */
+        cmpq    $0, cl_probe_sems(%rip)
         jne     .Lleave_probe
 .Lleave_probed:
-#endif
+#else
         cmpl    %edx, %edx                      /* ZF = 1: edx is the status */
+#endif
         movq    CO_LINK_SP(%rdi), %rax
 #if COROLINK_UNWIND
         .cfi_remember_state                     /* for the landing pad */
@@ -273,6 +279,7 @@ corolink__trampoline_eh:
         popq    %rdx
         popq    %rsi
         leaq    -CO_LINK_FP(%rbp), %rdi         /* co */
+        cmpl    %edx, %edx                      /* ZF = 1: edx is the status */
         jmp     .Lleave_probed
 #endif
         .cfi_endproc
