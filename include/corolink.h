@@ -886,10 +886,12 @@ corolink__suspend_unwind(corolink_yielder *yielder)
  * translation unit (its resumes then fire no probes and take no suspend
  * times). corolink__resume_traced() also does what the inline resume does
  * for co == NULL. */
+#if defined(__x86_64__) && defined(__ELF__)
 /* x86-64 (ABI v2): the function the inline resume calls instead of a NULL
  * co->pc (see corolink/x86_64_sysv_elf.h): returns ZF = 1, edx = 5. Not
  * callable from C. */
 COROLINK_API void corolink__busy(void);
+#endif
 COROLINK_API COROLINK__NOPLT int corolink__resume_traced(corolink *co,
                                                          void *input,
                                                          void **output);
