@@ -486,7 +486,8 @@ corolink_resume:
         CALLEE_SAVED_ROWS
         pushq   %rdx                            /* output, at rbp - 48 */
         movq    $0, CO_PC(%rdi)                 /* running */
-        clc                                     /* command: go on */
+        /* CF = 0, the command "go on": from the `testq` of pc above (the
+         * pushes and moves since keep the flags). */
         call    *%rax                           /* the switch: see x86_64_sysv_elf.h */
         /* Back: rdi = co, rsi = value, ZF = 0 (yielded) or edx = status.
          * The rows above hold again (the suspend restored rsp and rbp);
@@ -553,7 +554,10 @@ corolink_suspend:
         cmpq    %rdi, %rsp
         jae     .Lsuspend_misuse
         cmpq    CO_STACK_LIMIT(%rdi), %rsp
-        jb      .Lsuspend_misuse
+        /* rsp = stack_limit leaves no room for the pushes below: an
+         * overflow. Not taken, this leaves ZF = 0 (rsp > stack_limit),
+         * the resumer's "yielded": nothing below changes the flags. */
+        jbe     .Lsuspend_misuse
         /* (The suspend probe and the suspend timestamp are taken by the
          * traced resume, on the resumer's side: nothing to test here.) */
         pushq   %rbp
@@ -583,7 +587,6 @@ corolink_suspend:
         leaq    .Lsuspend_resumed(%rip), %rax
         movq    %rax, CO_PC(%rdi)               /* suspended; resume here */
         movq    %rsp, CO_SP(%rdi)
-        testq   %rsp, %rsp                      /* ZF = 0 (rsp is not 0): yielded */
         /* Our frame, CFA = rsp + 56 (SUSPEND_FRAME_ROWS): kept for the
          * resume point. */
         .cfi_remember_state
@@ -621,11 +624,10 @@ corolink__suspend_resumed:
         .cfi_def_cfa %rsp, 8            /* CFA = rsp + 8 (rip at CFA - 8) */
         endbr64
         movq    %rbp, CO_LINK_FP(%rdi)          /* link_fp: resumer's rbp */
-        popq    %rax                            /* resumer's return address */
+        popq    CO_LINK_RA(%rdi)                /* link_ra: resumer's return address */
         /* CFA = rsp: the return address is still at CFA - 8 (in the red
          * zone, which signal delivery skips); rbp still the resumer's. */
         .cfi_def_cfa_offset 0
-        movq    %rax, CO_LINK_RA(%rdi)          /* link_ra */
         movq    %rsp, CO_LINK_SP(%rdi)          /* link_sp: resumer's rsp after return */
         movq    CO_SP(%rdi), %rsp               /* back on the body's stack */
         /* Our own frame again: CFA = rsp + 56, the body's rbp at CFA - 16
