@@ -84,7 +84,8 @@ create_on_tools(corolink **out, const corolink_stack *stack, corolink_fn fn,
 
 int corolink_create_on(corolink **out, const corolink_stack *stack,
                        corolink_fn fn, void *arg) {
-    if (out == NULL || stack == NULL || fn == NULL || stack->base == NULL ||
+    /* (base NULL is caught by base <= limit.) */
+    if (out == NULL || stack == NULL || fn == NULL ||
         (uintptr_t)stack->base <= (uintptr_t)stack->limit)
         return COROLINK_EINVAL;
     /* A guard region larger than the stack (or below address 0) is no
