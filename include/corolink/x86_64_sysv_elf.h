@@ -169,28 +169,31 @@ COROLINK__INLINE_DEF int corolink_resume(corolink *co, void *input,
             COROLINK__ATT_END
             COROLINK__RESUME_OPERANDS(rdi, rsi, edx, not_yield)
             : "rax", COROLINK__CLOBBERS);
-        /* The status needs no test on the yield path: the compiler fuses
-         * the caller's own test of the result with the switch's ZF. */
-        int rc = COROLINK_YIELD;
-        if (__builtin_expect(not_yield, 0)) {
-            if (__builtin_expect(edx > (uint32_t)COROLINK_TRAP, 0)) {
-                /* 4: the body threw: re-raised from a real call (the
-                 * switch has no entry in the caller's call-site table).
-                 * The control block comes back in rdi: co itself need not
-                 * live across the switch. */
-                if (edx == 4)
-                    corolink__resume_throw((corolink *)rdi);
-                /* 5: not resumable. A real call, never a tail call: it
-                 * keeps every function that contains a resume a non-leaf,
-                 * so that the compiler never keeps data in the red zone
-                 * below rsp, where the switch's `call` writes. */
-                return corolink__resume_error((corolink *)rdi, output);
-            }
-            rc = (int)edx;
+        /* The status needs no test on the yield path: it returns the
+         * constant, which the compiler folds into the caller's own test of
+         * the result (its `rc == COROLINK_YIELD` becomes the switch's
+         * `jne`/`je` on ZF). */
+        if (__builtin_expect(!not_yield, 1)) {
+            if (output)
+                *output = rsi;
+            return COROLINK_YIELD;
+        }
+        if (__builtin_expect(edx > (uint32_t)COROLINK_TRAP, 0)) {
+            /* 4: the body threw: re-raised from a real call (the switch
+             * has no entry in the caller's call-site table). The control
+             * block comes back in rdi: co itself need not live across the
+             * switch. */
+            if (edx == 4)
+                corolink__resume_throw((corolink *)rdi);
+            /* 5: not resumable. A real call, never a tail call: it keeps
+             * every function that contains a resume a non-leaf, so that
+             * the compiler never keeps data in the red zone below rsp,
+             * where the switch's `call` writes. */
+            return corolink__resume_error((corolink *)rdi, output);
         }
         if (output)
             *output = rsi;
-        return rc;
+        return (int)edx;
     }
 corolink__slow:
     return corolink__resume_traced(co, input, output);
