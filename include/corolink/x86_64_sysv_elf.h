@@ -119,18 +119,23 @@ struct corolink__hot {
 #define COROLINK__MOVQ_0_RDI ".byte 0x48, 0xc7, 0x07, 0, 0, 0, 0\n\t" /* movq $0, (%rdi) */
 #define COROLINK__SUBQ_8_RSP ".byte 0x48, 0x83, 0xec, 0x08\n\t"       /* subq $8, %rsp */
 
-/* The resume's operands. The switch hands rdi back unchanged; gcc is told
- * it may have changed ("+r"), which lets it use the returned rdi instead of
- * keeping co elsewhere (co's home may be memory the switch could have
- * written); clang is told it is an input only, because clang needs one
- * more free register for the ZF output than "+r" leaves it when the frame
- * pointer is reserved. */
+/* The switch's operands. The switch hands rdi back unchanged; gcc is told
+ * it may have changed ("+r"): in the resume that lets it use the returned
+ * rdi instead of keeping co elsewhere (co's home may be memory the switch
+ * could have written), in the suspend it measured faster (see there).
+ * clang is told it is an input only, because clang needs one more free
+ * register for the flag output than "+r" leaves it when the frame pointer
+ * is reserved. */
 #if defined(__clang__)
 #define COROLINK__RESUME_OPERANDS(rdi, rsi, edx, zf)                           \
     : "+r"(rsi), "=r"(edx), "=@ccz"(zf) : "r"(rdi)
+#define COROLINK__SUSPEND_OPERANDS(rdi, rsi, cf)                               \
+    : "+r"(rsi), "=@ccc"(cf) : "r"(rdi)
 #else
 #define COROLINK__RESUME_OPERANDS(rdi, rsi, edx, zf)                           \
     : "+r"(rdi), "+r"(rsi), "=r"(edx), "=@ccz"(zf) :
+#define COROLINK__SUSPEND_OPERANDS(rdi, rsi, cf)                               \
+    : "+r"(rsi), "=@ccc"(cf), "+r"(rdi) :
 #endif
 
 COROLINK__INLINE_DEF int corolink_resume(corolink *co, void *input,
@@ -210,8 +215,11 @@ COROLINK__INLINE_DEF void *corolink_suspend(corolink_yielder *yielder,
      * resumer with ZF = 0 (yielded) and rdi, rsi unchanged; the next
      * resume `call`s label 1 with rdi = control block, rsi = input and
      * CF = its command, which comes out here unchanged (only moves run in
-     * between). rdi is an input only: the resume hands the same control
-     * block back, so the compiler may keep the yielder there. */
+     * between). rdi comes back holding the control block, but is declared
+     * changed: kept there as an input only, gcc makes the body's next
+     * switch wait for the resumer's reload of it, and the round trip took
+     * 5% longer on the bench machine than with the copy it then keeps in
+     * a preserved register (one more instruction: see bench/README.md). */
     __asm__ volatile(
         COROLINK__ATT_BEGIN
         COROLINK__CFI(".cfi_remember_state")
@@ -264,8 +272,7 @@ COROLINK__INLINE_DEF void *corolink_suspend(corolink_yielder *yielder,
         /* Back in the body's frame with its own rsp and rbp. */
         COROLINK__CFI(".cfi_restore_state")
         COROLINK__ATT_END
-        : "+r"(rsi), "=@ccc"(unwind)
-        : "r"(rdi)
+        COROLINK__SUSPEND_OPERANDS(rdi, rsi, unwind)
         : "rax", "rdx", COROLINK__CLOBBERS);
     /* CF = the resumer's command: set only by corolink_force_unwind(). The
      * forced unwind starts from this real call, so that this frame's
