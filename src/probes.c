@@ -273,8 +273,9 @@ void cl_probes_hold(bool on) {
 #endif
 
 /* The resume taken by the inline corolink_resume() (and the out-of-line
- * one) while corolink__probe_switch is nonzero: a tracer has the resume or
- * suspend probe enabled, or suspend timestamps are on. corolink__enter()
+ * one) while the resume/suspend semaphore is nonzero (a tracer has the
+ * resume or suspend probe enabled, or suspend timestamps are on, or a tool
+ * watches), and by the x86-64 inline resume for co == NULL. corolink__enter()
  * fires the resume probe; when the coroutine comes back suspended, the
  * suspend probe fires and the suspend time is taken here, on the
  * resumer's side, so that the body's suspend needs no test at all (each

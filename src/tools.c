@@ -24,7 +24,7 @@
  * references weakly (they resolve to the runtime when it is loaded, to
  * NULL otherwise). At load time cl_tools_init() looks for them and for
  * valgrind, and if one is there:
- *  - it holds up the word the inline resume tests (corolink__probe_switch,
+ *  - it holds up the words the inline resume tests (cl_probes_hold(),
  *    see "Probes" in corolink.h), so that every resume, inline or out of
  *    line, goes through corolink__resume_traced() and so through
  *    cl_enter(), where the hooks run on the resumer's side of the switch,
