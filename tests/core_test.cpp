@@ -1003,4 +1003,42 @@ TEST(Core, TwoThreadsPingPongOneCoroutine) {
     corolink_destroy(co);
 }
 
+#if defined(__x86_64__) && defined(__ELF__)
+// The x86-64 gate word (ABI v2), read through the GOT as the inline resume
+// reads it (a C reference from the executable could copy it here).
+std::uint64_t read_probe_gate() {
+    std::uint64_t v;
+    __asm__ volatile("movq corolink__probe_gate@GOTPCREL(%%rip), %0\n\t"
+                     "movq (%0), %0"
+                     : "=r"(v));
+    return v;
+}
+
+void *gate_echo_body(corolink_yielder *y, void *input, void *) {
+    for (;;)
+        input = corolink_suspend(
+            y, reinterpret_cast<void *>(reinterpret_cast<std::uintptr_t>(input) + 1));
+}
+
+// A holder (here suspend timestamps) adds 1 to the high byte of the
+// resume/suspend semaphore, the word's top 16 bits: the word is then above
+// every user address, so every inline resume takes the traced path (the
+// suites of timestamps check what it does); and lets go of it exactly.
+TEST(Core, ProbeGateIsHeldAboveEveryAddressWhileTimestampsAreOn) {
+    const std::uint64_t before = read_probe_gate();
+    corolink *co = nullptr;
+    ASSERT_EQ(corolink_create(&co, gate_echo_body, nullptr, 0), 0);
+    void *out = nullptr;
+    ASSERT_EQ(corolink_resume(co, reinterpret_cast<void *>(1), &out), COROLINK_YIELD);
+    corolink_debug_timestamps(true);
+    EXPECT_EQ(read_probe_gate() - before, std::uint64_t{1} << 56);
+    EXPECT_GT(read_probe_gate(), reinterpret_cast<std::uintptr_t>(co));
+    ASSERT_EQ(corolink_resume(co, reinterpret_cast<void *>(5), &out), COROLINK_YIELD);
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(out), 6u);
+    corolink_debug_timestamps(false);
+    EXPECT_EQ(read_probe_gate(), before);
+    corolink_destroy(co);
+}
+#endif
+
 } // namespace
