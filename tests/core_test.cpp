@@ -1014,10 +1014,13 @@ std::uint64_t read_probe_gate() {
     return v;
 }
 
+// Replies input + 1 until it gets 0, then returns (so that destroying it
+// unwinds nothing: builds without the unwinder cannot).
 void *gate_echo_body(corolink_yielder *y, void *input, void *) {
-    for (;;)
+    while (input != nullptr)
         input = corolink_suspend(
             y, reinterpret_cast<void *>(reinterpret_cast<std::uintptr_t>(input) + 1));
+    return nullptr;
 }
 
 // A holder (here suspend timestamps) adds 1 to the high byte of the
@@ -1037,6 +1040,7 @@ TEST(Core, ProbeGateIsHeldAboveEveryAddressWhileTimestampsAreOn) {
     EXPECT_EQ(reinterpret_cast<std::uintptr_t>(out), 6u);
     corolink_debug_timestamps(false);
     EXPECT_EQ(read_probe_gate(), before);
+    EXPECT_EQ(corolink_resume(co, nullptr, &out), COROLINK_RETURN);
     corolink_destroy(co);
 }
 #endif
