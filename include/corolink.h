@@ -936,7 +936,9 @@ COROLINK_API COROLINK__NOPLT int corolink__resume_traced(corolink *co,
         corolink__r;                                                           \
     })
 
-/* The portable halves of every target's inline corolink_resume(). The
+/* The portable halves of the inline corolink_resume() of the targets whose
+ * status travels in a register (AArch64, Windows x64; the x86-64 ELF one,
+ * ABI v2, takes it from the flags and does its own checks). The
  * first checks co and the probe word (returning from the enclosing
  * function on the slow paths), then declares `pc`, where to enter co, and
  * marks co running. `pc` is hidden from the optimiser so that the call to

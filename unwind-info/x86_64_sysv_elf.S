@@ -90,8 +90,19 @@
  * address from the GOT with a `cmovz`, so that the test costs no branch on
  * the resume's path. Returns "not resumable": ZF = 1 with edx = 5 (the
  * resume then reports the error for co's state), rdi and rsi unchanged.
- * A leaf called by the resumer: the CIE rows (CFA = rsp + 8, return
- * address at CFA - 8, every register unchanged) hold at each instruction.
+ *
+ * corolink__trap_return, its tail: where the trap redirect (src/trap.c)
+ * sends a trapped coroutine's thread. sigreturn lands there on the
+ * resumer's stack with rsp = co->link_sp - 8, the resumer's return address
+ * stored there, rbp = the resumer's, rdi = co, rsi = value,
+ * edx = COROLINK_TRAP; it sets ZF = 1 ("edx is the status") and returns
+ * into the resumer. Done here rather than in the signal context's eflags,
+ * which not every environment restores at sigreturn (valgrind restores
+ * only CF).
+ *
+ * Both are the resumer's callee with nothing pushed: the CIE rows
+ * (CFA = rsp + 8, return address at CFA - 8, every register unchanged)
+ * hold at each instruction.
  */
         .globl  corolink__busy
         .type   corolink__busy, @function
@@ -100,32 +111,13 @@ corolink__busy:
         .cfi_startproc
         endbr64                                 /* an indirect call's target */
         movl    $STATUS_BUSY, %edx
+        .globl  corolink__trap_return
+        .hidden corolink__trap_return
+corolink__trap_return:
         cmpl    %edx, %edx                      /* ZF = 1: edx is the status */
         ret
         .cfi_endproc
         .size   corolink__busy, .-corolink__busy
-
-/*
- * corolink__trap_return: where the trap redirect (src/trap.c) sends a
- * trapped coroutine's thread: sigreturn lands here on the resumer's stack
- * with rsp = co->link_sp - 8, the resumer's return address stored there,
- * rbp = the resumer's, rdi = co, rsi = value, edx = COROLINK_TRAP. Sets
- * ZF = 1 ("edx is the status") and returns into the resumer. Done here
- * rather than in the signal context's eflags, which not every environment
- * restores at sigreturn (valgrind restores only CF). Rows: the CIE's, a
- * callee of the resumer (CFA = rsp + 8, return address at CFA - 8, every
- * register the resumer's or what it may find).
- */
-        .globl  corolink__trap_return
-        .hidden corolink__trap_return
-        .type   corolink__trap_return, @function
-        .p2align 4
-corolink__trap_return:
-        .cfi_startproc
-        cmpl    %edx, %edx                      /* ZF = 1 */
-        ret
-        .cfi_endproc
-        .size   corolink__trap_return, .-corolink__trap_return
 
 /*
  * corolink__trampoline: co->pc of a coroutine that has not started.

@@ -490,12 +490,10 @@ def mode_target(args, g):
         prog = os.path.join(d, os.path.basename(program))
         shutil.copy(program, prog)
         subprocess.check_call([args.strip, "--strip-all", lib, prog])
-        # The SONAME (libcorolink.so.<ABI version>), as the loader looks
-        # it up.
-        base = os.path.basename(real)
-        at = base.index(".so.") + 4
-        soname = base[:at] + base[at:].split(".")[0]
-        os.symlink(base, os.path.join(d, soname))
+        # --lib is the SONAME link (libcorolink.so.<ABI version>): the
+        # loader looks the copy up by its name.
+        os.symlink(os.path.basename(real),
+                   os.path.join(d, os.path.basename(args.lib)))
         program = prog
         pre_env = ["set environment LD_LIBRARY_PATH=" + d]
         out = subprocess.check_output(["readelf", "-S", lib],

@@ -297,11 +297,9 @@ def stripped_copies():
     d = os.path.join(ARGS.workdir, "stripped")
     os.makedirs(d, exist_ok=True)
     prog = os.path.join(d, "stacks_target")
-    # Named by its SONAME (libcorolink.so.<ABI version>), as the loader
-    # looks it up.
-    real = os.path.basename(os.path.realpath(ARGS.lib))
-    lib = os.path.join(d, real[:real.index(".so.") + 4] +
-                       real[real.index(".so.") + 4:].split(".")[0])
+    # Named as --lib, the SONAME link (libcorolink.so.<ABI version>), as
+    # the loader looks it up.
+    lib = os.path.join(d, os.path.basename(ARGS.lib))
     shutil.copy(ARGS.program, prog)
     shutil.copy(os.path.realpath(ARGS.lib), lib)
     subprocess.run([ARGS.strip, "--strip-all", prog, lib], check=True)
