@@ -12,6 +12,14 @@
 #include <string.h>
 #endif
 
+#if COROLINK_GDB_EMBED
+/* src/gdb_autoload.S: the gdb plugin in .debug_gdb_scripts. Referenced so
+ * that static links keep it (see there). */
+extern const char corolink__gdb_script_anchor[];
+__attribute__((used)) static const char *const gdb_script_anchor =
+    corolink__gdb_script_anchor;
+#endif
+
 const char *corolink_strerror(int code) {
     switch (code) {
     case 0: return "success";

@@ -12,8 +12,9 @@ MODE target:   the scenario of gdb_target.c (see there): info coroutines
                program stripped too.
 MODE errors:   a program without corolink; a corrupted registry (the test
                corrupts the inferior's memory; the plugin never writes).
-MODE autoload: the script embedded in libcorolink.so and the installed
-               auto-load file.
+MODE autoload: the script embedded in libcorolink.so (COROLINK_GDB_EMBED=ON;
+               otherwise: none, and no warning in a default session) and
+               the installed auto-load file.
 MODE damage:   damaged control blocks (saved pc, saved sp, a self-looping
                frame pointer, a chain leaving the stack) and one control
                block in many registry slots, made by the test through the
@@ -881,11 +882,42 @@ def mode_damage(args, g):
     os.unlink(core)
 
 
+def sections(path):
+    return subprocess.check_output(["readelf", "-W", "-S", path],
+                                   universal_newlines=True)
+
+
 def mode_autoload(args, g):
+    if args.embedded == "on":
+        autoload_embedded(args, g)
+    else:
+        # The default build embeds nothing: a default gdb session on a
+        # program linked with the library prints nothing about auto-loading
+        # (gdb warns about every script outside its safe-path).
+        check(".debug_gdb_scripts" not in sections(os.path.realpath(args.lib)),
+              ".debug_gdb_scripts in the library (COROLINK_GDB_EMBED=OFF)")
+        if args.static_program:
+            check(".debug_gdb_scripts" not in sections(args.static_program),
+                  ".debug_gdb_scripts in the static program")
+        out, secs = g.run([args.program], source=False, autoload_off=False,
+                          pre=["break test_ready", "run"],
+                          cases=[("scripts", "info auto-load python-scripts")],
+                          post=["kill"], label="autoload-default")
+        noise = [l for l in out.splitlines()
+                 if re.search(r"auto-load|declined|safe-path", l) and
+                 not l.startswith(("tcase", "@@@", "No auto-load"))]
+        check(not noise, "default session warns:\n" + "\n".join(noise))
+    autoload_installed(args, g)
+
+
+def autoload_embedded(args, g):
     libdir = os.path.dirname(os.path.realpath(args.lib))
-    out = subprocess.check_output(["readelf", "-W", "-S", os.path.realpath(args.lib)],
-                                  universal_newlines=True)
-    check(".debug_gdb_scripts" in out, "no .debug_gdb_scripts in the library")
+    check(".debug_gdb_scripts" in sections(os.path.realpath(args.lib)),
+          "no .debug_gdb_scripts in the library")
+    # A static link carries it too (src/gdb_autoload.S's anchor).
+    if args.static_program:
+        check(".debug_gdb_scripts" in sections(args.static_program),
+              "no .debug_gdb_scripts in the static program")
     # the inline script, allowed by the safe-path
     out, secs = g.run([args.program], source=False, autoload_off=False,
                       iex=["add-auto-load-safe-path " + libdir],
@@ -904,6 +936,9 @@ def mode_autoload(args, g):
                       cases=[("scripts", "info auto-load python-scripts")],
                       post=["kill"], label="autoload-declined")
     check("declined" in out, "safe-path did not decline the inline script")
+
+
+def autoload_installed(args, g):
     # the installed file: share/gdb/auto-load/<abs libdir>/<real name>-gdb.py
     prefix = os.path.join(args.workdir, "prefix")
     shutil.rmtree(prefix, ignore_errors=True)
@@ -1162,6 +1197,10 @@ def main():
     ap.add_argument("--no-corolink")
     ap.add_argument("--build-dir")
     ap.add_argument("--cmake")
+    ap.add_argument("--embedded", choices=["on", "off"], default="off",
+                    help="autoload: built with COROLINK_GDB_EMBED")
+    ap.add_argument("--static-program", help="autoload: a program linked "
+                    "with libcorolink.a")
     args = ap.parse_args()
     ARGS = args
     for a in ("program", "lib", "plugin"):

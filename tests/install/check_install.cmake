@@ -29,8 +29,16 @@ message(STATUS "find_package, shared: ${last_output}")
 run(${EMU} ${WORK_DIR}/cm/consumer_static)
 message(STATUS "find_package, static: ${last_output}")
 
-# pkg-config.
-set(ENV{PKG_CONFIG_PATH} ${prefix}/lib/pkgconfig)
+# pkg-config. The .pc file names the prefix it was installed to, absolute
+# and normalised (what debuggers then show as the header's path).
+file(GLOB pcs ${prefix}/lib*/pkgconfig/corolink.pc ${prefix}/lib/*/pkgconfig/corolink.pc)
+list(GET pcs 0 pc)
+file(READ ${pc} pc_text)
+if(NOT pc_text MATCHES "(^|\n)prefix=${prefix}\n" OR pc_text MATCHES "\\.\\.")
+  message(FATAL_ERROR "${pc}: not the install prefix, or not normalised:\n${pc_text}")
+endif()
+get_filename_component(pc_dir ${pc} DIRECTORY)
+set(ENV{PKG_CONFIG_PATH} ${pc_dir})
 run(pkg-config --cflags --libs corolink)
 string(STRIP "${last_output}" flags)
 separate_arguments(flags UNIX_COMMAND "${flags}")
