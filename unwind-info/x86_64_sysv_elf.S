@@ -421,6 +421,12 @@ corolink__call_on_ret:
         .cfi_same_value %rbp
 .endm
 
+/* (The CFA offsets are absolute, .cfi_def_cfa_offset, never relative,
+ * .cfi_adjust_cfa_offset: LLVM's integrated assembler resolves a relative
+ * one against its own running count, which .cfi_restore_state does not
+ * restore, so that after a restore_state it emits wrong offsets. GNU as
+ * gets both right.) */
+
 /* The rows of corolink_suspend's own frame, described through rsp (its rbp
  * is not a frame pointer: see there): CFA = rsp + 56, the body's rbp at
  * CFA - 16 (the frame record co->fp points at), rbx, r12-r15 below it. */
@@ -553,7 +559,7 @@ corolink_suspend:
         /* (The suspend probe and the suspend timestamp are taken by the
          * traced resume, on the resumer's side: nothing to test here.) */
         pushq   %rbp
-        .cfi_adjust_cfa_offset 8        /* CFA = rsp + 16 */
+        .cfi_def_cfa_offset 16          /* CFA = rsp + 16 */
         .cfi_offset %rbp, -16           /* body's rbp at CFA - 16 */
         /* Our frame record {body's rbp, return address into the body}:
          * co->fp, where the resume point finds it and frame-pointer walks
@@ -562,19 +568,19 @@ corolink_suspend:
          * body's back. */
         movq    %rsp, CO_FP(%rdi)
         pushq   %rbx
-        .cfi_adjust_cfa_offset 8        /* CFA = rsp + 24 */
+        .cfi_def_cfa_offset 24          /* CFA = rsp + 24 */
         .cfi_offset %rbx, -24           /* body's rbx at CFA - 24 */
         pushq   %r12
-        .cfi_adjust_cfa_offset 8        /* CFA = rsp + 32 */
+        .cfi_def_cfa_offset 32          /* CFA = rsp + 32 */
         .cfi_offset %r12, -32           /* body's r12 at CFA - 32 */
         pushq   %r13
-        .cfi_adjust_cfa_offset 8        /* CFA = rsp + 40 */
+        .cfi_def_cfa_offset 40          /* CFA = rsp + 40 */
         .cfi_offset %r13, -40           /* body's r13 at CFA - 40 */
         pushq   %r14
-        .cfi_adjust_cfa_offset 8        /* CFA = rsp + 48 */
+        .cfi_def_cfa_offset 48          /* CFA = rsp + 48 */
         .cfi_offset %r14, -48           /* body's r14 at CFA - 48 */
         pushq   %r15
-        .cfi_adjust_cfa_offset 8        /* CFA = rsp + 56 */
+        .cfi_def_cfa_offset 56          /* CFA = rsp + 56 */
         .cfi_offset %r15, -56           /* body's r15 at CFA - 56 */
         leaq    .Lsuspend_resumed(%rip), %rax
         movq    %rax, CO_PC(%rdi)               /* suspended; resume here */
@@ -629,22 +635,22 @@ corolink__suspend_resumed:
         .cfi_restore_state
         jc      .Lsuspend_unwind                /* CF: the resumer's command */
         popq    %r15
-        .cfi_adjust_cfa_offset -8       /* CFA = rsp + 48 */
+        .cfi_def_cfa_offset 48          /* CFA = rsp + 48 */
         .cfi_same_value %r15            /* r15 holds the body's again */
         popq    %r14
-        .cfi_adjust_cfa_offset -8       /* CFA = rsp + 40 */
+        .cfi_def_cfa_offset 40          /* CFA = rsp + 40 */
         .cfi_same_value %r14            /* r14 holds the body's again */
         popq    %r13
-        .cfi_adjust_cfa_offset -8       /* CFA = rsp + 32 */
+        .cfi_def_cfa_offset 32          /* CFA = rsp + 32 */
         .cfi_same_value %r13            /* r13 holds the body's again */
         popq    %r12
-        .cfi_adjust_cfa_offset -8       /* CFA = rsp + 24 */
+        .cfi_def_cfa_offset 24          /* CFA = rsp + 24 */
         .cfi_same_value %r12            /* r12 holds the body's again */
         popq    %rbx
-        .cfi_adjust_cfa_offset -8       /* CFA = rsp + 16 */
+        .cfi_def_cfa_offset 16          /* CFA = rsp + 16 */
         .cfi_same_value %rbx            /* rbx holds the body's again */
         popq    %rbp
-        .cfi_adjust_cfa_offset -8       /* CFA = rsp + 8 */
+        .cfi_def_cfa_offset 8           /* CFA = rsp + 8 */
         .cfi_same_value %rbp            /* rbp holds the body's again */
         movq    %rsi, %rax                      /* returns the input */
         popq    %rcx
@@ -687,7 +693,7 @@ corolink_suspend_eh:
         .cfi_same_value %r15            /* r15: the body's */
         movq    %rsp, %rsi
         subq    $8, %rsp                        /* 16-byte alignment */
-        .cfi_adjust_cfa_offset 8        /* CFA = rsp + 16 */
+        .cfi_def_cfa_offset 16          /* CFA = rsp + 16 */
         call    cl_suspend_misuse
         int3
         .cfi_endproc

@@ -29,7 +29,7 @@ volatile int sink;
 corolink *g_timer;
 corolink_yielder *g_timer_yielder;
 
-static corolink *make(corolink_fn fn, const char *name, void *arg) {
+NOINLINE static corolink *make(corolink_fn fn, const char *name, void *arg) {
     corolink *co;
     if (corolink_create(&co, fn, arg, 64 * 1024) != 0) {
         fprintf(stderr, "corolink_create failed\n");

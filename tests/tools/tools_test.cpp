@@ -487,10 +487,10 @@ TEST(MisuseDeathTest, OnParentStackOtherCoroutine) {
 }
 
 // The out-of-line suspend checks its yielder (the inline one trusts it:
-// see the header); declared here so that this file keeps the inline
-// switch for everything else.
-extern "C" void *corolink_suspend_checked(corolink_yielder *, void *)
-    __asm__("corolink_suspend");
+// see the header): suspend_checked.c calls it, so that this file keeps the
+// inline switch for everything else.
+extern "C" void *tools_suspend_checked(corolink_yielder *, void *);
+#define corolink_suspend_checked tools_suspend_checked
 
 void *suspend_null(corolink_yielder *, void *, void *) {
     corolink_suspend_checked(nullptr, nullptr);
