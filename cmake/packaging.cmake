@@ -50,8 +50,21 @@ set(CPACK_DEBIAN_ENABLE_COMPONENT_DEPENDS ON)
 # Debian's own paths are root's, whatever the builder's umask.
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 
+# /usr/share/doc/<package>/changelog.Debian.gz in each package
+# (cmake/debian/docs.cmake). (No copyright file yet: the project has not
+# chosen its licence.)
+set(CPACK_COROLINK_DEBIAN_DIR ${PROJECT_SOURCE_DIR}/cmake/debian)
+set(CPACK_PRE_BUILD_SCRIPTS ${PROJECT_SOURCE_DIR}/cmake/debian/docs.cmake)
+
 set(_cl_soversion 2) # = SOVERSION in CMakeLists.txt = COROLINK_ABI_VERSION
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_NAME libcorolink${_cl_soversion})
+# ldconfig through a dpkg trigger (what Debian's tools do since 2015),
+# not from maintainer scripts: CPack writes postinst/postrm scripts that
+# call ldconfig unless the package brings its own, and these do nothing.
+set(CPACK_DEBIAN_RUNTIME_PACKAGE_CONTROL_EXTRA
+    ${PROJECT_SOURCE_DIR}/cmake/debian/triggers
+    ${PROJECT_SOURCE_DIR}/cmake/debian/postinst
+    ${PROJECT_SOURCE_DIR}/cmake/debian/postrm)
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_SECTION libs)
 # (Global variables: CPack applies them to the packages holding libraries.)
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)

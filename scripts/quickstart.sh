@@ -4,21 +4,26 @@
 #   scripts/quickstart.sh demo   install what is missing, build, run the demo
 #   scripts/quickstart.sh test   install what is missing, build everything
 #                                (warnings are errors), run every test suite
-#                                (valgrind memcheck included); then the same
-#                                (no benchmarks) without the unwinder
-#                                (COROLINK_UNWIND=OFF), with ASan+UBSan
-#                                (gcc) and with TSan (clang); then the
-#                                AArch64 cross build (Release), its suites
-#                                under qemu-user, and the Windows x64 cross
-#                                build (mingw-w64, Release), its suites
-#                                under wine
+#                                (valgrind memcheck included); build the
+#                                Debian packages, install them, test them as
+#                                a user, purge them; then the suites (no
+#                                benchmarks) without the unwinder
+#                                (COROLINK_UNWIND=OFF; clang, Ninja, the gdb
+#                                plugin embedded), with ASan+UBSan (gcc) and
+#                                with TSan (clang); then the AArch64 cross
+#                                build (Release), its suites under qemu-user,
+#                                and the Windows x64 cross build (mingw-w64,
+#                                Release), its suites under wine
 #
 # Run as root (or with sudo available); only Debian's package archive is
 # needed. The build goes to ./build (override with BUILD_DIR=...); `test`
-# also builds ./build-nounwind, ./build-asan, ./build-tsan, ./build-aarch64
-# and ./build-windows (BUILD_DIR plus "-nounwind", "-asan", "-tsan",
-# "-aarch64", "-windows"; wine's prefix is build-windows/wineprefix). For the AArch64 build it adds the arm64 architecture to dpkg
-# (multiarch: the target's Google Test, libunwind and libdw).
+# also builds ./build-deb, ./build-nounwind, ./build-asan, ./build-tsan,
+# ./build-aarch64 and ./build-windows (BUILD_DIR plus "-deb", "-nounwind",
+# "-asan", "-tsan", "-aarch64", "-windows"; wine's prefix is
+# build-windows/wineprefix). For the AArch64 build it adds the arm64
+# architecture to dpkg (multiarch: the target's Google Test, libunwind and
+# libdw). The package test installs corolink's .deb files on this machine
+# and purges them again (root only; skipped otherwise).
 set -eu
 
 mode=${1:-}
@@ -36,7 +41,7 @@ build=${BUILD_DIR:-build}
 # What each mode needs from Debian.
 pkgs="build-essential cmake pkg-config"
 if [ "$mode" = test ]; then
-    pkgs="$pkgs googletest libgtest-dev libbenchmark-dev libboost-context-dev \
+    pkgs="$pkgs ninja-build dpkg-dev man-db mandoc googletest libgtest-dev libbenchmark-dev libboost-context-dev \
 libunwind-dev libdw-dev libelf-dev gdb clang linux-perf systemtap-sdt-dev \
 valgrind \
 gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user gdb-multiarch \
@@ -75,8 +80,9 @@ if [ "$mode" = demo ]; then
     exec "$build/examples/demo"
 fi
 
-# Four configurations: the default one (in $build), one without the
-# unwinder (COROLINK_UNWIND=OFF, in $build-nounwind), and the library with
+# The configurations: the default one (in $build), the Debian packages
+# ($build-deb), one without the unwinder (COROLINK_UNWIND=OFF, clang and
+# Ninja, in $build-nounwind), and the library with
 # its suites instrumented by ASan+UBSan (gcc, $build-asan) and by TSan
 # (clang, $build-tsan: gcc's TSan runtime stops at 8128 live fibers, and
 # the TSan suite runs 100,000 coroutines). Each is built and tested even
@@ -89,12 +95,33 @@ cmake --build "$build" -j "$jobs"
 echo "== testing $build (default configuration)"
 (cd "$build" && ctest --output-on-failure -j "$jobs") || failed="$failed $build"
 
+# The Debian packages (cmake/packaging.cmake), built as a distribution
+# builds them (prefix /usr, nothing but the library and the tools), and
+# packages.debian: installed with dpkg, used as a user would, purged.
+deb="${build}-deb"
+cmake -S . -B "$deb" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCOROLINK_WERROR=ON \
+    -DCMAKE_INSTALL_PREFIX=/usr -DCOROLINK_PACKAGE_TESTS=ON \
+    -DCOROLINK_TESTS=OFF -DCOROLINK_BENCH=OFF -DCOROLINK_EXAMPLES=OFF
+cmake --build "$deb" -j "$jobs"
+echo "== testing $deb (Debian packages)"
+(cd "$deb" && ctest --output-on-failure) || failed="$failed $deb"
+
+# Without the unwinder; also the configuration built with clang and Ninja
+# (the other generator and the other compiler users have), with the gdb
+# plugin embedded in the library (COROLINK_GDB_EMBED).
 nounwind="${build}-nounwind"
-cmake -S . -B "$nounwind" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DCOROLINK_WERROR=ON -DCOROLINK_UNWIND=OFF \
+# (A tree left by an older script, made by another generator or compiler,
+# cannot be reconfigured: it is made again.)
+if [ -f "$nounwind/CMakeCache.txt" ] &&
+    ! grep -q "^CMAKE_GENERATOR:INTERNAL=Ninja$" "$nounwind/CMakeCache.txt"; then
+    rm -rf "$nounwind"
+fi
+CC=clang CXX=clang++ cmake -S . -B "$nounwind" -G Ninja \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCOROLINK_WERROR=ON -DCOROLINK_UNWIND=OFF -DCOROLINK_GDB_EMBED=ON \
     -DCOROLINK_TESTS=ON -DCOROLINK_BENCH=OFF -DCOROLINK_EXAMPLES=ON
 cmake --build "$nounwind" -j "$jobs"
-echo "== testing $nounwind (COROLINK_UNWIND=OFF)"
+echo "== testing $nounwind (COROLINK_UNWIND=OFF, clang, Ninja)"
 (cd "$nounwind" && ctest --output-on-failure -j "$jobs") || failed="$failed $nounwind"
 
 asan="${build}-asan"
@@ -175,4 +202,4 @@ if [ -n "$failed" ]; then
     echo "== tests failed in:$failed" >&2
     exit 1
 fi
-echo "== all tests passed in $build, $nounwind, $asan, $tsan, $aarch64 and $windows"
+echo "== all tests passed in $build, $deb, $nounwind, $asan, $tsan, $aarch64 and $windows"
