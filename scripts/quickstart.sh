@@ -43,7 +43,7 @@ pkgs="build-essential cmake pkg-config"
 if [ "$mode" = test ]; then
     pkgs="$pkgs ninja-build dpkg-dev man-db mandoc googletest libgtest-dev libbenchmark-dev libboost-context-dev \
 libunwind-dev libdw-dev libelf-dev gdb clang linux-perf systemtap-sdt-dev \
-valgrind mandoc \
+valgrind \
 gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user gdb-multiarch \
 libgtest-dev:arm64 libunwind-dev:arm64 libdw-dev:arm64 libelf-dev:arm64 \
 systemtap-sdt-dev:arm64 libstdc++6:arm64 libasan8:arm64 libubsan1:arm64 libtsan2:arm64 \
