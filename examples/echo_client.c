@@ -271,7 +271,8 @@ static void run_client(struct loop *l, struct client *c, enum wake_reason why) {
 
 /* Starts connection c: its coroutine runs until its connect is under way. */
 static int start_client(struct loop *l, struct client *c) {
-    int rc = corolink_create(&c->co, client_connection, c, 0);
+    /* 64 KiB of stack: plenty for a 4 KiB buffer and a few frames. */
+    int rc = corolink_create(&c->co, client_connection, c, 64 * 1024);
     if (rc != 0) {
         fprintf(stderr, "echo_client: corolink_create: %s\n",
                 corolink_strerror(rc));

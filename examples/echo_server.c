@@ -179,7 +179,9 @@ static void run_connection(struct server *s, struct connection *c,
             c->epoll_events = events;
             return;
         }
-        perror("echo_server: epoll_ctl"); /* cannot wait: give up on it */
+        /* It cannot wait: stop it (its wait fails, its body returns). */
+        perror("echo_server: epoll_ctl");
+        corolink_resume(c->co, (void *)(uintptr_t)WAKE_STOP, NULL);
     } else if (rc != COROLINK_RETURN) {
         fprintf(stderr, "echo_server: resuming \"%s\": %s\n",
                 corolink_name(c->co), corolink_strerror(rc));
@@ -201,9 +203,10 @@ static void watch_listener(struct server *s, int on) {
     s->listening = on;
 }
 
-/* Closes the socket and destroys the coroutine (finished by now, or
- * suspended if run_connection() gave up on it: corolink_destroy() then
- * unwinds its stack first). */
+/* Closes the socket and destroys the coroutine, which has finished: the
+ * loop stops a coroutine (resumes it with WAKE_STOP) rather than destroy it
+ * suspended, which would need the unwinder (see README.md, "Exceptions and
+ * forced unwinding"). */
 static void close_connection(struct server *s, struct connection *c) {
     close(c->fd); /* also removes it from epoll */
     corolink_destroy(c->co);
@@ -250,8 +253,11 @@ static void accept_connections(struct server *s) {
             }
             return;
         }
+        /* 64 KiB of stack is plenty for echo_connection() (its 4 KiB
+         * buffer and a few frames); pages are touched only as used, about
+         * two per connection here. */
         struct connection *c = calloc(1, sizeof *c);
-        int rc = c ? corolink_create(&c->co, echo_connection, c, 0)
+        int rc = c ? corolink_create(&c->co, echo_connection, c, 64 * 1024)
                    : COROLINK_ENOMEM;
         if (rc != 0) {
             fprintf(stderr, "echo_server: new connection: %s\n",
