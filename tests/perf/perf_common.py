@@ -50,3 +50,54 @@ def check_perf_works(perf, work, env):
             skip("perf_event_open is refused here: " + text.strip()[:300])
         print("FAIL: perf record of `true` failed")
         sys.exit(1)
+
+
+# The root frame's return address is the label corolink__trampoline_ret
+# (hidden, inside corolink__trampoline): with the library's .symtab, perf
+# names it by either symbol, depending on the build's symbol layout.
+ROOT_NAMES = ("corolink__trampoline", "corolink__trampoline_ret")
+
+
+def record_fp(perf, work, env, cmd):
+    """The frame-pointer recipe of perf/README.md ("Call chains with perf")
+    on cmd: perf record -e cpu-clock -F max --call-graph fp, then perf
+    script -F comm,tid,ip,sym,dso. Returns the script's text (also left in
+    work/script.txt), or None after printing why it failed."""
+    data = os.path.join(work, "perf.data")
+    r = run([perf, "record", "-e", "cpu-clock", "-F", "max",
+             "--call-graph", "fp", "-o", data, "--"] + cmd, env)
+    print(r.stderr)
+    if r.returncode != 0:
+        print("FAIL: perf record (or the target) failed")
+        return None
+    s = run([perf, "script", "-i", data, "-F", "comm,tid,ip,sym,dso"], env)
+    if s.returncode != 0:
+        print(s.stdout + s.stderr)
+        print("FAIL: perf script")
+        return None
+    with open(os.path.join(work, "script.txt"), "w") as f:
+        f.write(s.stdout)
+    return s.stdout
+
+
+def samples(text):
+    """Yields each sample's frames (symbol names, innermost first), the
+    root frame named corolink__trampoline whichever symbol perf chose."""
+    frames, in_sample = [], False
+    for line in text.splitlines():
+        if not line.strip():
+            if in_sample:
+                yield frames
+            frames, in_sample = [], False
+            continue
+        if line[0].isspace():  # "   addr sym+off (dso)"
+            parts = line.split()
+            sym = parts[1] if len(parts) > 2 else "[unknown]"
+            sym = sym.split("+")[0]
+            frames.append("corolink__trampoline" if sym in ROOT_NAMES else sym)
+        else:  # the sample's header
+            if in_sample:
+                yield frames
+            frames, in_sample = [], True
+    if in_sample:
+        yield frames
