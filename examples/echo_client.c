@@ -62,7 +62,16 @@ struct client {
     char error[160];           /* why it failed ("" while ok) */
 };
 
+/* Out of line and unspecialised, as in echo_server.c: each one a frame of
+ * its own name in debuggers and profilers. */
+#if defined(__has_attribute)
+#if __has_attribute(noclone)
+#define FRAME __attribute__((noinline, noclone))
+#endif
+#endif
+#ifndef FRAME
 #define FRAME __attribute__((noinline))
+#endif
 
 /* Byte i of message m of connection c. */
 static unsigned char pattern(long c, long m, long i) {
@@ -392,8 +401,10 @@ int main(int argc, char **argv) {
             all_connected = 1;
             enum wake_reason why =
                 l.connected == opt.connections ? WAKE_READY : WAKE_STOP;
-            if (why == WAKE_READY)
+            if (why == WAKE_READY) {
                 printf("echo_client: %ld connections open\n", l.connected);
+                fflush(stdout);
+            }
             for (long i = 0; i < opt.connections; i++)
                 if (l.clients[i].waiting_for_others)
                     run_client(&l, &l.clients[i], why);

@@ -77,8 +77,16 @@ struct server {
 
 /* The functions a coroutine waits in are kept out of line (noinline), so
  * that every one of them is a frame in gdb `bt`, corolink-stacks and perf:
- * a parked connection shows wait_readable <- read_some <- echo_connection. */
+ * a parked connection shows wait_readable <- read_some <- echo_connection.
+ * noclone (gcc): no specialised copies named read_some.constprop.0. */
+#if defined(__has_attribute)
+#if __has_attribute(noclone)
+#define FRAME __attribute__((noinline, noclone))
+#endif
+#endif
+#ifndef FRAME
 #define FRAME __attribute__((noinline))
+#endif
 
 /* ------------------------------------------------------------------------ */
 /* Inside a connection's coroutine                                          */
