@@ -50,9 +50,9 @@ set(CPACK_DEBIAN_ENABLE_COMPONENT_DEPENDS ON)
 # Debian's own paths are root's, whatever the builder's umask.
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 
-# /usr/share/doc/<package>/changelog.Debian.gz in each package
-# (cmake/debian/docs.cmake). (No copyright file yet: the project has not
-# chosen its licence.)
+# /usr/share/doc/<package>/copyright and changelog.Debian.gz in each
+# package (cmake/debian/docs.cmake). The copyright file says that no
+# licence has been chosen yet (cmake/debian/copyright).
 set(CPACK_COROLINK_DEBIAN_DIR ${PROJECT_SOURCE_DIR}/cmake/debian)
 set(CPACK_PRE_BUILD_SCRIPTS ${PROJECT_SOURCE_DIR}/cmake/debian/docs.cmake)
 

@@ -1,7 +1,8 @@
 # CPack pre-build script (cmake/packaging.cmake): what Debian's tools put
 # in every package's /usr/share/doc/<package>/ and `cmake --install` has
-# no use for: the Debian changelog, compressed as Debian ships it
-# (gzip -9n: no name, no time stamp, so that rebuilds are identical).
+# no use for: the copyright file (Debian policy 12.5), and the Debian
+# changelog, compressed as Debian ships it (gzip -9n: no name, no time
+# stamp, so that rebuilds are identical).
 find_program(_cl_gzip gzip REQUIRED)
 foreach(_comp IN LISTS CPACK_COMPONENTS_ALL)
   string(TOUPPER "${_comp}" _up)
@@ -12,6 +13,8 @@ foreach(_comp IN LISTS CPACK_COMPONENTS_ALL)
   endif()
   set(_doc "${_root}${CPACK_PACKAGING_INSTALL_PREFIX}/share/doc/${_pkg}")
   file(MAKE_DIRECTORY "${_doc}")
+  file(COPY "${CPACK_COROLINK_DEBIAN_DIR}/copyright" DESTINATION "${_doc}"
+       FILE_PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
   execute_process(COMMAND ${_cl_gzip} -9n -c "${CPACK_COROLINK_DEBIAN_DIR}/changelog"
                   OUTPUT_FILE "${_doc}/changelog.Debian.gz"
                   RESULT_VARIABLE _rc)

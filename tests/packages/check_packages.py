@@ -104,10 +104,12 @@ def check_contents(files):
         check(os.path.isdir(p) or "/libcorolink.so.2" in p or
               p.startswith("/usr/share/doc/libcorolink2/"),
               "libcorolink2 ships %s" % p)
-    # Debian's changelog in each package's doc directory.
+    # Debian's copyright file and changelog in each package's doc
+    # directory.
     for pkg in PACKAGES:
-        p = "/usr/share/doc/%s/changelog.Debian.gz" % pkg
-        check(p in files[pkg], "%s does not ship %s" % (pkg, p))
+        for doc in ("copyright", "changelog.Debian.gz"):
+            p = "/usr/share/doc/%s/%s" % (pkg, doc)
+            check(p in files[pkg], "%s does not ship %s" % (pkg, p))
     with open(libdir + "/pkgconfig/corolink.pc") as f:
         pc = f.read()
     check(".." not in pc, "corolink.pc has relative paths:\n" + pc)
