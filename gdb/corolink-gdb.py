@@ -177,6 +177,10 @@ _TABLE_V2_FIELDS = [
 _TABLE_V1_SIZE = struct.calcsize(_TABLE_FMT)        # 0xc8
 _TABLE_V2_FMT = "<" + "".join(f for _, f in _TABLE_V2_FIELDS)
 _TABLE_V2_SIZE = _TABLE_V1_SIZE + struct.calcsize(_TABLE_V2_FMT)   # 0x120
+# version 3: [hidden_lo, hidden_hi), the library's resume path (timestamps,
+# probes, tools), appended at 0x120: its frames are left out of backtraces
+_TABLE_V3_FMT = "<QQ"
+_TABLE_V3_SIZE = _TABLE_V2_SIZE + struct.calcsize(_TABLE_V3_FMT)   # 0x130
 _MAX_SAVED = 4
 
 # gdb's names of the DWARF register numbers, per ELF machine (e_machine),
@@ -223,6 +227,12 @@ class Table(object):
                 "corolink: unsupported debug table (version %d, size %d)"
                 % (self.version, self.size))
         self._target(raw)
+        self.hidden_lo = self.hidden_hi = 0
+        if self.version >= 3 and self.size >= _TABLE_V3_SIZE and \
+                len(raw) >= _TABLE_V3_SIZE:
+            lo, hi = struct.unpack_from(_TABLE_V3_FMT, raw, _TABLE_V2_SIZE)
+            if lo <= hi:
+                self.hidden_lo, self.hidden_hi = lo, hi
         # how much of a control block to read at once
         ends = [self.off_pc, self.off_sp, self.off_fp, self.off_fn,
                 self.off_arg, self.off_id, self.off_stack_limit,
@@ -317,6 +327,11 @@ class Table(object):
     def in_trampoline(self, pc):
         return self.trampoline <= pc < self.trampoline_end
 
+    def in_hidden(self, pc):
+        """In the library's resume path (corolink__resume_traced(),
+        corolink__enter(), ...), whose frames bt leaves out."""
+        return self.hidden_lo <= pc < self.hidden_hi
+
 
 _table_cache = {}
 
@@ -369,7 +384,9 @@ def _table(required=True):
             try:
                 raw = bytes(inf.read_memory(addr, _TABLE_V1_SIZE))
                 version, size = struct.unpack_from("<II", raw, 8)
-                if version >= 2 and size >= _TABLE_V2_SIZE:
+                if version >= 3 and size >= _TABLE_V3_SIZE:
+                    raw = bytes(inf.read_memory(addr, _TABLE_V3_SIZE))
+                elif version >= 2 and size >= _TABLE_V2_SIZE:
                     raw = bytes(inf.read_memory(addr, _TABLE_V2_SIZE))
                 t = Table(addr, raw)
                 t.check_arch()
@@ -830,6 +847,12 @@ class CorolinkFrameFilter(object):
                 # failed to unwind to it): the backtrace ends here
                 gdb.write("Backtrace stopped: %s\n" % e)
                 return
+            if n > 1 and t.in_hidden(pc) and \
+                    not (hide_first and n == 2):
+                # the library's resume path between a running coroutine
+                # and its resumer (timestamps, probes, tools): left out,
+                # as if the resume had been the inline one
+                continue
             if t.in_trampoline(pc):
                 if hide_first:
                     # a suspended coroutine: its link is stale; the

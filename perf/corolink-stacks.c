@@ -518,13 +518,20 @@ static void load_table(struct ctx *c, const char *what) {
         die("%s does not use corolink (no corolink_debug_offsets symbol or .corolink_debug section)", what);
     c->table_addr = f.addr;
     struct corolink_debug_offsets *t = &c->t;
-    /* Version 1 (x86-64 only) lacks the target description. */
+    /* Version 1 (x86-64 only) lacks the target description, version 2
+     * the resume-path range. */
     memset(t, 0, sizeof *t);
     if (!mem_read(&c->mem, f.addr, t, CL_DEBUG_TABLE_V1_SIZE))
         die("%s: cannot read the corolink debug table at 0x%" PRIx64, what, f.addr);
-    if (t->version >= 2 && t->size >= sizeof *t &&
-        !mem_read(&c->mem, f.addr, t, sizeof *t))
+    size_t want = CL_DEBUG_TABLE_V1_SIZE;
+    if (t->version >= 3 && t->size >= sizeof *t)
+        want = sizeof *t;
+    else if (t->version >= 2 && t->size >= CL_DEBUG_TABLE_V2_SIZE)
+        want = CL_DEBUG_TABLE_V2_SIZE;
+    if (want > CL_DEBUG_TABLE_V1_SIZE && !mem_read(&c->mem, f.addr, t, want))
         die("%s: cannot read the corolink debug table at 0x%" PRIx64, what, f.addr);
+    if (want < sizeof *t || t->hidden_hi < t->hidden_lo)
+        t->hidden_lo = t->hidden_hi = 0; /* none (or damaged: hide nothing) */
     if (memcmp(t->magic, "CLNKDBG", 8) != 0)
         die("%s: the corolink debug table at 0x%" PRIx64 " has a bad magic", what, f.addr);
     if (t->version < 1 || t->size < CL_DEBUG_TABLE_V1_SIZE || t->pointer_size != 8)
@@ -548,7 +555,7 @@ static void load_table(struct ctx *c, const char *what) {
         die("%s: libcorolink was built without the registry (COROLINK_REGISTRY=OFF): coroutines cannot be listed", what);
     /* The target description: a version 1 table (or one too short for
      * it) is x86-64's, whose description is the defaults. */
-    if (t->version < 2 || t->size < sizeof *t) {
+    if (want < CL_DEBUG_TABLE_V2_SIZE) {
         memset(t->target, 0, sizeof t->target);
         strcpy(t->target, "x86_64-sysv-elf");
         t->elf_machine = EM_X86_64;
@@ -1515,6 +1522,12 @@ static int frame_cb(Dwfl_Frame *state, void *arg) {
         u->root_sp = sp;
         return DWARF_CB_ABORT;
     }
+    /* The library's resume path (timestamps, probes, tools: the debug
+     * table's hidden range) between a running coroutine and its resumer:
+     * left out, as if the resume had been inline. (Not an innermost frame:
+     * a thread stopped in there shows where it is.) */
+    if (u->n > 0 && spc >= c->t.hidden_lo && spc < c->t.hidden_hi)
+        return DWARF_CB_OK;
     if (u->n >= MAX_FRAMES)
         return DWARF_CB_ABORT;
     u->f[u->n++] = (struct frame){spc, sp, act};

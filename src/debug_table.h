@@ -8,7 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Version 2: version 1 with the target description appended. Every field
+/* Version 3: version 2 with the library's resume-path range appended;
+ * version 2: version 1 with the target description appended. Every field
  * is little-endian and naturally aligned; offsets are from the start of
  * the control block. Tools check magic, version
  * (a newer minor layout only appends fields: accept version >= 1 and
@@ -16,7 +17,7 @@
  * pointer_size. */
 struct corolink_debug_offsets {
     char magic[8];            /* "CLNKDBG\0" */
-    uint32_t version;         /* 2 */
+    uint32_t version;         /* 3 */
     uint32_t size;            /* sizeof this table */
     uint32_t abi_version;     /* COROLINK_ABI_VERSION */
     uint32_t pointer_size;    /* 8 */
@@ -57,6 +58,11 @@ struct corolink_debug_offsets {
         uint32_t dwarf;       /* a DWARF register number */
         uint32_t off;         /* where a suspended coroutine keeps it */
     } saved[4];               /* what its unwind starts from, besides pc */
+    /* version 3: [hidden_lo, hidden_hi), the library's resume-path code
+     * (src/internal.h, CL_RESUME_PATH): frames there, past the innermost,
+     * are left out of backtraces. 0, 0: none (freestanding, Windows). */
+    uint64_t hidden_lo;
+    uint64_t hidden_hi;
 };
 
 /* Bytes of a version 1 table (x86-64 only): everything before `target`. */
@@ -71,7 +77,11 @@ _Static_assert(offsetof(struct corolink_debug_offsets, target) ==
                    CL_DEBUG_TABLE_V1_SIZE, "v2");
 _Static_assert(offsetof(struct corolink_debug_offsets, elf_machine) == 0xe8, "v2");
 _Static_assert(offsetof(struct corolink_debug_offsets, saved) == 0x100, "v2");
-_Static_assert(sizeof(struct corolink_debug_offsets) == 0x120, "v2");
+_Static_assert(offsetof(struct corolink_debug_offsets, hidden_lo) == 0x120, "v3");
+_Static_assert(sizeof(struct corolink_debug_offsets) == 0x130, "v3");
+
+/* Bytes of a version 2 table: everything before `hidden_lo`. */
+#define CL_DEBUG_TABLE_V2_SIZE 0x120
 
 #ifndef CL_EXPORTED /* included by a tool rather than the library */
 #define CL_EXPORTED

@@ -136,6 +136,26 @@ _Static_assert(offsetof(struct corolink__hot, id) == 0x38, "ABI v2");
 /* The target: register numbers, signal contexts, layout checks. */
 #include "arch/target.h"
 
+/* The library's resume path (corolink__resume_traced(), cl_tools_enter(),
+ * corolink__enter()): code that runs between a running coroutine's root
+ * frame and its resumer's own frames while a tracer, suspend timestamps or
+ * a tool route resumes through the library. Its functions go in one
+ * section, corolink_hidden, whose bounds the linker provides
+ * (__start_/__stop_corolink_hidden) and the debug table publishes
+ * (hidden_lo, hidden_hi): the gdb plugin, corolink-stacks and
+ * corolink_backtrace() leave frames there out of backtraces, as if the
+ * resume had been the inline one. (ELF only; not in the freestanding
+ * core, whose one relocatable object must not need the linker's symbols.) */
+#if defined(__ELF__) && !CL_FREESTANDING
+#define CL_HIDDEN_RANGE 1
+#define CL_RESUME_PATH __attribute__((section("corolink_hidden")))
+CL_HIDDEN extern const char __start_corolink_hidden[],
+    __stop_corolink_hidden[];
+#else
+#define CL_HIDDEN_RANGE 0
+#define CL_RESUME_PATH
+#endif
+
 /* Enters a suspended coroutine with a command (CL_CMD_*) for its pending
  * suspend, as a resume would; returns the switch's status (COROLINK_YIELD,
  * COROLINK_RETURN, COROLINK_TRAP or CL_STATUS_THROW) and stores the value
@@ -335,7 +355,7 @@ CL_HIDDEN extern bool cl_shstk_active;
 /* A block is placed while a tool watches: flag it, clear its tool state. */
 CL_HIDDEN void cl_tools_place(struct corolink *co);
 /* corolink__enter() with every tool told of both switches. */
-CL_HIDDEN int cl_tools_enter(struct corolink *co, void *input, uintptr_t cmd,
+CL_HIDDEN CL_RESUME_PATH int cl_tools_enter(struct corolink *co, void *input, uintptr_t cmd,
                              void **value);
 /* A flagged coroutine's stack is given back (destroy). */
 CL_HIDDEN void cl_tools_release(struct corolink *co);

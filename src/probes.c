@@ -281,7 +281,8 @@ void cl_probes_hold(bool on) {
  * resumer's side, so that the body's suspend needs no test at all (each
  * test there cost about 10% of a round trip in -O3 code). The return and
  * trap probes fire where they happen (the trampoline, the trap handler). */
-int corolink__resume_traced(corolink *co, void *input, void **output) {
+CL_RESUME_PATH int corolink__resume_traced(corolink *co, void *input,
+                                          void **output) {
     if (co == NULL || co->hot.pc == NULL)
         return corolink__resume_fail(co, output);
     if (__builtin_expect(cl_shstk_active, 0)) {

@@ -163,7 +163,7 @@ void corolink_debug_timestamps(bool enable) { (void)enable; }
 CL_EXPORTED __attribute__((used, section(CL_DEBUG_SECTION)))
 const struct corolink_debug_offsets corolink_debug_offsets = {
     .magic = "CLNKDBG",
-    .version = 2,
+    .version = 3,
     .size = sizeof(struct corolink_debug_offsets),
     .abi_version = COROLINK_ABI_VERSION,
     .pointer_size = sizeof(void *),
@@ -214,4 +214,8 @@ const struct corolink_debug_offsets corolink_debug_offsets = {
     .dwarf_ra = CL_DWARF_RA,
     .nsaved = 2,
     .saved = {{CL_DWARF_SP, OFF(hot.sp)}, {CL_DWARF_FP, OFF(hot.fp)}},
+#if CL_HIDDEN_RANGE
+    .hidden_lo = (uint64_t)(uintptr_t)__start_corolink_hidden,
+    .hidden_hi = (uint64_t)(uintptr_t)__stop_corolink_hidden,
+#endif
 };

@@ -137,8 +137,8 @@ void cl_tools_place(struct corolink *co) {
     co->tool_parent_size = 0;
 }
 
-int cl_tools_enter(struct corolink *co, void *input, uintptr_t cmd,
-                   void **value) {
+CL_RESUME_PATH int cl_tools_enter(struct corolink *co, void *input,
+                                  uintptr_t cmd, void **value) {
     const void *lo;
     size_t size;
     body_stack(co, &lo, &size);

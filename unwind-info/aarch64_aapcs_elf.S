@@ -557,6 +557,11 @@ corolink_suspend_eh:
  * int corolink__enter(corolink *co, void *input, uintptr_t cmd, void **value)
  * The library's own resume (see x86_64_sysv_elf.S).
  */
+        /* In the section of the library's resume-path code that tools
+         * leave out of backtraces (the debug table's hidden_lo/hidden_hi,
+         * src/probes.h): between a running coroutine's root frame and its
+         * resumer's own frames. */
+        .pushsection corolink_hidden, "ax", %progbits
         .globl  corolink__enter
         .hidden corolink__enter
         .type   corolink__enter, %function
@@ -599,6 +604,7 @@ corolink__enter:
 #endif
         .cfi_endproc
         .size   corolink__enter, .-corolink__enter
+        .popsection
 
 #include "gnu_property.h"   /* BTI and PAC marks (see there) */
 

@@ -707,6 +707,11 @@ corolink_suspend_eh:
  * (the body's exception, status 4, is left in the control block for the
  * caller).
  */
+        /* In the section of the library's resume-path code that tools
+         * leave out of backtraces (the debug table's hidden_lo/hidden_hi,
+         * src/probes.h): between a running coroutine's root frame and its
+         * resumer's own frames. */
+        .pushsection corolink_hidden, "ax", @progbits
         .globl  corolink__enter
         .hidden corolink__enter
         .type   corolink__enter, @function
@@ -749,5 +754,6 @@ corolink__enter:
 #endif
         .cfi_endproc
         .size   corolink__enter, .-corolink__enter
+        .popsection
 
         .section .note.GNU-stack,"",@progbits

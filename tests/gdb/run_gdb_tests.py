@@ -158,6 +158,11 @@ RUNNING = {
                   "thread2"]),
 }
 
+# The library's resume path (the debug table's hidden range), which bt
+# leaves out.
+HIDDEN_FRAMES = ("corolink__enter", "corolink.enter", "corolink__resume_traced",
+                 "cl_enter", "cl_tools_enter")
+
 ROW = re.compile(r'^(\*?)\s+(\d+)\s+(created|running \(resuming another\)|'
                  r'running|suspended|finished \(\w+\))\s+"([^"]*)"\s+'
                  r'(?:(\d+)\s+)?(\S+)(?:\s+(.*))?$')
@@ -443,6 +448,21 @@ def check_target(label, secs, live, stripped, timed=True,
           "%s: no decorator in bt:\n%s" % (label, pb))
     check("<signal handler called>" not in pb,
           "%s: bt still shows <signal handler called>" % label)
+    # The library's resume path (suspend timestamps route resumes through
+    # corolink__resume_traced() and corolink__enter()) is left out: the
+    # boundary is followed by the resumer's own frames, with timestamps as
+    # without, and so in every running coroutine's backtrace.
+    for case in ("plain_bt", "apply"):
+        names = frame_names(secs.get(case, ""))
+        shown = [n for n in names if n in HIDDEN_FRAMES or n == "??"]
+        check(not shown, "%s: %s shows the library's resume path: %s"
+              % (label, case, names))
+    pnames = frame_names(pb)
+    for i, n in enumerate(pnames[:-1]):
+        if n.startswith("[coroutine #"):
+            check(pnames[i + 1] in ("corolink_resume", "main"),
+                  "%s: the boundary is followed by %s, not the resumer: %s"
+                  % (label, pnames[i + 1], pnames))
     # errors: one line each
     for case, pat in (("err_id", r"^ERROR: corolink: no coroutine with id "
                                  r"999999$"),
@@ -507,10 +527,14 @@ def mode_target(args, g):
     cases = target_cases(stripped)
     cases_live = cases + [("solib", "info sharedlibrary corolink"),
                           ("gcore", "gcore " + core)]
+    # untimed: no suspend timestamps, so resumes are inline (timed, the
+    # default, routes them through the library's resume path, which bt
+    # hides: both are checked)
+    set_args = ["set args untimed"] if args.untimed else []
     out, secs = g.run([program],
-                      pre=pre_env + ["break test_ready", "run"],
+                      pre=pre_env + set_args + ["break test_ready", "run"],
                       cases=cases_live, post=["kill"], label="live")
-    check_target("live", secs, True, stripped)
+    check_target("live", secs, True, stripped, timed=not args.untimed)
     if stripped:
         check(os.path.join(args.workdir, "stripped") in secs.get("solib", ""),
               "live: not running with the stripped library: %s"
@@ -518,7 +542,7 @@ def mode_target(args, g):
     if not check(os.path.exists(core), "no core file written"):
         return
     out, secs = g.run([program, core], cases=cases, label="core")
-    check_target("core", secs, False, stripped)
+    check_target("core", secs, False, stripped, timed=not args.untimed)
 
 
 def mode_errors(args, g):
@@ -1193,6 +1217,8 @@ def main():
     ap.add_argument("--program")
     ap.add_argument("--variant", default="x")
     ap.add_argument("--strip")
+    ap.add_argument("--untimed", action="store_true", help="target: run "
+                    "the program without suspend timestamps")
     ap.add_argument("--lib")
     ap.add_argument("--no-corolink")
     ap.add_argument("--build-dir")

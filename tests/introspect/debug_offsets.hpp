@@ -1,4 +1,4 @@
-// The debug-offsets table (unwind-info/debug-table.md, version 2) as a
+// The debug-offsets table (unwind-info/debug-table.md, version 3) as a
 // tool outside the library declares it: the layout is a frozen interface.
 #pragma once
 
@@ -33,9 +33,11 @@ struct DebugOffsets {
     struct {
         uint32_t dwarf, off;
     } saved[4];
+    uint64_t hidden_lo, hidden_hi; // version 3: the library's resume path
 };
 static_assert(offsetof(DebugOffsets, registry) == 0x98, "v1");
 static_assert(offsetof(DebugOffsets, target) == 0xc8, "v2");
-static_assert(sizeof(DebugOffsets) == 0x120, "debug-offsets table v2");
+static_assert(offsetof(DebugOffsets, hidden_lo) == 0x120, "v3");
+static_assert(sizeof(DebugOffsets) == 0x130, "debug-offsets table v3");
 
 } // namespace

@@ -378,6 +378,27 @@ INSTANTIATE_TEST_SUITE_P(
                mode_name(std::get<1>(info.param));
     });
 
+// With suspend timestamps on, every resume goes through the library's
+// traced resume (corolink__resume_traced(), corolink__enter()): a
+// suspended coroutine's backtrace is the same, body frames only.
+TEST_P(ChainTest, SameWithSuspendTimestamps) {
+#if COROLINK_TEST_SANITIZED
+    GTEST_SKIP() << "expects pcs[0] at the inline suspend (see above)";
+#endif
+    auto [depth, mode] = GetParam();
+    SKIP_UNLESS_AVAILABLE(mode);
+    BacktraceMode env(mode_env(mode));
+    corolink_debug_timestamps(true);
+    Co co(chain_body, (void *)(intptr_t)depth);
+    ASSERT_EQ(co.rc(), 0);
+    ASSERT_EQ(co.resume(), COROLINK_YIELD);
+    void *pcs[64];
+    int n = corolink_backtrace(co.get(), pcs, 64);
+    corolink_debug_timestamps(false);
+    EXPECT_EQ(join(frame_names(pcs, n > 0 ? n : 0)),
+              join(chain_names("deep", depth, "chain_body")));
+}
+
 // Code without frame pointers (-O2 -fomit-frame-pointer): libunwind's
 // DWARF stepper still gives every frame.
 TEST(Backtrace, WithoutFramePointersLibunwindGivesEveryFrame) {
@@ -610,8 +631,18 @@ TEST(State, CreationSiteIsInTheCreatingFunction) {
 TEST(Registry, Table) {
     const DebugOffsets &t = table();
     EXPECT_STREQ(t.magic, "CLNKDBG");
-    EXPECT_EQ(t.version, 2u);
+    EXPECT_EQ(t.version, 3u);
     EXPECT_EQ(t.size, sizeof(DebugOffsets));
+    // The resume path that tools leave out of backtraces: the traced
+    // resume is in it, the switch's public entry points are not.
+    auto in_hidden = [&t](const void *p) {
+        auto a = reinterpret_cast<uint64_t>(p);
+        return t.hidden_lo <= a && a < t.hidden_hi;
+    };
+    EXPECT_LT(t.hidden_lo, t.hidden_hi);
+    EXPECT_TRUE(in_hidden(reinterpret_cast<const void *>(&corolink__resume_traced)));
+    EXPECT_FALSE(in_hidden(reinterpret_cast<const void *>(&corolink_create)));
+    EXPECT_FALSE(in_hidden(reinterpret_cast<const void *>(t.trampoline)));
     EXPECT_EQ(t.pointer_size, 8u);
     EXPECT_EQ(t.slot_size, 8u);
     EXPECT_EQ(t.slot_tag_mask, kSlotFree | kSlotPooled);

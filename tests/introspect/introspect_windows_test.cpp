@@ -208,8 +208,11 @@ TEST(WindowsRegistry, TableInItsOwnSectionAndExported) {
     ASSERT_NE(t, nullptr);
     EXPECT_EQ(section(m, ".clnkdbg"), static_cast<const void *>(t));
     EXPECT_STREQ(t->magic, "CLNKDBG");
-    EXPECT_EQ(t->version, 2u);
+    EXPECT_EQ(t->version, 3u);
     EXPECT_EQ(t->size, sizeof(DebugOffsets));
+    // No resume-path range on Windows (no tool reads it there).
+    EXPECT_EQ(t->hidden_lo, 0u);
+    EXPECT_EQ(t->hidden_hi, 0u);
     EXPECT_STREQ(t->target, "x86_64-win64-pe");
     EXPECT_EQ(t->elf_machine, 0x8664u); // IMAGE_FILE_MACHINE_AMD64
     EXPECT_EQ(t->suspended_pc_adjust, -131);
