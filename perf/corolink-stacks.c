@@ -73,6 +73,7 @@ static const char *prog_name = "corolink-stacks";
 static pid_t *attached;   /* threads stopped by us (detached on any exit) */
 static size_t nattached;
 static pid_t attached_pid;
+static const char *svg_partial; /* --svg FILE being written: removed by die() */
 
 static void detach_all(void) {
     for (size_t i = 0; i < nattached; i++)
@@ -83,6 +84,8 @@ static void detach_all(void) {
 static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 static void die(const char *fmt, ...) {
     detach_all();
+    if (svg_partial)
+        unlink(svg_partial);
     va_list ap;
     va_start(ap, fmt);
     fprintf(stderr, "%s: ", prog_name);
@@ -2251,14 +2254,20 @@ static void add_folded(struct ctx *c, struct line_count **v, size_t *nv, size_t 
     free_sigs(&sg);
 }
 
-static void output_folded(struct ctx *c, FILE *out) {
+/* The damaged coroutines' lines, on stderr (--folded, --svg: stdout
+ * stays folded lines). */
+static void damaged_to_stderr(struct ctx *c) {
     for (size_t i = 0; i < c->nco; i++) {
-        if (has_problem(&c->co[i])) { /* stdout stays folded lines */
+        if (has_problem(&c->co[i])) {
             char diag[512];
             diag_line(&c->co[i], diag, sizeof diag);
             fprintf(stderr, "%s: %s\n", prog_name, diag);
         }
     }
+}
+
+static void output_folded(struct ctx *c, FILE *out) {
+    damaged_to_stderr(c);
     struct line_count *v = NULL;
     size_t nv = 0, cv = 0;
     add_folded(c, &v, &nv, &cv);
@@ -2375,15 +2384,438 @@ static void output_group(struct ctx *c, FILE *out) {
     free_sigs(&sg);
 }
 
+/* ---- flame graph (--svg) --------------------------------------------------------
+ * One SVG renderer; corolink-perf has the same in Python. The layout rules
+ * (perf/README.md, "Flame graphs") are shared: a tree of frames merged by
+ * name under a root "all", children in byte order left to right, widths
+ * proportional to the samples, frames narrower than 0.1 px left out with
+ * what is above them, colours from the coroutine a frame runs in. The
+ * style and the script below are the same text in both tools (the tests
+ * compare them). Here a sample is one coroutine in one snapshot: the wall
+ * time where coroutines wait. */
+static const char flame_css[] =
+    "text { font-family: Verdana, sans-serif; font-size: 12px; fill: #000; }\n"
+    "#title { font-size: 17px; }\n"
+    "#subtitle { fill: #555; }\n"
+    ".btn { cursor: pointer; fill: #225; text-decoration: underline; }\n"
+    ".f { cursor: pointer; }\n"
+    ".f:hover rect { stroke: #000; stroke-width: 0.5; }\n"
+    ".b text { fill: #fff; }\n";
+
+static const char flame_js[] =
+    "var F = [], total = 0, zoomed = null, term = null;\n"
+    "function $(id) { return document.getElementById(id); }\n"
+    "function init() {\n"
+    "  var gs = document.getElementsByClassName(\"f\");\n"
+    "  for (var i = 0; i < gs.length; i++) {\n"
+    "    var g = gs[i], r = g.getElementsByTagName(\"rect\")[0];\n"
+    "    var tt = g.getElementsByTagName(\"title\")[0].textContent;\n"
+    "    var m = /^([\\s\\S]*?) \\((\\d+) samples?, /.exec(tt);\n"
+    "    var e = {g: g, r: r, t: g.getElementsByTagName(\"text\")[0], tt: tt,\n"
+    "             x: +r.getAttribute(\"x\"), w: +r.getAttribute(\"width\"),\n"
+    "             y: +r.getAttribute(\"y\"), fill: r.getAttribute(\"fill\"),\n"
+    "             name: m ? m[1] : tt, n: m ? +m[2] : 0};\n"
+    "    F.push(e);\n"
+    "    g.onclick = (function (e) { return function () { zoom(e); }; })(e);\n"
+    "    g.onmouseover = (function (e) { return function () { $(\"details\").textContent = e.tt.split(\"\\n\").join(\"; \"); }; })(e);\n"
+    "    g.onmouseout = function () { $(\"details\").textContent = \" \"; };\n"
+    "  }\n"
+    "  total = F.length ? F[0].n : 0;\n"
+    "  $(\"unzoom\").onclick = function () { zoom(null); };\n"
+    "  $(\"search\").onclick = function () { if (term !== null) search(null); else ask(); };\n"
+    "  window.addEventListener(\"keydown\", function (ev) {\n"
+    "    if (ev.keyCode === 114 || ((ev.ctrlKey || ev.metaKey) && ev.keyCode === 70)) { ev.preventDefault(); ask(); }\n"
+    "    else if (ev.key === \"Escape\") search(null);\n"
+    "  });\n"
+    "}\n"
+    "function label(e, w) {\n"
+    "  var c = Math.floor(w / 7.08);\n"
+    "  e.t.textContent = c < 3 ? \"\" : e.name.length > c ? e.name.substring(0, c - 2) + \"..\" : e.name;\n"
+    "}\n"
+    "function place(e, x, w, show, dim) {\n"
+    "  e.g.style.display = show ? \"\" : \"none\";\n"
+    "  e.g.style.opacity = dim ? \"0.5\" : \"\";\n"
+    "  if (!show) return;\n"
+    "  e.r.setAttribute(\"x\", x.toFixed(2)); e.r.setAttribute(\"width\", w.toFixed(2));\n"
+    "  e.t.setAttribute(\"x\", (x + 3).toFixed(2));\n"
+    "  label(e, w);\n"
+    "}\n"
+    "function zoom(z) {\n"
+    "  zoomed = z;\n"
+    "  $(\"unzoom\").style.display = z ? \"\" : \"none\";\n"
+    "  for (var i = 0; i < F.length; i++) {\n"
+    "    var e = F[i];\n"
+    "    if (!z) { place(e, e.x, e.w, true, false); continue; }\n"
+    "    var inside = e.x >= z.x - 0.005 && e.x + e.w <= z.x + z.w + 0.005;\n"
+    "    if (e.y > z.y) place(e, 10, 1180, e.x <= z.x + 0.005 && e.x + e.w >= z.x + z.w - 0.005, true);\n"
+    "    else place(e, 10 + (e.x - z.x) * 1180 / z.w, e.w * 1180 / z.w, inside, false);\n"
+    "  }\n"
+    "  search(term);\n"
+    "}\n"
+    "function ask() {\n"
+    "  var t = prompt(\"Search for (regular expression):\", term || \"\");\n"
+    "  if (t) search(t);\n"
+    "}\n"
+    "function search(t) {\n"
+    "  var re = null;\n"
+    "  if (t) { try { re = new RegExp(t); } catch (err) { alert(err); return; } }\n"
+    "  term = re ? t : null;\n"
+    "  var hit = [], base = zoomed ? zoomed.n : total;\n"
+    "  for (var i = 0; i < F.length; i++) {\n"
+    "    var e = F[i], on = re && e.g.style.display !== \"none\" && e.y <= (zoomed ? zoomed.y : 1e9) && re.test(e.name);\n"
+    "    e.r.setAttribute(\"fill\", on ? \"rgb(230,0,230)\" : e.fill);\n"
+    "    if (on) hit.push(e);\n"
+    "  }\n"
+    "  hit.sort(function (a, b) { return a.x - b.x || b.w - a.w; });\n"
+    "  var sum = 0, end = -1;\n"
+    "  for (var j = 0; j < hit.length; j++)\n"
+    "    if (hit[j].x >= end - 0.005) { sum += hit[j].n; end = hit[j].x + hit[j].w; }\n"
+    "  $(\"search\").textContent = term === null ? \"Search\" : \"Reset search\";\n"
+    "  $(\"matched\").textContent = term === null ? \" \" : \"Matched: \" + (base ? (100 * sum / base).toFixed(1) : \"0.0\") + \"%\";\n"
+    "}\n";
+
+enum { FK_FRAME, FK_ALL, FK_STATE, FK_DAMAGED, FK_BOUNDARY };
+
+struct fnode {
+    char *name;
+    char *key;      /* the coroutine it runs in ("\"NAME\"" or the id); NULL: a thread's */
+    uint64_t count;
+    uint32_t parent;
+    int depth, kind;
+    bool key_set, mixed;
+};
+
+struct flame {
+    struct fnode *n;
+    size_t nn, cn;
+    uint32_t *table; /* (parent, name) -> node + 1 */
+    size_t tcap;
+    uint64_t snapshots;
+};
+
+static uint32_t fnv1a(const char *s) {
+    uint32_t h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+static uint64_t flame_hash(uint32_t parent, const char *name) {
+    return hash64(((uint64_t)parent << 32) ^ fnv1a(name));
+}
+
+static uint32_t flame_child(struct flame *fg, uint32_t parent, const char *name, int kind) {
+    if ((fg->nn + 1) * 2 > fg->tcap) { /* grow and rehash */
+        free(fg->table);
+        fg->tcap = fg->tcap ? fg->tcap * 2 : 1024;
+        fg->table = xcalloc(fg->tcap, sizeof *fg->table);
+        for (size_t i = 1; i < fg->nn; i++) {
+            size_t t = flame_hash(fg->n[i].parent, fg->n[i].name) & (fg->tcap - 1);
+            while (fg->table[t])
+                t = (t + 1) & (fg->tcap - 1);
+            fg->table[t] = (uint32_t)i + 1;
+        }
+    }
+    size_t t = flame_hash(parent, name) & (fg->tcap - 1);
+    for (; fg->table[t]; t = (t + 1) & (fg->tcap - 1)) {
+        const struct fnode *x = &fg->n[fg->table[t] - 1];
+        if (x->parent == parent && strcmp(x->name, name) == 0)
+            return fg->table[t] - 1;
+    }
+    if (fg->nn == fg->cn) {
+        fg->cn = fg->cn ? fg->cn * 2 : 256;
+        fg->n = xrealloc(fg->n, fg->cn, sizeof *fg->n);
+    }
+    fg->n[fg->nn] = (struct fnode){xstrdup(name), NULL, 0, parent, fg->n[parent].depth + 1, kind, false, false};
+    fg->table[t] = (uint32_t)fg->nn + 1;
+    return (uint32_t)fg->nn++;
+}
+
+static void flame_init(struct flame *fg) {
+    memset(fg, 0, sizeof *fg);
+    fg->cn = 256;
+    fg->n = xcalloc(fg->cn, sizeof *fg->n);
+    fg->n[0] = (struct fnode){xstrdup("all"), NULL, 0, 0, 0, FK_ALL, true, false};
+    fg->nn = 1;
+}
+
+/* Adds a stack (root first: the state, then frames) counted n times;
+ * keys[i]: the coroutine path[i] runs in, NULL for a thread's frames. */
+static void flame_add(struct flame *fg, char **path, char **keys, int np, uint64_t n) {
+    uint32_t at = 0;
+    fg->n[0].count += n;
+    for (int i = 0; i < np; i++) {
+        int kind = i == 0                                         ? FK_STATE
+                   : i == 1 && strcmp(path[i], "[damaged]") == 0 ? FK_DAMAGED
+                   : strncmp(path[i], "corolink__trampoline", 20) == 0 ? FK_BOUNDARY
+                                                                 : FK_FRAME;
+        at = flame_child(fg, at, path[i], kind);
+        struct fnode *x = &fg->n[at];
+        x->count += n;
+        const char *k = keys[i];
+        bool same = (k == NULL && x->key == NULL) || (k && x->key && strcmp(k, x->key) == 0);
+        if (!x->key_set)
+            x->key = k ? xstrdup(k) : NULL, x->key_set = true;
+        else if (!same)
+            x->mixed = true;
+    }
+}
+
+/* A coroutine's key: "NAME" (quoted) when named, else its id. */
+static void flame_key(const struct coro *co, char *key, size_t n) {
+    char name[64];
+    sanitize(co->name_ok ? co->name : "", name, sizeof name, false);
+    if (name[0])
+        snprintf(key, n, "\"%s\"", name);
+    else
+        snprintf(key, n, "%" PRIu64, co->id);
+}
+
+/* Adds every coroutine of this snapshot, counted once: its state, then
+ * its frames root first, named as --folded names them. Which coroutine
+ * each frame runs in: a parked coroutine's frames are all its own; a
+ * running one's stack crosses corolink__trampoline frames (the roots of
+ * the coroutine stacks): below the first one the frames are its thread's,
+ * from the last one on its own, in between those of the coroutines that
+ * resumed it (the one resuming it, then the one resuming that one, ...). */
+static void flame_add_snapshot(struct ctx *c, struct flame *fg) {
+    struct sigs sg;
+    make_sigs(c, false, &sg);
+    char ***paths = xcalloc(sg.n, sizeof *paths);
+    int *np = xcalloc(sg.n, sizeof *np);
+    for (size_t k = 0; k < sg.n; k++) {
+        const struct coro *co = &c->co[sg.rep[k]];
+        char **p = xcalloc((size_t)co->nframes + 2, sizeof *p);
+        int n = 0;
+        p[n++] = xstrdup(state_name(co));
+        if (co->damage)
+            p[n++] = xstrdup("[damaged]");
+        for (int f = co->nframes - 1; f >= 0; f--) {
+            char name[512];
+            sanitize(frame_sym(c, &co->frames[f])->func, name, sizeof name, true);
+            p[n++] = xstrdup(name);
+        }
+        paths[k] = p, np[k] = n;
+    }
+    char **keys = NULL, (*keybuf)[80] = NULL;
+    size_t ckeys = 0;
+    for (size_t i = 0; i < c->nco; i++) {
+        const struct coro *co = &c->co[i];
+        size_t k = sg.of[i];
+        int n = np[k], roots = 0;
+        if ((size_t)n > ckeys) {
+            ckeys = (size_t)n * 2;
+            keys = xrealloc(keys, ckeys, sizeof *keys);
+            keybuf = xrealloc(keybuf, ckeys, sizeof *keybuf);
+        }
+        for (int j = 1; j < n; j++)
+            roots += strncmp(paths[k][j], "corolink__trampoline", 20) == 0;
+        /* keybuf[d]: the coroutine d resumes away from co (0: co itself) */
+        const struct coro *r = co;
+        for (int d = 0; d <= roots && r; d++) {
+            flame_key(r, keybuf[d], sizeof keybuf[d]);
+            const struct coro *next = NULL;
+            for (size_t m = 0; m < c->nco && co->state == ST_RUNNING && d < roots; m++)
+                if (c->co[m].state == ST_RUNNING && c->co[m].resuming == r->id && &c->co[m] != r)
+                    next = &c->co[m];
+            r = next;
+            if (!r)
+                for (int e = d + 1; e <= roots; e++)
+                    keybuf[e][0] = 0; /* not known */
+        }
+        keys[0] = NULL;
+        int left = co->state == ST_RUNNING ? roots : 0; /* roots still above */
+        bool thread = co->state == ST_RUNNING && roots > 0;
+        for (int j = 1; j < n; j++) {
+            if (strncmp(paths[k][j], "corolink__trampoline", 20) == 0 && left > 0)
+                left--, thread = false;
+            keys[j] = thread || !keybuf[left][0] ? NULL : keybuf[left];
+        }
+        flame_add(fg, paths[k], keys, n, 1);
+    }
+    free(keys), free(keybuf);
+    for (size_t k = 0; k < sg.n; k++) {
+        for (int j = 0; j < np[k]; j++)
+            free(paths[k][j]);
+        free(paths[k]);
+    }
+    free(paths), free(np);
+    free_sigs(&sg);
+    fg->snapshots++;
+}
+
+/* Text for XML: & < > " escaped (the names are printable ASCII). */
+static void xml_text(FILE *out, const char *s) {
+    for (; *s; s++) {
+        switch (*s) {
+        case '&': fputs("&amp;", out); break;
+        case '<': fputs("&lt;", out); break;
+        case '>': fputs("&gt;", out); break;
+        case '"': fputs("&quot;", out); break;
+        default: fputc(*s, out);
+        }
+    }
+}
+
+#define FG_WIDTH 1200
+#define FG_PAD 10
+#define FG_FRAME 16
+#define FG_TOP 56
+#define FG_BOTTOM 32
+
+static const struct flame *sort_fg;
+static int by_name(const void *a, const void *b) {
+    return strcmp(sort_fg->n[*(const uint32_t *)a].name, sort_fg->n[*(const uint32_t *)b].name);
+}
+
+static void flame_colour(const struct fnode *x, char *buf, size_t n) {
+    unsigned v = fnv1a(x->name) % 16;
+    if (x->kind == FK_ALL)
+        snprintf(buf, n, "hsl(0,0%%,88%%)");
+    else if (x->kind == FK_STATE)
+        snprintf(buf, n, "hsl(0,0%%,75%%)");
+    else if (x->kind == FK_DAMAGED)
+        snprintf(buf, n, "hsl(0,80%%,55%%)");
+    else if (x->kind == FK_BOUNDARY && x->key && !x->mixed)
+        snprintf(buf, n, "hsl(%u,65%%,38%%)", fnv1a(x->key) % 360);
+    else if (x->kind == FK_BOUNDARY)
+        snprintf(buf, n, "hsl(260,25%%,38%%)");
+    else if (x->mixed)
+        snprintf(buf, n, "hsl(260,25%%,%u%%)", 68 + v);
+    else if (x->key)
+        snprintf(buf, n, "hsl(%u,70%%,%u%%)", fnv1a(x->key) % 360, 62 + v);
+    else
+        snprintf(buf, n, "hsl(38,30%%,%u%%)", 68 + v);
+}
+
+/* Writes the flame graph: frames in depth-first order, children by name. */
+static void flame_write(struct flame *fg, FILE *out, const char *title, const char *subtitle) {
+    size_t nn = fg->nn;
+    /* children lists: by parent, then by name */
+    uint32_t *order = xcalloc(nn, sizeof *order);
+    size_t *first = xcalloc(nn + 1, sizeof *first);
+    for (size_t i = 1; i < nn; i++)
+        first[fg->n[i].parent + 1]++;
+    for (size_t i = 0; i < nn; i++)
+        first[i + 1] += first[i];
+    size_t *fill = xcalloc(nn, sizeof *fill);
+    for (size_t i = 1; i < nn; i++) {
+        uint32_t p = fg->n[i].parent;
+        order[first[p] + fill[p]++] = (uint32_t)i;
+    }
+    sort_fg = fg;
+    for (size_t i = 0; i < nn; i++)
+        qsort(order + first[i], first[i + 1] - first[i], sizeof *order, by_name);
+    /* x offsets (in samples) and the frames drawn: depth first */
+    uint64_t total = fg->n[0].count;
+    double scale = (double)(FG_WIDTH - 2 * FG_PAD) / (double)(total ? total : 1);
+    uint64_t *off = xcalloc(nn, sizeof *off);
+    uint32_t *stack = xcalloc(nn, sizeof *stack), *drawn = xcalloc(nn, sizeof *drawn);
+    size_t sp = 0, nd = 0;
+    int maxdepth = 0;
+    stack[sp++] = 0;
+    while (sp) {
+        uint32_t i = stack[--sp];
+        if (i != 0 && (double)fg->n[i].count * scale < 0.1)
+            continue; /* too narrow: left out, with what is above it */
+        drawn[nd++] = i;
+        if (fg->n[i].depth > maxdepth)
+            maxdepth = fg->n[i].depth;
+        uint64_t o = off[i];
+        for (size_t k = first[i]; k < first[i + 1]; k++)
+            off[order[k]] = o, o += fg->n[order[k]].count;
+        for (size_t k = first[i + 1]; k > first[i]; k--)
+            stack[sp++] = order[k - 1];
+    }
+    int height = FG_TOP + (maxdepth + 1) * FG_FRAME + FG_BOTTOM;
+    fprintf(out,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"no\"?>\n"
+            "<svg version=\"1.1\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+            "viewBox=\"0 0 %d %d\" onload=\"init()\">\n"
+            "<style type=\"text/css\"><![CDATA[\n%s]]></style>\n"
+            "<script type=\"text/ecmascript\"><![CDATA[\n%s]]></script>\n"
+            "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"#f8f8f8\"/>\n"
+            "<text id=\"title\" x=\"%d\" y=\"24\" text-anchor=\"middle\">",
+            FG_WIDTH, height, FG_WIDTH, height, flame_css, flame_js, FG_WIDTH, height, FG_WIDTH / 2);
+    xml_text(out, title);
+    fprintf(out, "</text>\n<text id=\"subtitle\" x=\"%d\" y=\"42\" text-anchor=\"middle\">", FG_WIDTH / 2);
+    xml_text(out, subtitle);
+    fprintf(out,
+            "</text>\n"
+            "<text id=\"unzoom\" class=\"btn\" x=\"%d\" y=\"24\" style=\"display:none\">Reset zoom</text>\n"
+            "<text id=\"search\" class=\"btn\" x=\"%d\" y=\"24\" text-anchor=\"end\">Search</text>\n"
+            "<text id=\"details\" x=\"%d\" y=\"%d\"> </text>\n"
+            "<text id=\"matched\" x=\"%d\" y=\"%d\" text-anchor=\"end\"> </text>\n"
+            "<g id=\"frames\">\n",
+            FG_PAD, FG_WIDTH - FG_PAD, FG_PAD, height - 12, FG_WIDTH - FG_PAD, height - 12);
+    for (size_t d = 0; d < nd; d++) {
+        const struct fnode *x = &fg->n[drawn[d]];
+        double fx = FG_PAD + (double)off[drawn[d]] * scale;
+        double fw = drawn[d] == 0 ? (double)(FG_WIDTH - 2 * FG_PAD) : (double)x->count * scale;
+        int fy = FG_TOP + (maxdepth - x->depth) * FG_FRAME;
+        char colour[40];
+        flame_colour(x, colour, sizeof colour);
+        fputs(x->kind == FK_BOUNDARY ? "<g class=\"f b\"><title>" : "<g class=\"f\"><title>", out);
+        xml_text(out, x->name);
+        fprintf(out, " (%" PRIu64 " samples, %.2f%%)", x->count, total ? 100.0 * (double)x->count / (double)total : 0.0);
+        if ((x->kind == FK_FRAME || x->kind == FK_BOUNDARY) && x->mixed) {
+            fputs("\nseveral coroutines", out);
+        } else if ((x->kind == FK_FRAME || x->kind == FK_BOUNDARY) && x->key) {
+            fputs("\ncoroutine ", out);
+            xml_text(out, x->key);
+        }
+        fprintf(out, "</title><rect x=\"%.2f\" y=\"%d\" width=\"%.2f\" height=\"%d\" rx=\"2\" fill=\"%s\"/>",
+                fx, fy, fw, FG_FRAME - 1, colour);
+        /* the label: as many characters as fit (7.08 px each), ".." if cut */
+        size_t fit = (size_t)(fw / 7.08), len = strlen(x->name);
+        fprintf(out, "<text x=\"%.2f\" y=\"%d\">", fx + 3, fy + 11);
+        if (fit >= 3) {
+            if (len > fit) {
+                char *cut = xstrdup(x->name);
+                strcpy(cut + fit - 2, "..");
+                xml_text(out, cut);
+                free(cut);
+            } else {
+                xml_text(out, x->name);
+            }
+        }
+        fputs("</text></g>\n", out);
+    }
+    fputs("</g>\n</svg>\n", out);
+    free(order), free(first), free(fill), free(off), free(stack), free(drawn);
+}
+
+static void flame_free(struct flame *fg) {
+    for (size_t i = 0; i < fg->nn; i++)
+        free(fg->n[i].name), free(fg->n[i].key);
+    free(fg->n), free(fg->table);
+}
+
+/* Writes the graph to out (the file of --svg, or stdout) and closes it. */
+static void flame_finish(struct flame *fg, FILE *out, const char *path, const char *title, const char *sub) {
+    flame_write(fg, out, title, sub);
+    flame_free(fg);
+    if (out == stdout) {
+        if (fflush(out) != 0 && errno != EPIPE)
+            die("writing the flame graph: %s", strerror(errno));
+        return;
+    }
+    if (ferror(out) | (fclose(out) != 0))
+        die("--svg %s: %s", path, strerror(errno));
+    svg_partial = NULL;
+}
+
 /* ---- main ----------------------------------------------------------------------- */
 static void usage(FILE *out) {
     fprintf(out,
             "usage: corolink-stacks [MODE] PID\n"
             "       corolink-stacks [MODE] --core FILE --exe PROGRAM\n"
-            "       corolink-stacks --interval MS --count N PID   (sampled folded stacks)\n"
+            "       corolink-stacks --interval MS --count N [--svg FILE] PID   (sampled folded stacks)\n"
             "modes: (default) text; --group: identical stacks merged, most common first;\n"
             "       --folded: 'state;outer;...;inner count' lines (flamegraph.pl, speedscope);\n"
             "       --json: an array of coroutine objects\n"
+            "--svg FILE: write a flame graph (SVG) to FILE instead of the output on stdout\n"
+            "       (with --folded, --group or --json: that output too; FILE '-': stdout)\n"
             "--stats: print the stop time of each snapshot on stderr\n");
 }
 
@@ -2400,21 +2832,24 @@ int main(int argc, char **argv) {
     enum { O_TEXT, O_GROUP, O_FOLDED, O_JSON } mode = O_TEXT;
     const char *core = NULL, *exe = NULL;
     long interval = -1, count = -1;
-    bool stats = false;
+    bool stats = false, mode_set = false;
+    const char *svg = NULL;
     static const struct option opts[] = {
         {"core", required_argument, NULL, 'c'}, {"exe", required_argument, NULL, 'e'},
         {"group", no_argument, NULL, 'g'},      {"folded", no_argument, NULL, 'f'},
         {"json", no_argument, NULL, 'j'},       {"interval", required_argument, NULL, 'i'},
         {"count", required_argument, NULL, 'n'}, {"stats", no_argument, NULL, 's'},
-        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
+        {"svg", required_argument, NULL, 'G'},  {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "c:e:gfji:n:sh", opts, NULL)) != -1) {
         switch (o) {
         case 'c': core = optarg; break;
         case 'e': exe = optarg; break;
-        case 'g': mode = O_GROUP; break;
-        case 'f': mode = O_FOLDED; break;
-        case 'j': mode = O_JSON; break;
+        case 'g': mode = O_GROUP, mode_set = true; break;
+        case 'f': mode = O_FOLDED, mode_set = true; break;
+        case 'j': mode = O_JSON, mode_set = true; break;
+        case 'G': svg = optarg; break;
         case 'i': interval = parse_num(optarg, "--interval", 0, 3600000); break;
         case 'n': count = parse_num(optarg, "--count", 1, 100000000); break;
         case 's': stats = true; break;
@@ -2439,6 +2874,26 @@ int main(int argc, char **argv) {
     }
     if ((interval >= 0) != (count >= 0))
         die("--interval and --count go together");
+    FILE *svg_out = NULL;
+    if (svg) {
+        if (!*svg)
+            die("--svg needs a file name");
+        if (strcmp(svg, "-") == 0) {
+            if (mode_set) {
+                fprintf(stderr, "%s: --svg - (stdout) and --group/--folded/--json cannot share stdout\n", prog_name);
+                return 2;
+            }
+            svg_out = stdout;
+        } else {
+            struct stat st;
+            if (stat(svg, &st) == 0 && !S_ISREG(st.st_mode))
+                die("--svg %s: not a regular file", svg);
+            svg_out = fopen(svg, "w"); /* before stopping anything */
+            if (!svg_out)
+                die("--svg %s: %s", svg, strerror(errno));
+            svg_partial = svg;
+        }
+    }
     signal(SIGPIPE, SIG_IGN);
     elf_version(EV_CURRENT);
 
@@ -2475,6 +2930,8 @@ int main(int argc, char **argv) {
         struct line_count *v = NULL;
         size_t nv = 0, cv = 0;
         double *stops = xcalloc((size_t)count, sizeof *stops);
+        struct flame fg;
+        flame_init(&fg);
         size_t total_co = 0;
         uint64_t next = mono_ns(CLOCK_MONOTONIC);
         for (long s = 0; s < count; s++) {
@@ -2494,11 +2951,24 @@ int main(int argc, char **argv) {
             stops[s] = c->stop_ms;
             unwind_all(c);
             total_co += c->nco;
+            if (svg_out)
+                flame_add_snapshot(c, &fg);
             add_folded(c, &v, &nv, &cv);
             if (nv > 4 * (size_t)c->nco + 4096) /* keep memory bounded */
                 nv = merge_lines(v, nv);
         }
-        output_folded_lines(stdout, v, nv);
+        if (svg_out) {
+            char title[160], sub[200];
+            snprintf(title, sizeof title, "corolink-stacks: process %d, %ld snapshots %ld ms apart", (int)pid, count,
+                     interval);
+            snprintf(sub, sizeof sub, "wall time: %zu coroutine stacks, each coroutine once per snapshot", total_co);
+            flame_finish(&fg, svg_out, svg, title, sub);
+        }
+        if (!svg_out || mode == O_FOLDED)
+            output_folded_lines(stdout, v, nv);
+        else
+            for (size_t i = 0; i < nv; i++)
+                free(v[i].line);
         double sum = 0, mx = 0;
         for (long s = 0; s < count; s++) {
             sum += stops[s];
@@ -2515,11 +2985,26 @@ int main(int argc, char **argv) {
     uint64_t tu0 = mono_ns(CLOCK_MONOTONIC);
     unwind_all(c);
     uint64_t tu1 = mono_ns(CLOCK_MONOTONIC);
-    switch (mode) {
+    if (svg_out) {
+        struct flame fg;
+        flame_init(&fg);
+        flame_add_snapshot(c, &fg);
+        if (!mode_set)
+            damaged_to_stderr(c);
+        char title[160], sub[200];
+        if (c->live)
+            snprintf(title, sizeof title, "corolink-stacks: process %d", (int)c->pid);
+        else
+            snprintf(title, sizeof title, "corolink-stacks: core of process %d", (int)c->pid);
+        snprintf(sub, sizeof sub, "one snapshot: %zu coroutine stacks", c->nco);
+        flame_finish(&fg, svg_out, svg, title, sub);
+    }
+    switch (svg_out && !mode_set ? -1 : (int)mode) {
     case O_TEXT: output_text(c, stdout); break;
     case O_GROUP: output_group(c, stdout); break;
     case O_FOLDED: output_folded(c, stdout); break;
     case O_JSON: output_json(c, stdout); break;
+    default: break;
     }
     if (fflush(stdout) != 0 && errno != EPIPE)
         die("writing the output: %s", strerror(errno));

@@ -2,7 +2,7 @@
 """Tests of corolink-stacks (perf/corolink-stacks.c) against stacks_target.c.
 
 Subcommands (one ctest each): live, core, stripped, errors, fuzz, sampling,
-damage (native builds); qemu_core, qemu_errors (cross builds: the target
+damage, flamegraph (native builds); qemu_core, qemu_errors (cross builds: the target
 runs under qemu-user, which writes a core of it on a fatal signal, and the
 host's corolink-stacks reads that core).
 The target prints "ready PID" once its coroutines are parked (see the table
@@ -553,6 +553,118 @@ def test_sampling():
 
 
 # ---------------------------------------------------------------------------
+# flamegraph: --svg, sampled and single snapshot, live and core, checked
+# against --folded of the same run (tests/common/flamegraph_check.py) on
+# the target with its crafted coroutine (a name with <>&" and a stack
+# deeper than the tool walks), and against corolink-perf's renderer given
+# the same stacks (the layout rules and the script are shared).
+
+CRAFTED = '"<a&"b\'> x;y"'  # its key as the tooltips show it (stacks_target.c)
+NCO = len(NAMES) + 1
+
+
+def svg_graph(path, label):
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+    import flamegraph_check  # noqa: E402
+    g = flamegraph_check.Graph(path)
+    for p in g.problems:
+        check(False, "%s: %s" % (label, p))
+    return g, flamegraph_check
+
+
+def test_flamegraph():
+    svg = os.path.join(ARGS.workdir, "wait.svg")
+    t = Target(ARGS.program, [0, "crafted"])
+    try:
+        # sampled: the SVG and the folded lines of the same run
+        rc, out, err = run_tool(["--interval", 10, "--count", 4, "--svg", svg, "--folded", t.pid])
+        check(rc == 0, "sampling --svg: rc %s %s" % (rc, err))
+        g, fc = svg_graph(svg, "sampling --svg")
+        if g.problems:
+            return
+        folded = fc.folded(out)
+        check(g.total == 4 * NCO and sum(folded.values()) == 4 * NCO,
+              "sampling --svg: root %d, folded %d, want 4 x %d" % (g.total, sum(folded.values()), NCO))
+        check("%d coroutine stacks" % (4 * NCO) in err, "sampling --svg: stderr %s" % err)
+        check(g.stacks() == folded, "sampling --svg: the SVG's stacks are not --folded's:\n%s\n%s"
+              % (sorted(g.stacks().items())[:5], sorted(folded.items())[:5]))
+        # colours: the frames of one coroutine share its hue, state roots
+        # are grey, each corolink__trampoline is a boundary frame in the
+        # hue of the coroutine whose stack it starts
+        hues = {}
+        for f in g.frames[1:]:
+            if f.coroutine and f.coroutine.startswith("coroutine "):
+                hues.setdefault(f.coroutine[10:], set()).add(fc.hue(f.fill))
+        check(all(len(h) == 1 for h in hues.values()), "sampling --svg: hues %s" % hues)
+        check(set(hues) >= {'"sock-reader"', '"timer"', '"t2-parked"', '"main-runner"', '"t2-inner"',
+                            '"t2-outer"', CRAFTED}, "sampling --svg: coroutines %s" % sorted(hues))
+        check(hues.get('"timer"') != hues.get('"sock-reader"'), "sampling --svg: timer and sock-reader alike")
+        roots = {f.name: f.fill for f in g.frames if f.parent is g.root}
+        check(set(roots) == {"suspended", "running", "created", "finished"} and
+              set(roots.values()) == {"hsl(0,0%,75%)"}, "sampling --svg: state roots %s" % roots)
+        tramp = [f for f in g.frames if f.name == "corolink__trampoline"]
+        check(tramp and all(f.boundary for f in tramp), "sampling --svg: trampolines not boundaries")
+        body = {f.name: f for f in g.frames if f.name in ("t2_outer_body", "t2_inner_body", "idle_loop")}
+        check(body["t2_outer_body"].coroutine == 'coroutine "t2-outer"' and
+              body["t2_inner_body"].coroutine == 'coroutine "t2-inner"',
+              "sampling --svg: resumer chain %s" % [(f.name, f.coroutine) for f in body.values()])
+        check(body["idle_loop"].coroutine == "several coroutines", "sampling --svg: the workers' idle_loop")
+        deep = max(len(f.path()) for f in g.frames)
+        check(deep == 1 + 256, "sampling --svg: deepest frame at %d, want the state and 256 frames" % deep)
+        # deterministic: the same (parked) process gives the same bytes
+        first = open(svg, "rb").read()
+        rc, out2, err = run_tool(["--interval", 10, "--count", 4, "--svg", svg, t.pid])
+        check(rc == 0 and out2 == "", "sampling --svg alone: rc %s, stdout %r" % (rc, out2[:100]))
+        check(open(svg, "rb").read() == first, "sampling --svg: not the same bytes twice")
+
+        # one snapshot, live and from a core
+        rc, out, err = run_tool(["--svg", svg, t.pid])
+        check(rc == 0 and out == "", "snapshot --svg: rc %s, stdout %r" % (rc, out[:100]))
+        g1, _ = svg_graph(svg, "snapshot --svg")
+        rc, out, err = run_tool(["--folded", t.pid])
+        check(not g1.problems and g1.total == NCO and g1.stacks() == fc.folded(out),
+              "snapshot --svg: %d frames, not --folded's stacks" % len(g1.frames))
+        rc, out, err = run_tool(["--svg", "-", t.pid])
+        check(rc == 0 and out.encode() == open(svg, "rb").read(), "--svg -: not the same as to a file")
+        core = gcore(t.pid, os.path.join(ARGS.workdir, "flame"))
+        rc, out, err = run_tool(["--svg", svg, "--folded", "--core", core, "--exe", ARGS.program])
+        g2, _ = svg_graph(svg, "core --svg")
+        check(rc == 0 and not g2.problems and g2.total == NCO and g2.stacks() == fc.folded(out),
+              "core --svg: rc %s %s" % (rc, err))
+        os.unlink(core)
+
+        # bad input: one line, nothing left behind
+        for args, code, says in (
+                (["--svg", os.path.join(ARGS.workdir, "no", "such.svg"), t.pid], 1, "No such file"),
+                (["--svg", ARGS.workdir, t.pid], 1, "not a regular file"),
+                (["--svg", "", t.pid], 1, "needs a file name"),
+                (["--svg", "-", "--json", t.pid], 2, "cannot share stdout"),
+                (["--svg", os.path.join(ARGS.workdir, "gone.svg"), "2147483647"], 1, "no process"),
+                (["--svg"], 2, "")):
+            rc, out, err = run_tool(args)
+            check(rc == code and says in err and len(err.strip().splitlines()) <= (1 if code == 1 else 20),
+                  "--svg %s: rc %s, %r" % (args[1:], rc, err))
+        check(not os.path.exists(os.path.join(ARGS.workdir, "gone.svg")), "a failed --svg left its file")
+    finally:
+        t.kill()
+
+    # the same stacks through corolink-perf's renderer: the same layout
+    # (frames, places, widths, labels), style and script
+    if not ARGS.perf_script:
+        return
+    import importlib.machinery
+    sys.dont_write_bytecode = True
+    cp = importlib.machinery.SourceFileLoader("corolink_perf", ARGS.perf_script).load_module()
+    py = os.path.join(ARGS.workdir, "python.svg")
+    with open(py, "w") as f:
+        f.write(cp.flame_svg(folded, "t", "s"))
+    gp, _ = svg_graph(py, "corolink-perf's renderer")
+    shape = lambda gr: [(f.name, f.n, f.x, f.w, f.y, f.label) for f in gr.frames]
+    check(shape(gp) == shape(g), "the renderers lay the same stacks out differently")
+    check(gp.script == g.script and gp.style == g.style, "the renderers' style or script differ")
+
+
+# ---------------------------------------------------------------------------
 # damage: the test damages a parked target's control blocks and registry
 # through the debug-offsets table (unwind-info/debug-table.md), writing
 # /proc/PID/mem, then checks every output mode, live and on a gcore core.
@@ -967,7 +1079,9 @@ def main():
     ap.add_argument("--target-tool", help="qemu_core: corolink-stacks built for the target, run under --emulator")
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--program-fp")
-    ap.add_argument("test", choices=["live", "live_untimed", "core", "stripped", "errors", "fuzz", "sampling", "damage",
+    ap.add_argument("--perf-script", help="flamegraph: perf/corolink-perf, whose renderer must agree")
+    ap.add_argument("test", choices=["live", "live_untimed", "core", "stripped", "errors", "fuzz", "sampling",
+                                     "damage", "flamegraph",
                                      "qemu_core", "qemu_errors"])
     ARGS = ap.parse_args()
     TOOL.append(ARGS.tool)

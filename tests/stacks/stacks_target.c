@@ -14,7 +14,10 @@
  *                 "t2-parked"    suspended t2_parked_body -> park_deep x3
  *                                          -> park_leaf
  * With an argument N > 0 it creates N more suspended coroutines
- * ("bulk", bulk_body -> bulk_wait) for the scale measurement.
+ * ("bulk", bulk_body -> bulk_wait) for the scale measurement. With a
+ * second argument "crafted" (stacks.flamegraph) one more, suspended:
+ *                 "<a&\"b'> x;y"  crafted_body -> dig x DIG_DEPTH (deeper than
+ *                                          the tool's 256 frames)
  * Functions are global, linked with -rdynamic (a stripped copy still names
  * them from .dynsym), each with a distinct body (gcc -O2 merges identical
  * functions). */
@@ -24,6 +27,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -40,6 +44,25 @@ NOINLINE void bulk_wait(corolink_yielder *y, int i) {
 NOINLINE void *bulk_body(corolink_yielder *y, void *in, void *arg) {
     (void)in;
     bulk_wait(y, (int)(intptr_t)arg);
+    return NULL;
+}
+
+/* A name with characters that XML, the folded format and the text mode
+ * must each treat right, and a stack deeper than the tool walks. */
+#define CRAFTED_NAME "<a&\"b'> x;y"
+#define DIG_DEPTH 300
+
+NOINLINE int dig(corolink_yielder *y, int depth) {
+    volatile int here = depth;
+    if (depth > 0)
+        return dig(y, depth - 1) + here;
+    corolink_suspend(y, NULL);
+    return here;
+}
+
+NOINLINE void *crafted_body(corolink_yielder *y, void *in, void *arg) {
+    (void)in, (void)arg;
+    sink = dig(y, DIG_DEPTH);
     return NULL;
 }
 
@@ -130,6 +153,8 @@ int main(int argc, char **argv) {
         corolink_set_name(co, "bulk");
         corolink_resume(co, NULL, NULL);
     }
+    if (argc > 2 && strcmp(argv[2], "crafted") == 0)
+        corolink_resume(make(crafted_body, CRAFTED_NAME, NULL), NULL, NULL);
     pthread_t t;
     pthread_create(&t, NULL, thread2, NULL);
     corolink *runner = make(main_runner_body, "main-runner", NULL);
