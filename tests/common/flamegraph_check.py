@@ -102,7 +102,7 @@ class Graph:
                 continue
             f.parent = below[0]
             below[0].children.append(f)
-            if f.x < below[0].x - 0.006 or f.x + f.w > below[0].x + below[0].w + 0.006:
+            if f.x < below[0].x - 0.011 or f.x + f.w > below[0].x + below[0].w + 0.021:  # rounding
                 self.problems.append("%s sticks out of %s" % (f.name, below[0].name))
         for f in self.frames:
             want = 100.0 * f.n / t if t else 0.0

@@ -101,3 +101,25 @@ def samples(text):
             frames, in_sample = [], True
     if in_sample:
         yield frames
+
+
+def record_stitched(perf, tool, lib, target, work, env, target_args):
+    """perf/corolink-perf record of target (--call-graph dwarf,4096 at
+    4 kHz: enough samples on a fast machine, 4 KiB stack copies to keep
+    the recording small): the recording's path, or None after a failure
+    is printed. Skips where sdt_corolink:* events exist already or perf
+    or uprobes are refused."""
+    r = run([perf, "probe", "-l", "sdt_corolink:*"], env)
+    if "sdt_corolink:" in r.stdout:
+        skip("sdt_corolink:* probe events exist already (someone else's)")
+    data = os.path.join(work, "perf.data")
+    r = run([sys.executable, tool, "--perf", perf, "record", "-o", data,
+             "-F", "4000", "--call-graph", "dwarf,4096",
+             "--lib", os.path.realpath(lib), "--", target] + target_args, env)
+    print(r.stdout + r.stderr)
+    if r.returncode != 0:
+        if any(s in r.stderr for s in REFUSED) or "uprobes refused" in r.stderr:
+            skip("perf or uprobes refused here")
+        print("FAIL: corolink-perf record")
+        return None
+    return data

@@ -12,7 +12,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from perf_common import REFUSED, check_perf_works, run, scratch_env, skip  # noqa: E402
+from perf_common import check_perf_works, record_stitched, run, scratch_env  # noqa: E402
 
 BODY = ["body", "stage_outer", "stage_inner", "spin"]
 MIN_FRACTION = 0.8
@@ -28,20 +28,8 @@ def main():
     a = ap.parse_args()
     env = scratch_env(a.work)
     check_perf_works(a.perf, a.work, env)
-    r = run([a.perf, "probe", "-l", "sdt_corolink:*"], env)
-    if "sdt_corolink:" in r.stdout:
-        skip("sdt_corolink:* probe events exist already (someone else's)")
-    data = os.path.join(a.work, "perf.data")
-    # 4 kHz for enough samples on a fast machine; 4 KiB stack copies (the
-    # body's frames are shallow) to keep the recording small.
-    r = run([sys.executable, a.tool, "--perf", a.perf, "record", "-o", data,
-             "-F", "4000", "--call-graph", "dwarf,4096",
-             "--lib", os.path.realpath(a.lib), "--", a.target, "1500"], env)
-    print(r.stdout + r.stderr)
-    if r.returncode != 0:
-        if any(s in r.stderr for s in REFUSED) or "uprobes refused" in r.stderr:
-            skip("perf or uprobes refused here")
-        print("FAIL: corolink-perf record")
+    data = record_stitched(a.perf, a.tool, a.lib, a.target, a.work, env, ["1500"])
+    if data is None:
         return 1
     folded = run([sys.executable, a.tool, "--perf", a.perf, "report", "-i",
                   data, "--folded"], env)
