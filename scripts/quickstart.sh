@@ -41,7 +41,7 @@ build=${BUILD_DIR:-build}
 # What each mode needs from Debian.
 pkgs="build-essential cmake pkg-config"
 if [ "$mode" = test ]; then
-    pkgs="$pkgs ninja-build dpkg-dev man-db mandoc googletest libgtest-dev libbenchmark-dev libboost-context-dev \
+    pkgs="$pkgs ninja-build dpkg-dev man-db mandoc libxml2-utils googletest libgtest-dev libbenchmark-dev libboost-context-dev \
 libunwind-dev libdw-dev libelf-dev gdb clang linux-perf systemtap-sdt-dev \
 valgrind \
 gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user gdb-multiarch \
