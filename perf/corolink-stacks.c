@@ -2815,7 +2815,8 @@ static void usage(FILE *out) {
             "       --folded: 'state;outer;...;inner count' lines (flamegraph.pl, speedscope);\n"
             "       --json: an array of coroutine objects\n"
             "--svg FILE: write a flame graph (SVG) to FILE instead of the output on stdout\n"
-            "       (with --folded, --group or --json: that output too; FILE '-': stdout)\n"
+            "       (with --folded, and for one snapshot --group or --json: that output too;\n"
+            "       FILE '-': stdout)\n"
             "--stats: print the stop time of each snapshot on stderr\n");
 }
 

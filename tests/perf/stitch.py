@@ -16,6 +16,21 @@ from perf_common import check_perf_works, record_stitched, run, scratch_env  # n
 
 BODY = ["body", "stage_outer", "stage_inner", "spin"]
 MIN_FRACTION = 0.8
+# The library's resume path (probes and suspend timestamps route resumes
+# through it): never in a reported stack (counted with the switch).
+RESUME_PATH = ("corolink__resume_traced", "corolink__enter", "cl_enter",
+               "cl_tools_enter")
+
+
+def no_resume_path(text, label):
+    bad = [l for l in text.splitlines()
+           if any(f in RESUME_PATH for f in l.rsplit(" ", 1)[0].split(";"))]
+    for l in bad[:5]:
+        print("%s: %s" % (label, l))
+    if bad:
+        print("FAIL: %s: %d stacks show the library's resume path"
+              % (label, len(bad)))
+    return not bad
 
 
 def main():
@@ -37,7 +52,7 @@ def main():
         print(folded.stderr)
         print("FAIL: corolink-perf report --folded")
         return 1
-    ok = True
+    ok = no_resume_path(folded.stdout, "report --folded")
     inside = stitched = 0
     ids = set()
     for line in folded.stdout.splitlines():
@@ -84,6 +99,27 @@ def main():
             print(only.stdout)
             print("FAIL: --coroutine %s kept other samples" % one)
             ok = False
+    # Suspend timestamps on: the resume path also reads the clock; still
+    # nothing of it in the stacks, and the body's samples still reach main.
+    tenv = dict(env, COROLINK_TIMESTAMPS="1")
+    os.makedirs(os.path.join(a.work, "timed"), exist_ok=True)
+    tdata = record_stitched(a.perf, a.tool, a.lib, a.target,
+                            os.path.join(a.work, "timed"), tenv, ["1500"])
+    if tdata is None:
+        return 1
+    tf = run([sys.executable, a.tool, "--perf", a.perf, "report", "-i",
+              tdata, "--folded"], env)
+    ok = no_resume_path(tf.stdout, "timestamps on") and ok
+    tin = sum(int(l.rsplit(" ", 1)[1]) for l in tf.stdout.splitlines()
+              if l.rsplit(" ", 1)[0].split(";")[-len(BODY):] == BODY)
+    tmain = sum(int(l.rsplit(" ", 1)[1]) for l in tf.stdout.splitlines()
+                if l.rsplit(" ", 1)[0].split(";")[-len(BODY):] == BODY
+                and "main" in l.split(";"))
+    print("timestamps on: samples in the body %d, reaching main %d"
+          % (tin, tmain))
+    if tin < 100 or tmain < MIN_FRACTION * tin:
+        print("FAIL: timestamps on: too few samples, or not stitched to main")
+        ok = False
     print("OK" if ok else "FAIL")
     return 0 if ok else 1
 
