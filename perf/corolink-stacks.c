@@ -1528,19 +1528,21 @@ static int frame_cb(Dwfl_Frame *state, void *arg) {
     /* The library's resume path (timestamps, probes, tools: the debug
      * table's hidden range) between a running coroutine and its resumer:
      * left out, as if the resume had been inline. (Not an innermost frame:
-     * a thread stopped in there shows where it is.) */
-    if (u->n > 0 && spc >= c->t.hidden_lo && spc < c->t.hidden_hi)
-        return DWARF_CB_OK;
-    if (u->n >= MAX_FRAMES)
-        return DWARF_CB_ABORT;
-    u->f[u->n++] = (struct frame){spc, sp, act};
-    if (u->stop_at_root)
-        u->last_cfa = frame_cfa(c, state, spc, act);
+     * a thread stopped in there shows where it is. Its signed return
+     * addresses still need the restart below.) */
+    bool hidden = u->n > 0 && spc >= c->t.hidden_lo && spc < c->t.hidden_hi;
+    if (!hidden) {
+        if (u->n >= MAX_FRAMES)
+            return DWARF_CB_ABORT;
+        u->f[u->n++] = (struct frame){spc, sp, act};
+        if (u->stop_at_root)
+            u->last_cfa = frame_cfa(c, state, spc, act);
+    }
     if (spc != pc) {
         /* A signed return address: libdw would look for the caller's
          * CFI at it. Go on from this frame's registers with the stripped
          * pc (less one: the call's rows, as for any return address; this
-         * frame is listed already, so the restart skips it). */
+         * frame is listed already, or hidden, so the restart skips it). */
         memset(&c->restart, 0, sizeof c->restart);
         for (unsigned r = 0; r < c->rs->ndwarf; r++) {
             Dwarf_Word v;
