@@ -25,11 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__clang__)
-#define NOINLINE __attribute__((noinline))
-#else
-#define NOINLINE __attribute__((noinline, noclone))
-#endif
+#include "../common/noinline.h"
 
 static volatile uint64_t sink;
 static long rounds;

@@ -23,13 +23,8 @@ import sys
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from perf_common import RESUME_PATH  # noqa: E402
 from perf_tool import parse_args, read_ranges, record, run, sample_rows, tool  # noqa: E402
-
-
-# The library's resume path (the traced resume): counted with the switch,
-# never in a charged sample's stack.
-RESUME_PATH = ("corolink__resume_traced", "corolink__enter", "cl_enter",
-               "cl_tools_enter")
 
 
 def main():

@@ -10,12 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* (noclone: gcc's; clang does not clone functions that way.) */
-#if defined(__clang__)
-#define NOINLINE __attribute__((noinline))
-#else
-#define NOINLINE __attribute__((noinline, noclone))
-#endif
+#include "../common/noinline.h"
 
 static volatile uint64_t sink;
 

@@ -56,6 +56,11 @@ def check_perf_works(perf, work, env):
 # (hidden, inside corolink__trampoline): with the library's .symtab, perf
 # names it by either symbol, depending on the build's symbol layout.
 ROOT_NAMES = ("corolink__trampoline", "corolink__trampoline_ret")
+# The library's resume path (the traced resume that probes and suspend
+# timestamps route resumes through; the debug table's hidden range): never
+# in a stack corolink-perf reports (it counts such samples with the switch).
+RESUME_PATH = ("corolink__resume_traced", "corolink__enter", "cl_enter",
+               "cl_tools_enter")
 
 
 def record_fp(perf, work, env, cmd):

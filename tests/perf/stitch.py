@@ -12,19 +12,23 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from perf_common import check_perf_works, record_stitched, run, scratch_env  # noqa: E402
+from perf_common import (RESUME_PATH, check_perf_works, record_stitched, run,  # noqa: E402
+                         scratch_env)
 
 BODY = ["body", "stage_outer", "stage_inner", "spin"]
 MIN_FRACTION = 0.8
-# The library's resume path (probes and suspend timestamps route resumes
-# through it): never in a reported stack (counted with the switch).
-RESUME_PATH = ("corolink__resume_traced", "corolink__enter", "cl_enter",
-               "cl_tools_enter")
+
+
+def folded_lines(text):
+    """(frames root first, count) of each `report --folded` line."""
+    for line in text.splitlines():
+        stack, n = line.rsplit(" ", 1)
+        yield stack.split(";"), int(n)
 
 
 def no_resume_path(text, label):
-    bad = [l for l in text.splitlines()
-           if any(f in RESUME_PATH for f in l.rsplit(" ", 1)[0].split(";"))]
+    bad = [";".join(f) for f, _ in folded_lines(text)
+           if any(x in RESUME_PATH for x in f)]
     for l in bad[:5]:
         print("%s: %s" % (label, l))
     if bad:
@@ -55,10 +59,7 @@ def main():
     ok = no_resume_path(folded.stdout, "report --folded")
     inside = stitched = 0
     ids = set()
-    for line in folded.stdout.splitlines():
-        stack, n = line.rsplit(" ", 1)
-        frames = stack.split(";")
-        n = int(n)
+    for frames, n in folded_lines(folded.stdout):
         if frames[-len(BODY):] != BODY:
             continue  # not a sample in the hot loop
         inside += n
@@ -110,11 +111,11 @@ def main():
     tf = run([sys.executable, a.tool, "--perf", a.perf, "report", "-i",
               tdata, "--folded"], env)
     ok = no_resume_path(tf.stdout, "timestamps on") and ok
-    tin = sum(int(l.rsplit(" ", 1)[1]) for l in tf.stdout.splitlines()
-              if l.rsplit(" ", 1)[0].split(";")[-len(BODY):] == BODY)
-    tmain = sum(int(l.rsplit(" ", 1)[1]) for l in tf.stdout.splitlines()
-                if l.rsplit(" ", 1)[0].split(";")[-len(BODY):] == BODY
-                and "main" in l.split(";"))
+    tin = tmain = 0
+    for frames, n in folded_lines(tf.stdout):
+        if frames[-len(BODY):] == BODY:
+            tin += n
+            tmain += n if "main" in frames else 0
     print("timestamps on: samples in the body %d, reaching main %d"
           % (tin, tmain))
     if tin < 100 or tmain < MIN_FRACTION * tin:
