@@ -566,6 +566,48 @@ COROLINK_API COROLINK__NOPLT int corolink_resume(corolink *co, void *input,
 COROLINK_API COROLINK__NOPLT void *corolink_suspend(corolink_yielder *yielder,
                                                     void *value);
 
+/* What corolink_resume_with() runs on top of a coroutine: called with the
+ * resume's `input` and the `arg` given to corolink_resume_with(); its return
+ * value is what the coroutine's pending corolink_suspend() returns. */
+typedef void *(*corolink_with_fn)(void *input, void *arg);
+
+/* Resumes `co` as corolink_resume() does, but first calls fn(input, arg)
+ * on co's own stack, on top of its pending corolink_suspend() (as if that
+ * suspend had called fn): what fn returns is what the suspend returns in
+ * the body, which then runs on until it suspends or returns. On a
+ * coroutine that has not started, fn runs first (as if the coroutine's
+ * root frame had called it) and its return value is the body's `input`.
+ * (Boost.Context's resume_with()/ontop_fcontext().)
+ *
+ * An exception thrown by fn (builds with COROLINK_UNWIND=ON) comes out of
+ * the pending corolink_suspend() inside the body, raised there from a real
+ * call: the body may catch it around the suspend, which makes this the
+ * way to cancel a coroutine at its suspension point; uncaught, it finishes
+ * the coroutine and propagates out of this call, as any exception a body
+ * throws. If the coroutine had not started, the body never runs: the
+ * exception finishes it and propagates out of this call.
+ *
+ * fn may do anything a body may do: call deeper, resume other coroutines,
+ * call corolink_on_parent_stack() with the coroutine's yielder, and even
+ * suspend the coroutine with that yielder (passed to it through arg): the
+ * pending suspend then returns fn's result only once fn itself returns,
+ * after later resumes. A fault in fn traps the coroutine (see "Traps"); a
+ * corolink_destroy() of the coroutine suspended inside fn unwinds fn's
+ * frames and then the body's.
+ *
+ * Backtraces taken inside fn (gdb, glibc backtrace(), libgcc, libunwind,
+ * libdw, frame-pointer walks) show fn, then the body's frames from its
+ * suspension point down to the coroutine's root frame, then the resumer:
+ * fn's caller is a library frame (corolink__ontop) whose unwind rows give
+ * the body's registers as they were at the suspend.
+ *
+ * Returns what corolink_resume() returns; COROLINK_EINVAL also for fn NULL
+ * (*output is set to NULL and nothing runs on any error). Always takes the
+ * library's out-of-line switch (about twice the cost of an inline round
+ * trip). */
+COROLINK_API int corolink_resume_with(corolink *co, corolink_with_fn fn,
+                                      void *arg, void *input, void **output);
+
 /* Calls fn(arg) on the stack of the coroutine's current resumer (below the
  * resumer's frame, which is blocked in corolink_resume()) and returns its
  * result. Use it for work that needs more stack than the coroutine has. fn
