@@ -45,6 +45,10 @@ enum {
     /* The stack is a watched slab slot (slab.c): its release checks the
      * zone below it. */
     CL_FLAG_WATCHED = 0x200,
+    /* A forced unwind of the coroutine stopped at a corolink__ontop frame
+     * (fn of corolink_resume_with() was suspended): the body's pending
+     * suspend starts it again (unwind.c). */
+    CL_FLAG_REUNWIND = 0x400,
 };
 
 /* How a coroutine finished (struct corolink__hot.finished; 0 = not). */
@@ -68,6 +72,13 @@ enum {
 #define CL_STATUS_BUSY 5  /* x86-64: corolink__busy (co->pc was NULL) */
 #define CL_CMD_CONTINUE 0
 #define CL_CMD_UNWIND 1   /* the pending suspend raises a forced unwind */
+/* Any other command is a struct cl_with * (corolink_resume_with()): the
+ * switch goes through corolink__ontop, which calls fn(input, arg) on the
+ * coroutine's stack and enters its pending suspend with the result. */
+struct cl_with {
+    corolink_with_fn fn; /* 0x00 (WITH_FN in unwind-info/) */
+    void *arg;           /* 0x08 on 64-bit targets (WITH_ARG) */
+};
 
 /* Checks that a word found on a stack is a live control block (trap.c):
  * co->check == ((uintptr_t)co ^ CL_CHECK). */

@@ -281,8 +281,8 @@ void cl_probes_hold(bool on) {
  * resumer's side, so that the body's suspend needs no test at all (each
  * test there cost about 10% of a round trip in -O3 code). The return and
  * trap probes fire where they happen (the trampoline, the trap handler). */
-CL_RESUME_PATH int corolink__resume_traced(corolink *co, void *input,
-                                          void **output) {
+static inline __attribute__((always_inline)) int
+resume_cmd(corolink *co, void *input, uintptr_t cmd, void **output) {
     if (co == NULL || co->hot.pc == NULL)
         return corolink__resume_fail(co, output);
     if (__builtin_expect(cl_shstk_active, 0)) {
@@ -291,7 +291,7 @@ CL_RESUME_PATH int corolink__resume_traced(corolink *co, void *input,
         return COROLINK_ENOTSUP; /* see cl_shstk_init() */
     }
     void *value = NULL;
-    int st = cl_enter(co, input, CL_CMD_CONTINUE, &value);
+    int st = cl_enter(co, input, cmd, &value);
     if (st == COROLINK_YIELD) {
         if (corolink__debug_flags & COROLINK__DEBUG_TIMESTAMPS)
             corolink__stamp(co);
@@ -305,5 +305,33 @@ CL_RESUME_PATH int corolink__resume_traced(corolink *co, void *input,
     if (output)
         *output = value;
     return st;
+}
+
+CL_RESUME_PATH int corolink__resume_traced(corolink *co, void *input,
+                                          void **output) {
+    return resume_cmd(co, input, CL_CMD_CONTINUE, output);
+}
+
+/* corolink_resume_with(): the same resume with the command that sends the
+ * switch through corolink__ontop (unwind-info/), whose frame runs fn on
+ * co's stack. In the resume path's section: tools show the caller of
+ * corolink_resume_with() as the resumer, as for an inline resume. */
+CL_RESUME_PATH int corolink_resume_with(corolink *co, corolink_with_fn fn,
+                                        void *arg, void *input,
+                                        void **output) {
+#if CL_HAVE_ONTOP
+    if (fn == NULL) {
+        if (output)
+            *output = NULL;
+        return COROLINK_EINVAL;
+    }
+    struct cl_with with = {fn, arg};
+    return resume_cmd(co, input, (uintptr_t)&with, output);
+#else
+    (void)co, (void)fn, (void)arg, (void)input;
+    if (output)
+        *output = NULL;
+    return COROLINK_ENOTSUP;
+#endif
 }
 

@@ -95,13 +95,15 @@ static struct corolink *root_coroutine(struct _Unwind_Context *ctx) {
                                offsetof(struct corolink__hot, link_fp));
 }
 
-/* The personality routine of corolink__trampoline, the root frame of every
- * coroutine stack. */
-CL_HIDDEN _Unwind_Reason_Code
-corolink__personality(int version, _Unwind_Action actions,
-                      _Unwind_Exception_Class cls,
-                      struct _Unwind_Exception *exc,
-                      struct _Unwind_Context *ctx) {
+/* What the personality routines of corolink__trampoline and
+ * corolink__ontop do: catch every exception and this library's forced
+ * unwind, and land at `landing` with the exception in the first
+ * exception-data register and CAUGHT_* in the second. */
+static _Unwind_Reason_Code catch_all(int version, _Unwind_Action actions,
+                                     _Unwind_Exception_Class cls,
+                                     struct _Unwind_Exception *exc,
+                                     struct _Unwind_Context *ctx,
+                                     void *landing) {
     if (version != 1)
         return _URC_FATAL_PHASE1_ERROR;
     int kind;
@@ -125,12 +127,54 @@ corolink__personality(int version, _Unwind_Action actions,
     } else {
         return _URC_CONTINUE_UNWIND;
     }
-    (void)root_coroutine;
     _Unwind_SetGR(ctx, __builtin_eh_return_data_regno(0), (_Unwind_Ptr)exc);
     _Unwind_SetGR(ctx, __builtin_eh_return_data_regno(1), (_Unwind_Word)kind);
-    _Unwind_SetIP(ctx, (_Unwind_Ptr)corolink__trampoline_eh);
+    _Unwind_SetIP(ctx, (_Unwind_Ptr)landing);
     return _URC_INSTALL_CONTEXT;
 }
+
+/* The personality routine of corolink__trampoline, the root frame of every
+ * coroutine stack. */
+CL_HIDDEN _Unwind_Reason_Code
+corolink__personality(int version, _Unwind_Action actions,
+                      _Unwind_Exception_Class cls,
+                      struct _Unwind_Exception *exc,
+                      struct _Unwind_Context *ctx) {
+    (void)root_coroutine;
+    return catch_all(version, actions, cls, exc, ctx, corolink__trampoline_eh);
+}
+
+/* The personality routine of corolink__ontop, fn's caller in
+ * corolink_resume_with(): the exception, or the forced unwind, is raised
+ * again from the body's pending suspend (corolink__ontop_caught(), then
+ * corolink__suspend_unwind()), whose call of corolink__suspend_unwind()
+ * is a call site of the body's own code: the C++ personality of the
+ * body would call std::terminate() for an exception coming out of the
+ * switch-out, which no call-site table lists. */
+#if CL_HAVE_ONTOP
+extern char corolink__ontop_eh[] CL_HIDDEN;
+CL_HIDDEN _Unwind_Reason_Code
+corolink__ontop_personality(int version, _Unwind_Action actions,
+                            _Unwind_Exception_Class cls,
+                            struct _Unwind_Exception *exc,
+                            struct _Unwind_Context *ctx) {
+    return catch_all(version, actions, cls, exc, ctx, corolink__ontop_eh);
+}
+
+/* Called by corolink__ontop's landing pad (a suspended body's case): what
+ * the body's pending suspend is to raise when it calls
+ * corolink__suspend_unwind(). */
+CL_HIDDEN void corolink__ontop_caught(struct corolink *co,
+                                      struct _Unwind_Exception *exc,
+                                      int kind);
+void corolink__ontop_caught(struct corolink *co, struct _Unwind_Exception *exc,
+                            int kind) {
+    if (kind == CAUGHT_UNWIND)
+        co->hot.flags |= CL_FLAG_REUNWIND; /* unwind on */
+    else
+        co->pending = exc;
+}
+#endif
 
 #if CL_WINDOWS
 /* libgcc's bridge from SEH dispatch to an Itanium personality routine
@@ -348,12 +392,27 @@ static _Unwind_Reason_Code unwind_stop(int version, _Unwind_Action actions,
 
 void corolink__suspend_unwind(corolink_yielder *yielder) {
     struct corolink *co = (struct corolink *)yielder;
+    if (co->pending != NULL) {
+        /* An exception that left fn of corolink_resume_with() (caught by
+         * corolink__ontop): raised again from the body's suspend. The root
+         * frame catches whatever the body does not. */
+        struct _Unwind_Exception *exc = co->pending;
+        co->pending = NULL;
+        raise_again(exc, co->hot.id, co->name);
+    }
     struct unwind_obj *obj = (struct unwind_obj *)co->unwind_exc;
+    unsigned *uncaught = cxx_uncaught();
+    unsigned count = uncaught ? *uncaught : 0;
+    if (co->hot.flags & CL_FLAG_REUNWIND) {
+        /* The same forced unwind, stopped at a corolink__ontop frame: it
+         * goes on from here, with the count it started with. */
+        co->hot.flags &= ~(uint32_t)CL_FLAG_REUNWIND;
+        count = obj->cxx_uncaught;
+    }
     memset(obj, 0, sizeof *obj);
     obj->exc.exception_class = CL_UNWIND_CLASS;
     obj->exc.exception_cleanup = unwind_cleanup;
-    unsigned *uncaught = cxx_uncaught();
-    obj->cxx_uncaught = uncaught ? *uncaught : 0;
+    obj->cxx_uncaught = count;
     _Unwind_ForcedUnwind(&obj->exc, unwind_stop, co);
     fprintf(stderr,
             "corolink: fatal: could not start a forced unwind of coroutine "

@@ -705,7 +705,9 @@ corolink_suspend_eh:
  * corolink_resume() without its checks, with `cmd` (0 or 1) made the
  * switch's CF for the pending suspend, returning the switch's raw status
  * (the body's exception, status 4, is left in the control block for the
- * caller).
+ * caller). A `cmd` above 1 is a struct cl_with * (corolink_resume_with()):
+ * the switch then goes through corolink__ontop, which runs with->fn on
+ * co's stack first.
  */
         /* In the section of the library's resume-path code that tools
          * leave out of backtraces (the debug table's hidden_lo/hidden_hi,
@@ -728,8 +730,11 @@ corolink__enter:
 #endif
         movq    CO_PC(%rdi), %rax
         movq    $0, CO_PC(%rdi)                 /* running */
+        cmpq    $1, %rdx
+        ja      .Lenter_with                    /* cmd: a struct cl_with * */
         negl    %edx                            /* CF = (cmd != 0) */
         call    *%rax                           /* rdi = co, rsi, CF = cmd */
+.Lenter_back:
         /* Back: rsi = value, ZF = 0 (yielded) or edx = status; rows as
          * above. */
         movl    $STATUS_YIELD, %eax             /* (moves keep the flags) */
@@ -752,8 +757,202 @@ corolink__enter:
         movq    %r13, %rdx
         jmp     .Lenter_probed
 #endif
+.Lenter_with:
+        /* corolink_resume_with(): rax = co's old pc, rdx = the struct
+         * cl_with. Same frame as at the `call *%rax` above (CFA = rbp + 16,
+         * registers saved below it); corolink__ontop comes back as a
+         * switch does. */
+        CALLEE_SAVED_ROWS
+        call    corolink__ontop
+        jmp     .Lenter_back                    /* (a jump keeps the flags) */
         .cfi_endproc
         .size   corolink__enter, .-corolink__enter
+
+/*
+ * corolink__ontop: the switch of corolink_resume_with(), called by
+ * corolink__enter on the resumer's stack like a resume point:
+ *   rdi = co, rsi = input, rax = co's old pc (the resume point of its
+ *   pending suspend, or corolink__trampoline if it has not started),
+ *   rdx = struct cl_with { fn, arg }, [rsp] = return address into
+ *   corolink__enter, rbp = its rbp.
+ * It records the resumer in co->link_* as a resume point does, moves onto
+ * co's stack and calls fn(input, arg) there from a frame of its own, then
+ * enters co's old pc as a resume would (back on the resumer's stack, at
+ * the return address, with rsi = fn's result and CF = 0), so that the
+ * pending suspend returns fn's result (or the body starts with it).
+ *
+ * Its frame on co's stack is made to look called from the coroutine at
+ * its suspension point: below the body's stack pointer (co->sp) it writes
+ * what a `call` and a `push %rbp` made there would have left, the return
+ * address S = co->pc - 16 (the switch-out's first instruction, where the
+ * body's own unwind rows still hold with rsp = co->sp and rbp = co->fp:
+ * see CL_SUSPENDED_PC_ADJUST in src/arch/x86_64_linux.h) and the body's
+ * rbp = co->fp:
+ *
+ *   co's stack while fn runs:
+ *     co->sp  ->  (the body's frames, as the suspend left them)
+ *     -8          S = co->pc - 16            } a frame record, as a call
+ *     -16         co->fp    <- rbp           } from S would leave it
+ *     -24         co
+ *     -32         co's old pc (where to go on after fn)
+ *                 (16-byte alignment)
+ *                 fn's frames
+ *
+ * Every unwinder, and every frame-pointer walk, then goes from fn through
+ * this frame into the body at S, the body's frames, the root frame and
+ * the resumer. For a coroutine that has not started the frame is made the
+ * same way below co, as called by the root frame from the body's return
+ * address: S = corolink__trampoline_ret, rbp = &co->link_fp (the rows of
+ * corolink__trampoline there lead to the resumer through co->link_*).
+ *
+ * An exception that leaves fn (or a forced unwind of co while fn is
+ * suspended in it) is caught here by corolink__ontop_personality
+ * (src/unwind.c), which lands in corolink__ontop_eh: for a suspended
+ * body the pending suspend is entered with CF = 1, so that it calls
+ * corolink__suspend_unwind() from the body's frame, which raises the
+ * exception again there (or starts the forced unwind again); for a
+ * coroutine that has not started, the root frame's landing pad finishes
+ * it as if the body had thrown.
+ */
+#define SUSPENDED_PC_ADJUST 16  /* CL_SUSPENDED_PC_ADJUST */
+#define WITH_FN    0x00         /* struct cl_with (src/internal.h) */
+#define WITH_ARG   0x08
+        .globl  corolink__ontop
+        .hidden corolink__ontop
+        .type   corolink__ontop, @function
+        .p2align 4
+corolink__ontop:
+        .cfi_startproc
+#if COROLINK_UNWIND
+        /* Everything that leaves fn stops here (see above). Encoding as
+         * in corolink__trampoline. */
+        .cfi_personality 0x1b, corolink__ontop_personality
+#endif
+        /* CIE rows: CFA = rsp + 8, return address at CFA - 8, every other
+         * register unchanged: corolink__enter's callee (a direct call: no
+         * endbr64 needed). */
+        movq    %rbp, CO_LINK_FP(%rdi)          /* resumer's rbp */
+        popq    CO_LINK_RA(%rdi)                /* resumer's return address */
+        /* CFA = rsp (the resumer's rsp after its call returns); the return
+         * address stays at CFA - 8, in the resumer's red zone. */
+        .cfi_def_cfa_offset 0
+        movq    %rsp, CO_LINK_SP(%rdi)          /* resumer's rsp after return */
+        movq    WITH_FN(%rdx), %r10
+        movq    WITH_ARG(%rdx), %r11
+        leaq    corolink__trampoline(%rip), %rcx
+        cmpq    %rcx, %rax
+        je      1f
+        /* Suspended: called from the switch-out S with the body's rsp and
+         * rbp. */
+        leaq    -SUSPENDED_PC_ADJUST(%rax), %rcx /* S */
+        movq    CO_SP(%rdi), %rdx               /* the body's rsp */
+        movq    CO_FP(%rdi), %r8                /* the body's rbp */
+        jmp     2f
+1:      /* Not started: called from the root frame, at the body's return
+         * address, with rsp = co and rbp = &co->link_fp. */
+        leaq    corolink__trampoline_ret(%rip), %rcx
+        movq    %rdi, %rdx
+        leaq    CO_LINK_FP(%rdi), %r8
+2:      movq    %rcx, -8(%rdx)                  /* the return address */
+        movq    %r8, -16(%rdx)                  /* the caller's rbp */
+        leaq    -16(%rdx), %rsp                 /* onto co's stack */
+        /* Now the callee of S that has pushed rbp: CFA = rsp + 16 (the
+         * caller's rsp), return address at CFA - 8, the caller's rbp at
+         * CFA - 16. */
+        .cfi_def_cfa %rsp, 16
+        .cfi_offset %rbp, -16
+        movq    %rsp, %rbp
+        /* CFA = rbp + 16 from here on, whatever rsp does. */
+        .cfi_def_cfa_register %rbp
+        pushq   %rdi                            /* co, at rbp - 8 */
+        pushq   %rax                            /* co's old pc, at rbp - 16 */
+        andq    $-16, %rsp                      /* the ABI's alignment */
+        movq    %rsi, %rdi                      /* fn(input, arg) */
+        movq    %r11, %rsi
+        call    *%r10
+        /* fn's return address (corolink_current() and the trap handler
+         * need nothing of it: the frame unwinds as any other). */
+        movq    -8(%rbp), %rdi                  /* co */
+        movq    -16(%rbp), %rcx                 /* where co goes on */
+        movq    %rax, %rsi                      /* fn's result: the input */
+        /* The body's rsp and rbp for the resume point, which reads them
+         * from co: fn may have suspended co since, over them. */
+        movq    (%rbp), %rax
+        movq    %rax, CO_FP(%rdi)
+        leaq    16(%rbp), %rax
+        movq    %rax, CO_SP(%rdi)
+        movq    CO_LINK_SP(%rdi), %rax
+#if COROLINK_UNWIND
+        .cfi_remember_state                     /* for the landing pad */
+#endif
+        leaq    -8(%rax), %rsp                  /* at the resumer's return address */
+        /* Back to the resumer's callee view, as at a resume's `call`:
+         * CFA = rsp + 8, return address at CFA - 8, the resumer's rbp in
+         * co->link_fp (rdi = co). */
+        .cfi_def_cfa %rsp, 8
+        .cfi_offset %rip, -8
+        RBP_IN_LINK
+        movq    CO_LINK_FP(%rdi), %rbp
+        .cfi_same_value %rbp                    /* rbp: the resumer's */
+        testq   %rsp, %rsp                      /* CF = 0: the command "go on" */
+        jmp     *%rcx                           /* rdi = co, rsi = input */
+#if COROLINK_UNWIND
+        /* Landing pad, entered by the unwinder when an exception leaves fn
+         * (or co's forced unwind reaches this frame): rbp = our frame,
+         * rsp = what it was at the call, rax = the exception object,
+         * edx = 1 (an exception) or 2 (the forced unwind), as
+         * corolink__ontop_personality set them. Rows: our frame, as
+         * while fn ran. (check-cfi's --cover leaves the `_eh` tail out.) */
+        .cfi_restore_state
+        .globl  corolink__ontop_eh
+        .hidden corolink__ontop_eh
+corolink__ontop_eh:
+        movq    -8(%rbp), %rdi                  /* co */
+        movq    -16(%rbp), %rcx                 /* where co goes on */
+        leaq    corolink__trampoline(%rip), %r8
+        cmpq    %r8, %rcx
+        je      3f
+        /* corolink__ontop_caught(co, exception, kind) leaves the exception
+         * (or the order to unwind again) for corolink__suspend_unwind().
+         * rsp is 16-byte aligned, as at the call of fn. */
+        movq    %rax, %rsi
+        call    corolink__ontop_caught
+        movq    -8(%rbp), %rdi                  /* co */
+        movq    -16(%rbp), %rcx                 /* the pending suspend */
+        xorl    %esi, %esi                      /* value: NULL */
+        movq    (%rbp), %rax                    /* the body's rbp and rsp */
+        movq    %rax, CO_FP(%rdi)               /* (see above) */
+        leaq    16(%rbp), %rax
+        movq    %rax, CO_SP(%rdi)
+        movq    CO_LINK_SP(%rdi), %rax
+        leaq    -8(%rax), %rsp                  /* at the resumer's return address */
+        /* The resumer's callee again, as on the way out above. */
+        .cfi_def_cfa %rsp, 8
+        .cfi_offset %rip, -8
+        RBP_IN_LINK
+        movq    CO_LINK_FP(%rdi), %rbp
+        .cfi_same_value %rbp                    /* rbp: the resumer's */
+        stc                                     /* CF = 1: the suspend calls */
+        jmp     *%rcx                           /* corolink__suspend_unwind() */
+3:      /* Not started: go back into the root frame, as a return to S
+         * would, and take its landing pad with rax and edx as they are:
+         * it finishes co and reports the exception (or the end of the
+         * forced unwind) to the resumer. Rows: our frame (the jump above
+         * came from under them). */
+        .cfi_def_cfa %rbp, 16
+        .cfi_offset %rbp, -16
+        .cfi_offset %rip, -8
+        leave                                   /* rbp = &co->link_fp */
+        /* CFA = rsp + 8: the return address S is at rsp, rbp restored. */
+        .cfi_def_cfa %rsp, 8
+        .cfi_same_value %rbp
+        addq    $8, %rsp                        /* rsp = co */
+        /* CFA = rsp: S still at CFA - 8. */
+        .cfi_def_cfa_offset 0
+        jmp     corolink__trampoline_eh
+#endif
+        .cfi_endproc
+        .size   corolink__ontop, .-corolink__ontop
         .popsection
 
         .section .note.GNU-stack,"",@progbits
