@@ -282,7 +282,7 @@ void cl_probes_hold(bool on) {
  * test there cost about 10% of a round trip in -O3 code). The return and
  * trap probes fire where they happen (the trampoline, the trap handler). */
 static inline __attribute__((always_inline)) int
-resume_cmd(corolink *co, void *input, uintptr_t cmd, void **output) {
+cl_resume_cmd(corolink *co, void *input, uintptr_t cmd, void **output) {
     if (co == NULL || co->hot.pc == NULL)
         return corolink__resume_fail(co, output);
     if (__builtin_expect(cl_shstk_active, 0)) {
@@ -309,7 +309,7 @@ resume_cmd(corolink *co, void *input, uintptr_t cmd, void **output) {
 
 CL_RESUME_PATH int corolink__resume_traced(corolink *co, void *input,
                                           void **output) {
-    return resume_cmd(co, input, CL_CMD_CONTINUE, output);
+    return cl_resume_cmd(co, input, CL_CMD_CONTINUE, output);
 }
 
 /* corolink_resume_with(): the same resume with the command that sends the
@@ -326,7 +326,7 @@ CL_RESUME_PATH int corolink_resume_with(corolink *co, corolink_with_fn fn,
         return COROLINK_EINVAL;
     }
     struct cl_with with = {fn, arg};
-    return resume_cmd(co, input, (uintptr_t)&with, output);
+    return cl_resume_cmd(co, input, (uintptr_t)&with, output);
 #else
     (void)co, (void)fn, (void)arg, (void)input;
     if (output)

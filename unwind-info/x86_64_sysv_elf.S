@@ -870,11 +870,13 @@ corolink__ontop:
         movq    %rsi, %rdi                      /* fn(input, arg) */
         movq    %r11, %rsi
         call    *%r10
-        /* fn's return address (corolink_current() and the trap handler
-         * need nothing of it: the frame unwinds as any other). */
+        movq    %rax, %rsi                      /* fn's result: the input */
+        xorl    %r9d, %r9d                      /* the command: go on */
+.Lontop_leave:
+        /* Into co's old pc, as a resume enters it: rsi = the input, r9d =
+         * the command for a pending suspend (0 go on, 1 raise). */
         movq    -8(%rbp), %rdi                  /* co */
         movq    -16(%rbp), %rcx                 /* where co goes on */
-        movq    %rax, %rsi                      /* fn's result: the input */
         /* The body's rsp and rbp for the resume point, which reads them
          * from co: fn may have suspended co since, over them. */
         movq    (%rbp), %rax
@@ -882,9 +884,7 @@ corolink__ontop:
         leaq    16(%rbp), %rax
         movq    %rax, CO_SP(%rdi)
         movq    CO_LINK_SP(%rdi), %rax
-#if COROLINK_UNWIND
         .cfi_remember_state                     /* for the landing pad */
-#endif
         leaq    -8(%rax), %rsp                  /* at the resumer's return address */
         /* Back to the resumer's callee view, as at a resume's `call`:
          * CFA = rsp + 8, return address at CFA - 8, the resumer's rbp in
@@ -894,8 +894,9 @@ corolink__ontop:
         RBP_IN_LINK
         movq    CO_LINK_FP(%rdi), %rbp
         .cfi_same_value %rbp                    /* rbp: the resumer's */
-        testq   %rsp, %rsp                      /* CF = 0: the command "go on" */
+        negl    %r9d                            /* CF = the command */
         jmp     *%rcx                           /* rdi = co, rsi = input */
+        .cfi_restore_state
 #if COROLINK_UNWIND
         /* Landing pad, entered by the unwinder when an exception leaves fn
          * (or co's forced unwind reaches this frame): rbp = our frame,
@@ -903,7 +904,6 @@ corolink__ontop:
          * edx = 1 (an exception) or 2 (the forced unwind), as
          * corolink__ontop_personality set them. Rows: our frame, as
          * while fn ran. (check-cfi's --cover leaves the `_eh` tail out.) */
-        .cfi_restore_state
         .globl  corolink__ontop_eh
         .hidden corolink__ontop_eh
 corolink__ontop_eh:
@@ -913,27 +913,14 @@ corolink__ontop_eh:
         cmpq    %r8, %rcx
         je      3f
         /* corolink__ontop_caught(co, exception, kind) leaves the exception
-         * (or the order to unwind again) for corolink__suspend_unwind().
-         * rsp is 16-byte aligned, as at the call of fn. */
+         * (or the order to unwind again) for corolink__suspend_unwind(),
+         * which the pending suspend calls when entered with CF = 1. rsp is
+         * 16-byte aligned, as at the call of fn. */
         movq    %rax, %rsi
         call    corolink__ontop_caught
-        movq    -8(%rbp), %rdi                  /* co */
-        movq    -16(%rbp), %rcx                 /* the pending suspend */
         xorl    %esi, %esi                      /* value: NULL */
-        movq    (%rbp), %rax                    /* the body's rbp and rsp */
-        movq    %rax, CO_FP(%rdi)               /* (see above) */
-        leaq    16(%rbp), %rax
-        movq    %rax, CO_SP(%rdi)
-        movq    CO_LINK_SP(%rdi), %rax
-        leaq    -8(%rax), %rsp                  /* at the resumer's return address */
-        /* The resumer's callee again, as on the way out above. */
-        .cfi_def_cfa %rsp, 8
-        .cfi_offset %rip, -8
-        RBP_IN_LINK
-        movq    CO_LINK_FP(%rdi), %rbp
-        .cfi_same_value %rbp                    /* rbp: the resumer's */
-        stc                                     /* CF = 1: the suspend calls */
-        jmp     *%rcx                           /* corolink__suspend_unwind() */
+        movl    $1, %r9d                        /* the command: raise */
+        jmp     .Lontop_leave
 3:      /* Not started: go back into the root frame, as a return to S
          * would, and take its landing pad with rax and edx as they are:
          * it finishes co and reports the exception (or the end of the

@@ -161,7 +161,8 @@ RUNNING = {
 # The library's resume path (the debug table's hidden range), which bt
 # leaves out.
 HIDDEN_FRAMES = ("corolink__enter", "corolink.enter", "corolink__resume_traced",
-                 "cl_enter", "cl_tools_enter")
+                 "cl_enter", "cl_tools_enter", "cl_resume_cmd",
+                 "corolink_resume_with", "corolink__ontop")
 
 ROW = re.compile(r'^(\*?)\s+(\d+)\s+(created|running \(resuming another\)|'
                  r'running|suspended|finished \(\w+\))\s+"([^"]*)"\s+'

@@ -60,7 +60,7 @@ ROOT_NAMES = ("corolink__trampoline", "corolink__trampoline_ret")
 # timestamps route resumes through; the debug table's hidden range): never
 # in a stack corolink-perf reports (it counts such samples with the switch).
 RESUME_PATH = ("corolink__resume_traced", "corolink__enter", "cl_enter",
-               "cl_tools_enter")
+               "cl_tools_enter", "cl_resume_cmd", "corolink_resume_with")
 
 
 def record_fp(perf, work, env, cmd):

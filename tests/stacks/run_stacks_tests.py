@@ -127,7 +127,8 @@ def tool_json(src, label):
 # The library's resume path (suspend timestamps route resumes through it):
 # the tool leaves these frames out (the debug table's hidden range, version
 # 3), whether the library has symbols or not.
-TRACED = ("corolink__enter", "corolink__resume_traced", "cl_enter", "cl_tools_enter")
+TRACED = ("corolink__enter", "corolink__resume_traced", "cl_enter", "cl_tools_enter",
+          "cl_resume_cmd", "corolink_resume_with", "corolink__ontop")
 
 
 def check_all(src, pid, label, lines=True, timed=True, hidden=True):

@@ -25,6 +25,11 @@
  *                     the resumer's stack) and corolink_on_stack() (fn runs on
  *                     a third stack, called from the coroutine's stack).
  *   resumer_on_stack  corolink_on_stack() from the thread's own stack.
+ *   resumer_with      corolink_resume_with() on a coroutine that has not
+ *                     started (fn runs first, called from the root frame)
+ *                     and on one suspended in its body (fn runs on top of
+ *                     the pending suspend, which returns fn's result):
+ *                     corolink__ontop's switches both ways.
  *
  * Names matter: check-cfi prints them, and requires the frames named
  * resumer_* that are live at an instruction to appear, in order, before
@@ -175,11 +180,55 @@ CFI_FN int resumer_on_stack(void) {
            (uintptr_t)r == 158u;
 }
 
+/* ---- scenario 5: corolink_resume_with() ---- */
+
+/* The targets whose corolink__ontop exists. */
+#if defined(__x86_64__)
+#define CFI_HAVE_ONTOP 1
+#else
+#define CFI_HAVE_ONTOP 0
+#endif
+
+static corolink *co_w;
+
+CFI_FN uintptr_t leaf_with(uintptr_t x) { return x * 19u + 6u; }
+
+CFI_FN void *fn_with(void *input, void *arg) {
+    return (void *)leaf_with((uintptr_t)input + (uintptr_t)arg);
+}
+
+CFI_FN void *body_with(corolink_yielder *y, void *input, void *arg) {
+    (void)arg;
+    uintptr_t in = (uintptr_t)corolink_suspend(y, (void *)((uintptr_t)input + 1u));
+    return (void *)(in * 3u);
+}
+
+CFI_FN int resumer_with(void) {
+#if CFI_HAVE_ONTOP
+    void *out = NULL;
+    int ok = 1;
+    /* Not started: fn(2, 3) = leaf_with(5) = 101 is the body's input,
+     * which yields 102. */
+    ok &= corolink_resume_with(co_w, fn_with, (void *)3, (void *)2, &out) ==
+              COROLINK_YIELD &&
+          (uintptr_t)out == 102u;
+    /* Suspended: fn(4, 5) = leaf_with(9) = 177 comes out of the suspend;
+     * the body returns 531. */
+    ok &= corolink_resume_with(co_w, fn_with, (void *)5, (void *)4, &out) ==
+              COROLINK_RETURN &&
+          (uintptr_t)out == 531u;
+    return ok;
+#else
+    return 1;
+#endif
+}
+
 int main(void) {
     if (corolink_create(&co_basic, body_basic, (void *)100, 0) != 0 ||
         corolink_create(&co_a, body_a, NULL, 0) != 0 ||
         corolink_create(&co_b, body_b, NULL, 0) != 0 ||
         corolink_create(&co_p, body_parent, NULL, 0) != 0 ||
+        corolink_create(&co_w, body_with, NULL, 0) != 0 ||
         corolink_stack_alloc(&side_stack, 0) != 0) {
         fprintf(stderr, "cfi_target: setup failed\n");
         return 2;
@@ -190,12 +239,14 @@ int main(void) {
     ok &= resumer_nested();
     ok &= resumer_parent();
     ok &= resumer_on_stack();
+    ok &= resumer_with();
     cfi_window_end();
 
     corolink_destroy(co_basic);
     corolink_destroy(co_a);
     corolink_destroy(co_b);
     corolink_destroy(co_p);
+    corolink_destroy(co_w);
     corolink_stack_free(&side_stack);
     if (!ok) {
         fprintf(stderr, "cfi_target: wrong values through the switch\n");

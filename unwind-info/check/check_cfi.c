@@ -61,7 +61,16 @@
  *         going back to the body's stack), they are pushed back on top;
  *       * otherwise (the trampoline's first switch, corolink__call_on) the
  *         chain is unchanged: the frame that switched is still a callee of
- *         its caller.
+ *         its caller;
+ *       * corolink__ontop (corolink_resume_with()) switches onto a frame
+ *         record {fp, return address} that it stored at the new sp, as a
+ *         call from that return address followed by a push of the frame
+ *         pointer would have left it: the records parked at its CFA (the
+ *         new sp + 16: a suspended body's) are pushed back, then a record
+ *         for that call {CFA = new sp + 16, the stored return address, the
+ *         stored fp}. Its switch back onto the resumer's pending return
+ *         address drops that record (the frame is left for good) and parks
+ *         the ones under it at its CFA, where the resume point returns.
  * The expected backtrace at a stop is then: the pc, and the return address
  * of every pending record from the top down to main's (each frame's sp:
  * the record's CFA; its frame pointer: the caller's when it made the call).
@@ -439,11 +448,30 @@ static int nchain;
 static struct stash stashes[MAX_STASH];
 static int nstashes;
 static unsigned long switches;
+/* corolink__ontop's code, [ontop_lo, ontop_hi); 0, 0 if the target has
+ * none. */
+static uint64_t ontop_lo, ontop_hi;
 
 static __attribute__((noreturn)) void model_error(const char *what,
                                                   uint64_t pc) {
     die("ground-truth model lost track at 0x%" PRIx64 ": %s (the checker "
         "does not understand this control flow)", pc, what);
+}
+
+/* The records parked under sp, if any, back on top of the chain. */
+static bool unpark(uint64_t sp, uint64_t pc) {
+    for (int s = 0; s < nstashes; s++) {
+        if (stashes[s].sp == sp) {
+            if (nchain + stashes[s].n > MAX_RECS)
+                model_error("call chain too deep", pc);
+            memcpy(&chain[nchain], stashes[s].recs,
+                   (size_t)stashes[s].n * sizeof(struct rec));
+            nchain += stashes[s].n;
+            stashes[s] = stashes[--nstashes];
+            return true;
+        }
+    }
+    return false;
 }
 
 static void model_update(enum insn_kind kind, const struct regs *old,
@@ -475,17 +503,9 @@ static void model_update(enum insn_kind kind, const struct regs *old,
     if (d < SWITCH_DISTANCE)
         return;
     switches++;
-    for (int s = 0; s < nstashes; s++) {
-        if (stashes[s].sp == now->sp) { /* back onto a parked stack */
-            if (nchain + stashes[s].n > MAX_RECS)
-                model_error("call chain too deep", old->pc);
-            memcpy(&chain[nchain], stashes[s].recs,
-                   (size_t)stashes[s].n * sizeof(struct rec));
-            nchain += stashes[s].n;
-            stashes[s] = stashes[--nstashes];
-            return;
-        }
-    }
+    bool ontop = old->pc >= ontop_lo && old->pc < ontop_hi;
+    if (!ontop && unpark(now->sp, old->pc))
+        return; /* back onto a parked stack */
     for (int i = nchain - 1; i >= 0; i--) {
         /* Onto a pending return address: on x86-64 the inline suspend puts
          * rsp on the slot (CFA - 8) to `ret`, the out-of-line one just above
@@ -493,11 +513,20 @@ static void model_update(enum insn_kind kind, const struct regs *old,
          * sp at the CFA (the resumer's sp) and `ret` to x30. */
         if (chain[i].cfa - T->ra_slot == now->sp || chain[i].cfa == now->sp) {
             int above = nchain - 1 - i;
+            uint64_t park_sp = old->sp;
+            if (ontop) {
+                /* corolink__ontop leaves its own frame: parked at its CFA. */
+                if (above == 0)
+                    model_error("corolink__ontop left no frame of its own",
+                                old->pc);
+                park_sp = chain[--nchain].cfa;
+                above--;
+            }
             if (above > 0) {
                 if (nstashes == MAX_STASH)
                     model_error("too many parked stacks", old->pc);
                 struct stash *st = &stashes[nstashes++];
-                st->sp = old->sp;
+                st->sp = park_sp;
                 st->n = above;
                 memcpy(st->recs, &chain[i + 1],
                        (size_t)above * sizeof(struct rec));
@@ -505,6 +534,19 @@ static void model_update(enum insn_kind kind, const struct regs *old,
             }
             return;
         }
+    }
+    if (ontop) {
+        /* Onto the frame record corolink__ontop stored: the parked stack
+         * whose sp is its CFA comes back, then the call it stands for. */
+        uint64_t cfa = now->sp + 16, fp, ra;
+        if (!read_word(now->sp, &fp) || !read_word(now->sp + 8, &ra))
+            model_error("corolink__ontop's frame record is unreadable",
+                        old->pc);
+        unpark(cfa, old->pc);
+        if (nchain == MAX_RECS)
+            model_error("call chain too deep", old->pc);
+        chain[nchain++] = (struct rec){cfa, ra, fp};
+        return;
     }
     /* A fresh stack: the switching frame stays its caller's callee. */
 }
@@ -956,6 +998,14 @@ int main(int argc, char **argv) {
         format_symbol(e, sizeof e, dwfl, end_addr);
         printf("window: %s at 0x%" PRIx64 " .. %s at 0x%" PRIx64 "\n", b,
                begin_addr, e, end_addr);
+    }
+
+    {
+        struct sym_search o = find_symbol(dwfl, "corolink__ontop");
+        if (o.mod != NULL && o.size != 0) {
+            ontop_lo = o.addr;
+            ontop_hi = o.addr + o.size;
+        }
     }
 
     /* The model starts from the trusted backtrace at cfi_window_begin's
