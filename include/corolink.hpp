@@ -302,12 +302,16 @@ template <class Y, class R,
                          std::is_trivially_destructible_v<value_t<Y>> &&
                          std::is_trivially_destructible_v<value_t<R>>>
 struct result_base {
+    // Zeroed while empty: a trivially copyable result is copied whole.
     union {
+        unsigned char none_[sizeof(value_t<Y>) > sizeof(value_t<R>)
+                                ? sizeof(value_t<Y>)
+                                : sizeof(value_t<R>)];
         value_t<Y> yield_;
         value_t<R> return_;
     };
     int status_;
-    result_base() noexcept : status_(0) {}
+    result_base() noexcept : none_{}, status_(0) {}
     void reset() noexcept { status_ = 0; }
 };
 
@@ -883,12 +887,14 @@ struct access {
 template <class Input, class Yield, class Return, class D>
 inline void *run_body(D &f, yielder<Input, Yield> &y, void *input,
                       eager_slot *slot) {
+    // A direct call rather than std::invoke: the input's prvalue then
+    // initialises the body's parameter without another move.
     auto call = [&]() -> Return {
         if constexpr (std::is_void_v<Input>) {
             access::take(y, input);
-            return std::invoke(f, y);
+            return f(y);
         } else {
-            return std::invoke(f, y, access::take(y, input));
+            return f(y, access::take(y, input));
         }
     };
     if constexpr (std::is_void_v<Return>) {
