@@ -7,7 +7,7 @@ include(${CMAKE_CURRENT_LIST_DIR}/../script_run.cmake)
 set(prefix ${WORK_DIR}/prefix)
 file(REMOVE_RECURSE ${WORK_DIR})
 run(${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${prefix})
-foreach(f include/corolink.h include/corolink/x86_64_sysv_elf.h
+foreach(f include/corolink.h include/corolink.hpp include/corolink/x86_64_sysv_elf.h
           include/corolink/aarch64_aapcs_elf.h lib/libcorolink.a lib/pkgconfig/corolink.pc
           lib/cmake/corolink/corolinkConfig.cmake)
   if(NOT EXISTS ${prefix}/${f})

@@ -81,7 +81,7 @@ def check_contents(files):
     want = {
         "libcorolink2": [libdir + "/libcorolink.so.2",
                          libdir + "/libcorolink.so.2.0.0"],
-        "libcorolink-dev": ["/usr/include/corolink.h",
+        "libcorolink-dev": ["/usr/include/corolink.h", "/usr/include/corolink.hpp",
                             "/usr/include/corolink/x86_64_sysv_elf.h",
                             libdir + "/libcorolink.so",
                             libdir + "/libcorolink.a",
