@@ -66,17 +66,20 @@ class MappedStack {
 void switch_corolink(benchmark::State &state);            // corolink_inline.cpp
 void switch_corolink_outofline(benchmark::State &state);  // corolink_outofline.cpp
 void switch_corolink_timestamps(benchmark::State &state); // corolink_inline.cpp
+void switch_corolink_cpp(benchmark::State &state);        // corolink_cpp.cpp
 void switch_boost_fcontext(benchmark::State &state);      // boost_peers.cpp
 void switch_boost_fiber(benchmark::State &state);         // boost_peers.cpp
 void switch_ucontext(benchmark::State &state);            // ucontext_peers.cpp
 
 // ---- group "call": start a coroutine on a reused stack, run it to its end ----
 void call_corolink(benchmark::State &state);              // corolink_inline.cpp
+void call_corolink_cpp(benchmark::State &state);          // corolink_cpp.cpp
 void call_boost_fcontext(benchmark::State &state);        // boost_peers.cpp
 void call_ucontext(benchmark::State &state);              // ucontext_peers.cpp
 
 // ---- group "create+run+destroy": default stacks from a pool ----
 void crd_corolink(benchmark::State &state);               // corolink_inline.cpp
+void crd_corolink_cpp(benchmark::State &state);           // corolink_cpp.cpp
 void crd_boost_fiber(benchmark::State &state);            // boost_peers.cpp
 
 } // namespace clbench

@@ -62,6 +62,8 @@ struct Entry {
 const Entry kEntries[] = {
     {"switch/corolink", "corolink (inline switch)", true, false,
      clbench::switch_corolink},
+    {"switch/corolink_cpp", "corolink C++ API (corolink.hpp)", false, true,
+     clbench::switch_corolink_cpp},
     {"switch/corolink_outofline", "corolink out-of-line (COROLINK_NO_INLINE)",
      false, true, clbench::switch_corolink_outofline},
     {"switch/corolink_timestamps", "corolink, suspend timestamps on", false,
@@ -75,6 +77,8 @@ const Entry kEntries[] = {
 
     {"call/corolink", "corolink create_on+resume+destroy", true, false,
      clbench::call_corolink},
+    {"call/corolink_cpp", "corolink C++ API, on a user stack", false, true,
+     clbench::call_corolink_cpp},
     {"call/boost_fcontext", "boost make_fcontext+jump_fcontext", false, false,
      clbench::call_boost_fcontext},
     {"call/ucontext", "glibc makecontext+swapcontext", false, false,
@@ -82,6 +86,8 @@ const Entry kEntries[] = {
 
     {"create_run_destroy/corolink", "corolink create(0)+resume+destroy", true,
      false, clbench::crd_corolink},
+    {"create_run_destroy/corolink_cpp", "corolink C++ API, pooled stack", false,
+     true, clbench::crd_corolink_cpp},
     {"create_run_destroy/boost_fiber_pooled",
      "boost fiber, pooled_fixedsize_stack", false, false,
      clbench::crd_boost_fiber},

@@ -259,13 +259,24 @@ template <class T> inline void *to_word(const T &v) noexcept {
     return w;
 }
 
-// A word type's value back from its word (T need not be default
-// constructible: a lambda).
+// A word type's value back from its word. T need not be default
+// constructible (a lambda); one that is is copied into a T directly, which
+// the compiler keeps in a register (through the byte buffer it goes
+// through the stack).
 template <class T> struct from_word {
     alignas(T) unsigned char bytes[sizeof(T)];
     explicit from_word(void *w) noexcept { std::memcpy(bytes, &w, sizeof(T)); }
     T &get() noexcept { return *std::launder(reinterpret_cast<T *>(bytes)); }
 };
+template <class T> inline T word_value(void *w) noexcept {
+    if constexpr (std::is_default_constructible_v<T>) {
+        T v;
+        std::memcpy(static_cast<void *>(&v), &w, sizeof(T));
+        return v;
+    } else {
+        return from_word<T>(w).get();
+    }
+}
 
 // What a resume passes to the body when Yield is not a word type: the
 // input (its word, or its address) and where to construct the body's
@@ -509,7 +520,7 @@ template <class Input, class Yield> class yielder {
             (void)in;
             return;
         } else if constexpr (detail::is_word_v<Input>) {
-            return detail::from_word<Input>(in).get();
+            return detail::word_value<Input>(in);
         } else {
             return std::move(*static_cast<Input *>(in));
         }
@@ -699,36 +710,27 @@ template <class Input, class Yield, class Return> class coroutine {
     // (COROLINK_ESTACK, COROLINK_ENOMEM, COROLINK_ENOTSUP) or what f's move
     // constructor throws.
     template <class F, class = std::enable_if_t<is_body_v<F>>>
-    explicit coroutine(F &&f, std::size_t stack_size = 0) {
-        int rc = create(std::forward<F>(f), stack_size, nullptr);
-        if (rc < 0)
-            detail::throw_error(rc, "corolink_cpp::coroutine");
-    }
+    explicit coroutine(F &&f, std::size_t stack_size = 0)
+        : coroutine(create(std::forward<F>(f), stack_size, nullptr), nullptr) {}
     // A coroutine running f on a stack the caller owns (corolink_create_on():
     // the control block at its top; it must outlive the coroutine; a
     // corolink_cpp::stack converts). Throws corolink_cpp::error (COROLINK_EINVAL,
     // COROLINK_ESTACK).
     template <class F, class = std::enable_if_t<is_body_v<F>>>
-    coroutine(F &&f, const corolink_stack &stack) {
-        int rc = create(std::forward<F>(f), 0, &stack);
-        if (rc < 0)
-            detail::throw_error(rc, "corolink_cpp::coroutine");
-    }
+    coroutine(F &&f, const corolink_stack &stack)
+        : coroutine(create(std::forward<F>(f), 0, &stack), nullptr) {}
     // The same three, setting ec instead of throwing corolink_cpp::error (the
     // coroutine is then empty). A trap while the callable is moved onto
     // the stack (case (b)) is reported as COROLINK_TRAP.
     template <class F, class = std::enable_if_t<is_body_v<F>>>
-    coroutine(F &&f, std::error_code &ec) {
-        detail::set_error(ec, create(std::forward<F>(f), 0, nullptr));
-    }
+    coroutine(F &&f, std::error_code &ec)
+        : coroutine(create(std::forward<F>(f), 0, nullptr), &ec) {}
     template <class F, class = std::enable_if_t<is_body_v<F>>>
-    coroutine(F &&f, std::size_t stack_size, std::error_code &ec) {
-        detail::set_error(ec, create(std::forward<F>(f), stack_size, nullptr));
-    }
+    coroutine(F &&f, std::size_t stack_size, std::error_code &ec)
+        : coroutine(create(std::forward<F>(f), stack_size, nullptr), &ec) {}
     template <class F, class = std::enable_if_t<is_body_v<F>>>
-    coroutine(F &&f, const corolink_stack &stack, std::error_code &ec) {
-        detail::set_error(ec, create(std::forward<F>(f), 0, &stack));
-    }
+    coroutine(F &&f, const corolink_stack &stack, std::error_code &ec)
+        : coroutine(create(std::forward<F>(f), 0, &stack), &ec) {}
 
     coroutine(coroutine &&o) noexcept : co_(o.co_), slot_(o.slot_) {
         o.co_ = nullptr;
@@ -736,11 +738,13 @@ template <class Input, class Yield, class Return> class coroutine {
     }
     coroutine &operator=(coroutine &&o) noexcept(false) {
         if (this != &o) {
-            destroy();
+            corolink *co = co_;
+            detail::eager_slot *slot = slot_;
             co_ = o.co_;
             slot_ = o.slot_;
             o.co_ = nullptr;
             o.slot_ = nullptr;
+            release(co, slot);
         }
         return *this;
     }
@@ -753,7 +757,7 @@ template <class Input, class Yield, class Return> class coroutine {
     // noexcept(false)); see "Exceptions and errors" for builds with
     // COROLINK_UNWIND=OFF. Destroying a running coroutine is fatal (the C
     // API aborts).
-    ~coroutine() noexcept(false) { destroy(); }
+    ~coroutine() noexcept(false) { release(co_, slot_); }
 
     // Resumes the coroutine with `input`: starts the body with it the first
     // time, or makes the pending suspend() return it. Returns what the body
@@ -852,12 +856,29 @@ template <class Input, class Yield, class Return> class coroutine {
     corolink *native() const noexcept { return co_; }
 
   private:
+    // What create() made: the members' values, or the error (rc < 0).
+    struct created {
+        corolink *co;
+        detail::eager_slot *slot;
+        int rc;
+    };
     template <class F>
-    int create(F &&f, std::size_t stack_size, const corolink_stack *stack);
+    static created create(F &&f, std::size_t stack_size,
+                          const corolink_stack *stack);
+    // The constructors' common end: throws corolink_cpp::error for an error,
+    // or sets *ec if ec is not NULL.
+    coroutine(created c, std::error_code *ec)
+        : co_(c.co), slot_(c.slot) { // both NULL after an error
+        if (ec != nullptr)
+            detail::set_error(*ec, c.rc);
+        else if (c.rc < 0)
+            detail::throw_error(c.rc, "corolink_cpp::coroutine");
+    }
     int resume_into(result_type &r, detail::value_t<Input> *input);
     void *aim_slot(result_type &r) noexcept;
     void land(result_type &r, int rc, void *out, void *prev) noexcept;
-    void destroy();
+    // Destroys a coroutine (the destructor's work; co may be NULL).
+    static void release(corolink *co, detail::eager_slot *slot);
 
     corolink *co_ = nullptr;
     // The entry frame's slot of a coroutine started at construction, else
@@ -942,7 +963,7 @@ void *entry(corolink_yielder *cy, void *input, void *arg) {
     using D = std::decay_t<F>;
     yielder<Input, Yield> y = access::make_yielder<Input, Yield>(cy);
     if constexpr (ByArg) {
-        D f = from_word<D>(arg).get();
+        D f = word_value<D>(arg);
         if constexpr (Eager)
             return run_eager<Input, Yield, Return>(f, y, cy);
         else
@@ -959,8 +980,9 @@ void *entry(corolink_yielder *cy, void *input, void *arg) {
 
 template <class Input, class Yield, class Return>
 template <class F>
-int coroutine<Input, Yield, Return>::create(F &&f, std::size_t stack_size,
-                                           const corolink_stack *stack) {
+typename coroutine<Input, Yield, Return>::created
+coroutine<Input, Yield, Return>::create(F &&f, std::size_t stack_size,
+                                        const corolink_stack *stack) {
     using D = std::decay_t<F>;
     constexpr bool by_arg = detail::is_word_v<D> &&
                             std::is_trivially_destructible_v<D>;
@@ -969,12 +991,14 @@ int coroutine<Input, Yield, Return>::create(F &&f, std::size_t stack_size,
     void *arg = nullptr;
     if constexpr (by_arg)
         arg = detail::to_word<D>(f);
-    corolink *co = nullptr;
+    corolink *co; // set by a create that succeeds
     int rc = stack != nullptr ? corolink_create_on(&co, stack, fn, arg)
                               : corolink_create(&co, fn, arg, stack_size);
     if (rc < 0)
-        return rc;
-    if constexpr (eager) {
+        return {nullptr, nullptr, rc};
+    if constexpr (!eager) {
+        return {co, nullptr, 0};
+    } else {
         void *input = nullptr;
         if constexpr (!by_arg)
             input = const_cast<void *>(
@@ -992,12 +1016,10 @@ int coroutine<Input, Yield, Return>::create(F &&f, std::size_t stack_size,
 #endif
         if (rc != COROLINK_YIELD) {
             corolink_destroy(co);
-            return rc == COROLINK_TRAP ? COROLINK_TRAP : (rc < 0 ? rc : COROLINK_EINVAL);
+            return {nullptr, nullptr, rc < 0 ? rc : COROLINK_TRAP};
         }
-        slot_ = static_cast<detail::eager_slot *>(out);
+        return {co, static_cast<detail::eager_slot *>(out), 0};
     }
-    co_ = co;
-    return 0;
 }
 
 template <class Input, class Yield, class Return>
@@ -1019,7 +1041,7 @@ coroutine<Input, Yield, Return>::resume_into(result_type &r,
         w = &m;
     }
     void *prev = aim_slot(r);
-    void *out = nullptr;
+    void *out; // corolink_resume() sets it on every path
     int rc = corolink_resume(co_, w, &out);
     land(r, rc, out, prev);
     return rc;
@@ -1046,15 +1068,19 @@ template <class Input, class Yield, class Return>
 inline void coroutine<Input, Yield, Return>::land(result_type &r, int rc,
                                                   void *out,
                                                   void *prev) noexcept {
-    if (__builtin_expect(rc == COROLINK_YIELD, 1)) {
-        if constexpr (!kMessage && !std::is_void_v<Yield>)
-            std::memcpy(r.storage(), &out, sizeof(Yield));
-    } else if (rc == COROLINK_RETURN) {
-        if constexpr (detail::is_word_v<Return> && !std::is_void_v<Return>)
-            std::memcpy(r.storage(), &out, sizeof(Return));
-    } else if (rc == COROLINK_ERUNNING) {
-        if constexpr (kSlotOutput)
+    if constexpr (!kMessage && detail::is_word_v<Return>) {
+        // Both words: out holds the value whatever rc is (NULL after an
+        // error or a trap), so it is copied without a test.
+        std::memcpy(r.storage(), &out, sizeof(r.none_));
+    } else if constexpr (!kMessage) {
+        if (rc == COROLINK_YIELD)
+            std::memcpy(r.storage(), &out, sizeof(detail::value_t<Yield>));
+        else if (rc == COROLINK_ERUNNING)
             slot_->output = prev; // resumed from inside: undo
+    } else if constexpr (detail::is_word_v<Return> &&
+                         !std::is_void_v<Return>) {
+        if (rc == COROLINK_RETURN)
+            std::memcpy(r.storage(), &out, sizeof(Return));
     }
     (void)out, (void)prev;
     r.status_ = rc;
@@ -1115,11 +1141,8 @@ coroutine<Input, Yield, Return>::resume_with(F &&f) {
 }
 
 template <class Input, class Yield, class Return>
-inline void coroutine<Input, Yield, Return>::destroy() {
-    corolink *co = co_;
-    detail::eager_slot *slot = slot_;
-    co_ = nullptr;
-    slot_ = nullptr;
+inline void coroutine<Input, Yield, Return>::release(corolink *co,
+                                                     detail::eager_slot *slot) {
     if (slot != nullptr && !corolink_done(co) &&
         slot->state == detail::eager_slot::waiting) {
         // Started at construction, never resumed: the entry function
