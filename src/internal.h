@@ -171,8 +171,8 @@ CL_HIDDEN extern const char __start_corolink_hidden[],
  * suspend, as a resume would; returns the switch's status (COROLINK_YIELD,
  * COROLINK_RETURN, COROLINK_TRAP or CL_STATUS_THROW) and stores the value
  * in *value. Raises nothing: the caller handles CL_STATUS_THROW. */
-CL_HIDDEN int corolink__enter(struct corolink *co, void *input, uintptr_t cmd,
-                              void **value);
+int corolink__enter(struct corolink *co, void *input, uintptr_t cmd,
+                    void **value) CL_EXPORTED;
 
 /* The assembly in unwind-info/. Exported (though not API) so that
  * backtrace_symbols(), perf and other symbolizers that read only the dynamic

@@ -714,8 +714,9 @@ corolink_suspend_eh:
          * src/probes.h): between a running coroutine's root frame and its
          * resumer's own frames. */
         .pushsection corolink_hidden, "ax", @progbits
+        /* Exported for symbolizers, as corolink__ontop (its frame lies
+         * between a coroutine's root frame and corolink_resume_with()). */
         .globl  corolink__enter
-        .hidden corolink__enter
         .type   corolink__enter, @function
         .p2align 4
 corolink__enter:
@@ -817,8 +818,10 @@ corolink__enter:
 #define SUSPENDED_PC_ADJUST 16  /* CL_SUSPENDED_PC_ADJUST */
 #define WITH_FN    0x00         /* struct cl_with (src/internal.h) */
 #define WITH_ARG   0x08
+        /* Exported (not API), as corolink__trampoline is: symbolizers
+         * that read only the dynamic symbol table (dladdr(),
+         * backtrace_symbols(), perf) name fn's caller. */
         .globl  corolink__ontop
-        .hidden corolink__ontop
         .type   corolink__ontop, @function
         .p2align 4
 corolink__ontop:

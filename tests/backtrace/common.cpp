@@ -14,6 +14,7 @@ namespace btest {
 
 const char kTrampoline[] = "corolink__trampoline";
 const char kCallOn[] = "corolink__call_on";
+const char kOntop[] = "corolink__ontop";
 const char kGdbSignal[] = "<signal handler called>";
 
 ChildMain child_main_hook = nullptr;
@@ -81,6 +82,14 @@ std::vector<Expected> make_expectations() {
         {{"bt_point", "bt_onstack_fn_co", kCallOn, "bt_body_onstack",
           kTrampoline, "bt_resumer_onstack"}},
         {}, 0, true);
+    // fn of corolink_resume_with(): called by corolink__ontop from the
+    // root frame (not started), then from the body's pending suspend.
+    add("resume_with",
+        {{"bt_point", "bt_with_fn", kOntop, kTrampoline,
+          "bt_resumer_with_fresh", "bt_run_with"},
+         {"bt_point", "bt_with_fn", kOntop, "bt_with_wait", "bt_body_with",
+          kTrampoline, "bt_resumer_with_suspended", "bt_run_with"}},
+        {{"bt_resumer_with_suspended"}, {"bt_resumer_with_fresh"}});
     add("order_up", {order_frames("bt_run_order_up")}, {}, +1);
     add("order_down", {order_frames("bt_run_order_down")}, {}, -1);
     return v;
@@ -88,9 +97,10 @@ std::vector<Expected> make_expectations() {
 
 bool counted(const std::string &name, bool gdb) {
     if (gdb)
-        return name.rfind("bt_", 0) == 0 || name == kGdbSignal;
+        return name.rfind("bt_", 0) == 0 || name == kGdbSignal ||
+               name == kOntop;
     return name.rfind("bt_", 0) == 0 || name == kTrampoline ||
-           name == kCallOn;
+           name == kCallOn || name == kOntop;
 }
 
 } // namespace

@@ -18,6 +18,7 @@ using Names = std::vector<std::string>;
 // both as "<signal handler called>" (they are marked as signal frames).
 extern const char kTrampoline[]; // "corolink__trampoline"
 extern const char kCallOn[];     // "corolink__call_on"
+extern const char kOntop[];      // "corolink__ontop"
 extern const char kGdbSignal[];  // "<signal handler called>"
 
 struct Expected {

@@ -377,6 +377,62 @@ BT_KEEP void bt_run_order(int inner_above) {
 BT_KEEP void bt_run_order_up(void) { bt_run_order(1); bt_sink += 0xa00; }
 BT_KEEP void bt_run_order_down(void) { bt_run_order(0); bt_sink += 0xb00; }
 
+/* ---- resume_with: fn of corolink_resume_with() runs on the coroutine's
+ * stack, first on a coroutine that has not started (called from its root
+ * frame), then on top of the body's pending suspend (called from the
+ * suspend: the body's frames follow fn's) ---- */
+
+BT_KEEP void *bt_with_fn(void *input, void *arg) {
+    (void)arg;
+    bt_point();
+    bt_sink += 31;
+    return (void *)((intptr_t)input + 1);
+}
+
+BT_KEEP intptr_t bt_with_wait(corolink_yielder *y) {
+    intptr_t v = (intptr_t)corolink_suspend(y, (void *)0x70);
+    bt_sink += v;
+    return v;
+}
+
+BT_KEEP void *bt_body_with(corolink_yielder *y, void *input, void *arg) {
+    (void)arg;
+    if (input != (void *)0x42) /* fn's result: the body's input */
+        bt_die("input (with)", (int)(intptr_t)input);
+    intptr_t v = bt_with_wait(y);
+    if (v != 0x45) /* fn's result: what the suspend returns */
+        bt_die("suspend (with)", (int)v);
+    bt_sink += 37;
+    return (void *)0x71;
+}
+
+BT_KEEP void bt_resumer_with_fresh(corolink *co) {
+    void *out = NULL;
+    int rc = corolink_resume_with(co, bt_with_fn, NULL, (void *)0x41, &out);
+    if (rc != COROLINK_YIELD || out != (void *)0x70)
+        bt_die("resume_with (fresh)", rc);
+    bt_sink += 0xc00;
+}
+
+BT_KEEP void bt_resumer_with_suspended(corolink *co) {
+    void *out = NULL;
+    int rc = corolink_resume_with(co, bt_with_fn, NULL, (void *)0x44, &out);
+    if (rc != COROLINK_RETURN || out != (void *)0x71)
+        bt_die("resume_with (suspended)", rc);
+    bt_sink += 0xd00;
+}
+
+BT_KEEP void bt_run_with(void) {
+    corolink *co;
+    int rc = corolink_create(&co, bt_body_with, NULL, 0);
+    if (rc != 0)
+        bt_die("create (with)", rc);
+    bt_resumer_with_fresh(co);
+    bt_resumer_with_suspended(co);
+    corolink_destroy(co);
+    bt_sink += 0xe00;
+}
+
 /* ---- the table ---- */
 
 const struct bt_scenario bt_scenarios[] = {
@@ -391,6 +447,9 @@ const struct bt_scenario bt_scenarios[] = {
     {"onstack_co", bt_resumer_onstack, 1},
     {"order_up", bt_run_order_up, 1},
     {"order_down", bt_run_order_down, 1},
+#if defined(__x86_64__) /* the targets with corolink__ontop */
+    {"resume_with", bt_run_with, 2},
+#endif
 };
 const int bt_scenario_count = sizeof bt_scenarios / sizeof bt_scenarios[0];
 

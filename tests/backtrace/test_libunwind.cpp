@@ -90,7 +90,7 @@ bool signs_return_address(const std::string &name) {
 
 bool counted(const std::string &name) {
     return name.rfind("bt_", 0) == 0 || name == kTrampoline ||
-           name == kCallOn;
+           name == kCallOn || name == kOntop;
 }
 
 std::string hex_pcs(const std::vector<std::uintptr_t> &pcs) {
