@@ -642,7 +642,12 @@ std::string gdb_frame_name(const std::string &line) {
     }
     if (!rest.empty() && rest[0] == '<')
         return rest.substr(0, rest.find('>') + 1);
-    return rest.substr(0, rest.find(' '));
+    rest = rest.substr(0, rest.find(' '));
+    // gdb names some of the library's assembly functions with a dot for
+    // the double underscore (corolink.ontop: clang's assembler).
+    if (rest.rfind("corolink.", 0) == 0)
+        rest = "corolink__" + rest.substr(9);
+    return rest;
 }
 
 const GdbSession &gdb_session() {
