@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/core_helpers.h"
 #include "common/death_style.h"
 
 #include <atomic>
@@ -23,28 +24,6 @@
 #include <vector>
 
 namespace {
-
-void *as_ptr(intptr_t v) { return reinterpret_cast<void *>(v); }
-intptr_t as_int(void *p) { return reinterpret_cast<intptr_t>(p); }
-
-// What corolink_current() returns for a running coroutine `co`: the library
-// finds it by unwinding, so a build without the unwinder
-// (COROLINK_UNWIND=OFF) always answers NULL.
-#if COROLINK_TEST_UNWIND
-corolink *expected_current(corolink *co) { return co; }
-#else
-corolink *expected_current(corolink *) { return nullptr; }
-#endif
-
-// Destroys a coroutine that may be suspended. Without the unwinder,
-// destroying a suspended coroutine aborts unless it was force-reset first
-// (its stack then is freed without unwinding); with it, destroy unwinds.
-void destroy_suspended(corolink *co) {
-#if !COROLINK_TEST_UNWIND
-    corolink_force_reset(co);
-#endif
-    corolink_destroy(co);
-}
 
 // ---- values in and out -------------------------------------------------
 

@@ -114,11 +114,18 @@
  *   0x10 0x1d      DW_CFA_expression, register 29 (x29)
  *   0x03           expression length 3
  *   0x70 0xc0 0x00 DW_OP_breg0 (x0) + 64 (SLEB128: 0x40 alone is -64)
+ *
+ * LR_IN_LINK: the return address was saved at co->link_ra, x0 holding co
+ * (corolink__ontop, on its way back to the resumer).
+ *   0x10 0x1e      DW_CFA_expression, register 30 (x30, the RA column)
+ *   0x03           expression length 3
+ *   0x70 0xc8 0x00 DW_OP_breg0 (x0) + 72 (SLEB128: 0x48 alone is -56)
  */
 #define CFA_VIA_LINK .cfi_escape 0x0f, 0x03, 0x8d, 0x10, 0x06
 #define FP_AT_FP     .cfi_escape 0x10, 0x1d, 0x02, 0x8d, 0x00
 #define LR_AT_FP8    .cfi_escape 0x10, 0x1e, 0x02, 0x8d, 0x08
 #define FP_IN_LINK   .cfi_escape 0x10, 0x1d, 0x03, 0x70, 0xc0, 0x00
+#define LR_IN_LINK   .cfi_escape 0x10, 0x1e, 0x03, 0x70, 0xc8, 0x00
 
 /* The rows of the resumer's callee during the switch (see the inline
  * suspend): CFA = sp, return address in x30 (plain), x29 in co->link_fp,
@@ -163,6 +170,7 @@
         .type   corolink__trampoline, %function
         .p2align 4
 corolink__trampoline:
+.Ltrampoline:   /* (for corolink__ontop: a reference that binds here) */
         .cfi_startproc
         .cfi_signal_frame
 #if COROLINK_UNWIND
@@ -555,7 +563,9 @@ corolink_suspend_eh:
 
 /*
  * int corolink__enter(corolink *co, void *input, uintptr_t cmd, void **value)
- * The library's own resume (see x86_64_sysv_elf.S).
+ * The library's own resume (see x86_64_sysv_elf.S). A `cmd` above 1 is a
+ * struct cl_with * (corolink_resume_with()): the switch then goes through
+ * corolink__ontop, which runs with->fn on co's stack first.
  */
         /* In the section of the library's resume-path code that tools
          * leave out of backtraces (the debug table's hidden_lo/hidden_hi,
@@ -580,7 +590,10 @@ corolink__enter:
 #endif
         ldr     x4, [x0, #CO_PC]
         str     xzr, [x0, #CO_PC]               /* running */
+        cmp     x2, #1
+        b.hi    .Lenter_with                    /* cmd: a struct cl_with * */
         blr     x4                              /* x0 = co, x1, x2 = cmd */
+.Lenter_back:
         /* Back: x1 = value, x2 = status; rows as above. */
         ldr     x3, [x29, #160]
         str     x1, [x3]
@@ -590,6 +603,13 @@ corolink__enter:
         ret
         /* The frame's rows again (saved x30 signed): see corolink_resume. */
         .cfi_restore_state
+.Lenter_with:
+        /* corolink_resume_with(): x4 = co's old pc, x2 = the struct
+         * cl_with. Same frame as at the `blr x4` above; corolink__ontop
+         * comes back as a switch does, to the `b` after its call (which
+         * the resume point of a suspend records as link_ra). */
+        bl      corolink__ontop
+        b       .Lenter_back
 #if COROLINK_PROBES
 .Lenter_probe:
         /* cl_probe_resume(co), keeping x0-x2 in x19-x21. */
@@ -604,6 +624,202 @@ corolink__enter:
 #endif
         .cfi_endproc
         .size   corolink__enter, .-corolink__enter
+
+/*
+ * corolink__ontop: the switch of corolink_resume_with() (read the comment
+ * on corolink__ontop in x86_64_sysv_elf.S first), called by
+ * corolink__enter with `bl` on the resumer's stack like a resume point:
+ *   x0 = co, x1 = input, x2 = struct cl_with { fn, arg }, x4 = co's old pc
+ *   (the resume point of its pending suspend, or corolink__trampoline if
+ *   it has not started), x30 = return address into corolink__enter (plain:
+ *   from `bl`), x29 = its x29, sp = its sp.
+ * It records the resumer in co->link_* as a resume point does, moves onto
+ * co's stack and calls fn(input, arg) there from a frame of its own, then
+ * enters co's old pc as a resume would (back on the resumer's stack with
+ * x30 = link_ra, x29 = link_fp, sp = link_sp), with x1 = fn's result and
+ * x2 = 0, the command "go on", so that the pending suspend returns fn's
+ * result (or the body starts with it).
+ *
+ * Its frame on co's stack looks called from the coroutine at its
+ * suspension point. Below the body's sp (Csp = co->sp) it writes a frame
+ * record {Cfp = co->fp, R} and points x29 at it, where R = co->pc - 28 =
+ * S + 4, S = co->pc - 32 being the switch-out's first instruction (`adr x3`,
+ * inline and out of line alike), where the body's own rows hold with
+ * sp = co->sp and x29 = co->fp (CL_SUSPENDED_PC_ADJUST in
+ * src/arch/aarch64_linux.h). R rather than S: unwinders, symbolizers and
+ * frame-pointer walkers look a return address up at R - 1, which must be
+ * inside S's instruction; S - 1 would be the compiler's instruction before
+ * the switch-out, whose rows need not be the same (a prologue placed right
+ * before the suspend by shrink-wrapping changes them at S). The first
+ * three instructions of the switch-out, S to R + 4, all run with the
+ * body's sp and x29 under the body's rows. (x86-64 has one such
+ * instruction only and uses S.)
+ *
+ *   co's stack while fn runs:
+ *     Csp      ->  (the body's frames, as the suspend left them)
+ *     Csp - 8      R = co->pc - 28        } a frame record, as a `bl`
+ *     Csp - 16     Cfp = co->fp  <- x29   } from S and a `stp` leave it
+ *     Csp - 24     co's old pc (where to go on after fn)
+ *     Csp - 32     co            <- sp
+ *                  fn's frames
+ *
+ * Rows while fn runs: CFA = x29 + 16 (= Csp), x29 at CFA - 16, x30 at
+ * CFA - 8 (plain: nothing here signs). So every unwinder, and every
+ * frame-pointer walk, goes from fn through this frame into the body at
+ * S, the body's frames, the root frame and the resumer.
+ *
+ * For a coroutine that has not started the frame is made the same way as
+ * if the root frame had called it at the body's return address:
+ * R = corolink__trampoline_ret, Csp = co - 16, Cfp = &co->link_fp (the
+ * trampoline's rows there lead to the resumer through co->link_*), and
+ * {0, corolink__trampoline_ret} is stored at co - 16 as the trampoline
+ * leaves it (the trap handler's scan looks for that word at co - 8).
+ *
+ * An exception that leaves fn (or a forced unwind of co while fn is
+ * suspended in it) is caught here by corolink__ontop_personality
+ * (src/unwind.c), which lands in corolink__ontop_eh: for a suspended body
+ * the pending suspend is entered with x2 = 1, so that it calls
+ * corolink__suspend_unwind() from the body's frame, which raises the
+ * exception again there (or starts the forced unwind again); for a
+ * coroutine that has not started, the root frame's landing pad
+ * corolink__trampoline_eh finishes it as if the body had thrown.
+ *
+ * The old pc is entered with `br x16`: resume points and the trampoline
+ * start with `bti c`, which takes `br` through x16 or x17.
+ */
+/* corolink__ontop's way out, fn done (x29 = its frame record, x1 = what
+ * the pending suspend gets): the body's sp and x29 back in co for the
+ * resume point, which reads them from there (fn may have suspended co
+ * since, over them), then into co's old pc as a resume enters it, with
+ * x2 = `cmd`. */
+.macro ONTOP_LEAVE cmd
+        ldp     x0, x16, [x29, #-16]            /* co, where co goes on */
+        ldr     x3, [x29]                       /* Cfp */
+        add     x4, x29, #16                    /* Csp */
+        stp     x4, x3, [x0, #CO_SP]            /* co->sp, co->fp */
+        ldr     x4, [x0, #CO_LINK_SP]
+        mov     sp, x4                          /* the resumer's sp */
+        /* Back to the resumer's callee view, as at a resume's `blr`:
+         * CFA = sp, the return address in co->link_ra and the resumer's
+         * x29 in co->link_fp (x0 = co), every other register as the
+         * resumer may find it (fn kept x19-x28 and d8-d15, and this
+         * function never touches them). */
+        .cfi_def_cfa sp, 0
+        LR_IN_LINK
+        FP_IN_LINK
+        ldp     x29, x30, [x0, #CO_LINK_FP]     /* the resumer's x29, x30 */
+        /* Both hold the caller's values: the resumer's callee. */
+        .cfi_same_value x29
+        .cfi_same_value x30
+        mov     x2, #\cmd
+        br      x16                             /* x0 = co, x1 = input */
+.endm
+
+#define WITH_FN    0x00         /* struct cl_with (src/internal.h) */
+#define WITH_ARG   0x08
+#define RA_ADJUST  28           /* CL_SUSPENDED_PC_ADJUST - 4 (see above) */
+        .globl  corolink__ontop
+        .hidden corolink__ontop
+        .type   corolink__ontop, %function
+        .p2align 4
+corolink__ontop:
+        .cfi_startproc
+#if COROLINK_UNWIND
+        /* Everything that leaves fn stops here (see above). Encoding as
+         * in corolink__trampoline. */
+        .cfi_personality 0x1b, corolink__ontop_personality
+#endif
+        /* CIE rows: CFA = sp, return address in x30, every other register
+         * unchanged: corolink__enter's callee (a direct `bl`: no landing
+         * pad needed). */
+        stp     x29, x30, [x0, #CO_LINK_FP]     /* resumer's x29, return address */
+        mov     x16, sp
+        str     x16, [x0, #CO_LINK_SP]          /* resumer's sp */
+        ldp     x16, x17, [x2, #WITH_FN]        /* fn, arg */
+        adrp    x5, .Ltrampoline
+        add     x5, x5, :lo12:.Ltrampoline
+        cmp     x4, x5
+        b.eq    1f
+        /* Suspended: called from the switch-out with the body's sp and
+         * x29. */
+        sub     x5, x4, #RA_ADJUST              /* R */
+        ldp     x6, x7, [x0, #CO_SP]            /* Csp, Cfp: the body's */
+        b       2f
+1:      /* Not started: called from the root frame at the body's return
+         * address, with sp = co - 16 and x29 = &co->link_fp. */
+        adrp    x5, corolink__trampoline_ret
+        add     x5, x5, :lo12:corolink__trampoline_ret /* R */
+        sub     x6, x0, #16                     /* Csp */
+        add     x7, x0, #CO_LINK_FP             /* Cfp */
+        stp     xzr, x5, [x6]                   /* co - 16, as the trampoline */
+2:      stp     x7, x5, [x6, #-16]              /* the frame record {Cfp, R} */
+        stp     x0, x4, [x6, #-32]              /* co, where co goes on */
+        sub     sp, x6, #32                     /* onto co's stack */
+        /* Now the callee of R that has stored its frame record: CFA =
+         * sp + 32 (Csp), x29 (Cfp) at CFA - 16, the return address (R,
+         * plain) at CFA - 8. */
+        .cfi_def_cfa sp, 32
+        .cfi_offset x29, -16
+        .cfi_offset x30, -8
+        add     x29, sp, #16
+        /* CFA = x29 + 16 from here on, whatever sp does. */
+        .cfi_def_cfa x29, 16
+        mov     x0, x1                          /* fn(input, arg) */
+        mov     x1, x17
+        blr     x16
+        /* fn's return address (corolink_current() and the trap handler
+         * need nothing of it: the frame unwinds as any other). Back:
+         * x0 = fn's result, x29 = our frame record, sp = x29 - 16. */
+        mov     x1, x0                          /* the input */
+#if COROLINK_UNWIND
+        .cfi_remember_state                     /* for the landing pad */
+#endif
+        ONTOP_LEAVE 0                           /* the command "go on" */
+#if COROLINK_UNWIND
+        /* Landing pad, entered by the unwinder when an exception leaves fn
+         * (or co's forced unwind reaches this frame): x29 = our frame,
+         * sp = what it was at the call (x29 - 16), x0 = the exception
+         * object, x1 = 1 (an exception) or 2 (the forced unwind), as
+         * corolink__ontop_personality set them. Rows: our frame, as while
+         * fn ran. (check-cfi's --cover leaves the `_eh` tail out.) */
+        .cfi_restore_state
+        .globl  corolink__ontop_eh
+        .hidden corolink__ontop_eh
+corolink__ontop_eh:
+        ldp     x3, x16, [x29, #-16]            /* co, where co goes on */
+        adrp    x4, .Ltrampoline
+        add     x4, x4, :lo12:.Ltrampoline
+        cmp     x16, x4
+        b.eq    3f
+        /* corolink__ontop_caught(co, exception, kind) leaves the exception
+         * (or the order to unwind again) for corolink__suspend_unwind().
+         * sp is 16-byte aligned, as at the call of fn. */
+        mov     x2, x1                          /* kind */
+        mov     x1, x0                          /* exception */
+        mov     x0, x3                          /* co */
+        bl      corolink__ontop_caught
+        mov     x1, #0                          /* value: NULL */
+        ONTOP_LEAVE 1                           /* x2 = 1: the suspend calls
+                                                 * corolink__suspend_unwind() */
+3:      /* Not started: go back into the root frame, as a return to R
+         * would, and take its landing pad with x0 and x1 as they are: it
+         * finishes co and reports the exception (or the end of the forced
+         * unwind) to the resumer. Rows: our frame (the branch above came
+         * from under them). */
+        .cfi_def_cfa x29, 16
+        .cfi_offset x29, -16
+        .cfi_offset x30, -8
+        add     sp, x29, #16                    /* sp = Csp = co - 16 */
+        ldr     x29, [x29]                      /* x29 = &co->link_fp */
+        /* CFA = sp: R still at CFA - 8 (where the root frame's rows take
+         * over: corolink__trampoline_eh expects sp = co - 16, x29 =
+         * &co->link_fp), x29 restored. */
+        .cfi_def_cfa sp, 0
+        .cfi_same_value x29
+        b       corolink__trampoline_eh
+#endif
+        .cfi_endproc
+        .size   corolink__ontop, .-corolink__ontop
         .popsection
 
 #include "gnu_property.h"   /* BTI and PAC marks (see there) */

@@ -18,7 +18,7 @@
 
 /* corolink_resume_with() has its switch here (corolink__ontop in
  * unwind-info/). */
-#define CL_HAVE_ONTOP 0
+#define CL_HAVE_ONTOP 1
 
 /* The layout the assembly and the inline switch use. */
 _Static_assert(sizeof(struct corolink__hot) == 0x60, "AArch64 hot layout");

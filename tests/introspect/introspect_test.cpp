@@ -27,6 +27,7 @@
 #include <tuple>
 #include <vector>
 
+#include "../common/symbolize.h"
 #include "chains.h"
 #include "debug_offsets.hpp"
 
@@ -172,22 +173,6 @@ bool libunwind_available() {
         dlclose(h);
     return h != nullptr;
 #endif
-}
-
-// The function containing pc (dladdr's nearest exported symbol, accepted
-// only if pc is within its size), or "??".
-std::string symbolize(uintptr_t pc) {
-    Dl_info info;
-    void *entry = nullptr;
-    if (dladdr1(reinterpret_cast<void *>(pc), &info, &entry,
-                RTLD_DL_SYMENT) == 0 ||
-        info.dli_sname == nullptr || entry == nullptr)
-        return "??";
-    auto *sym = static_cast<const ElfW(Sym) *>(entry);
-    auto start = reinterpret_cast<uintptr_t>(info.dli_saddr);
-    if (pc < start || (sym->st_size != 0 && pc >= start + sym->st_size))
-        return "??";
-    return info.dli_sname;
 }
 
 // Names of a corolink_backtrace() result: pcs[0] exact, then return
