@@ -1,9 +1,10 @@
 /*
  * AArch64 (AAPCS64), ELF, GNU as: the root frame of every coroutine stack
- * (corolink__trampoline), the stack-switching call (corolink__call_on) and
- * the out-of-line switch. Read x86_64_sysv_elf.S first: this file says
- * only how AArch64 differs. The inline switch is in
- * include/corolink/aarch64_aapcs_elf.h; unwind-info/README.md ("AArch64")
+ * (corolink__trampoline), the stack-switching call (corolink__call_on),
+ * the out-of-line switch and corolink_resume_with()'s corolink__ontop.
+ * Read x86_64_sysv_elf.S first: this file says only how AArch64 differs.
+ * The inline switch is in include/corolink/aarch64_aapcs_elf.h;
+ * unwind-info/README.md ("AArch64")
  * has the protocol and the rows of every instruction.
  *
  * Differences from x86-64:
