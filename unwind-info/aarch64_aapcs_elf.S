@@ -573,8 +573,9 @@ corolink_suspend_eh:
          * src/probes.h): between a running coroutine's root frame and its
          * resumer's own frames. */
         .pushsection corolink_hidden, "ax", %progbits
+        /* Exported for symbolizers, as corolink__ontop (its frame lies
+         * between a coroutine's root frame and corolink_resume_with()). */
         .globl  corolink__enter
-        .hidden corolink__enter
         .type   corolink__enter, %function
         .p2align 4
 corolink__enter:
@@ -661,8 +662,12 @@ corolink__enter:
  *     Csp - 8      R = co->pc - 28        } a frame record, as a `bl`
  *     Csp - 16     Cfp = co->fp  <- x29   } from S and a `stp` leave it
  *     Csp - 24     co's old pc (where to go on after fn)
- *     Csp - 32     co            <- sp
+ *     Csp - 32     co            <- sp at the call of fn
  *                  fn's frames
+ *
+ * The switch onto co's stack is a `mov sp` to the frame record itself
+ * (check-cfi's model takes such a switch in corolink__ontop for a call
+ * from the record's return address).
  *
  * Rows while fn runs: CFA = x29 + 16 (= Csp), x29 at CFA - 16, x30 at
  * CFA - 8 (plain: nothing here signs). So every unwinder, and every
@@ -688,39 +693,13 @@ corolink__enter:
  * The old pc is entered with `br x16`: resume points and the trampoline
  * start with `bti c`, which takes `br` through x16 or x17.
  */
-/* corolink__ontop's way out, fn done (x29 = its frame record, x1 = what
- * the pending suspend gets): the body's sp and x29 back in co for the
- * resume point, which reads them from there (fn may have suspended co
- * since, over them), then into co's old pc as a resume enters it, with
- * x2 = `cmd`. */
-.macro ONTOP_LEAVE cmd
-        ldp     x0, x16, [x29, #-16]            /* co, where co goes on */
-        ldr     x3, [x29]                       /* Cfp */
-        add     x4, x29, #16                    /* Csp */
-        stp     x4, x3, [x0, #CO_SP]            /* co->sp, co->fp */
-        ldr     x4, [x0, #CO_LINK_SP]
-        mov     sp, x4                          /* the resumer's sp */
-        /* Back to the resumer's callee view, as at a resume's `blr`:
-         * CFA = sp, the return address in co->link_ra and the resumer's
-         * x29 in co->link_fp (x0 = co), every other register as the
-         * resumer may find it (fn kept x19-x28 and d8-d15, and this
-         * function never touches them). */
-        .cfi_def_cfa sp, 0
-        LR_IN_LINK
-        FP_IN_LINK
-        ldp     x29, x30, [x0, #CO_LINK_FP]     /* the resumer's x29, x30 */
-        /* Both hold the caller's values: the resumer's callee. */
-        .cfi_same_value x29
-        .cfi_same_value x30
-        mov     x2, #\cmd
-        br      x16                             /* x0 = co, x1 = input */
-.endm
-
 #define WITH_FN    0x00         /* struct cl_with (src/internal.h) */
 #define WITH_ARG   0x08
 #define RA_ADJUST  28           /* CL_SUSPENDED_PC_ADJUST - 4 (see above) */
+        /* Exported (not API), as corolink__trampoline is: symbolizers
+         * that read only the dynamic symbol table (dladdr(),
+         * backtrace_symbols(), perf) name fn's caller. */
         .globl  corolink__ontop
-        .hidden corolink__ontop
         .type   corolink__ontop, %function
         .p2align 4
 corolink__ontop:
@@ -753,29 +732,52 @@ corolink__ontop:
         sub     x6, x0, #16                     /* Csp */
         add     x7, x0, #CO_LINK_FP             /* Cfp */
         stp     xzr, x5, [x6]                   /* co - 16, as the trampoline */
-2:      stp     x7, x5, [x6, #-16]              /* the frame record {Cfp, R} */
-        stp     x0, x4, [x6, #-32]              /* co, where co goes on */
-        sub     sp, x6, #32                     /* onto co's stack */
+2:      stp     x7, x5, [x6, #-16]!             /* the frame record {Cfp, R} */
+        mov     sp, x6                          /* onto co's stack, at it */
         /* Now the callee of R that has stored its frame record: CFA =
-         * sp + 32 (Csp), x29 (Cfp) at CFA - 16, the return address (R,
+         * sp + 16 (Csp), x29 (Cfp) at CFA - 16, the return address (R,
          * plain) at CFA - 8. */
-        .cfi_def_cfa sp, 32
+        .cfi_def_cfa sp, 16
         .cfi_offset x29, -16
         .cfi_offset x30, -8
-        add     x29, sp, #16
+        mov     x29, sp
         /* CFA = x29 + 16 from here on, whatever sp does. */
         .cfi_def_cfa x29, 16
+        stp     x0, x4, [sp, #-16]!             /* co, where co goes on */
         mov     x0, x1                          /* fn(input, arg) */
         mov     x1, x17
         blr     x16
         /* fn's return address (corolink_current() and the trap handler
          * need nothing of it: the frame unwinds as any other). Back:
          * x0 = fn's result, x29 = our frame record, sp = x29 - 16. */
-        mov     x1, x0                          /* the input */
-#if COROLINK_UNWIND
-        .cfi_remember_state                     /* for the landing pad */
-#endif
-        ONTOP_LEAVE 0                           /* the command "go on" */
+        mov     x1, x0                          /* fn's result: the input */
+        mov     x2, #0                          /* the command: go on */
+.Lontop_leave:
+        /* Into co's old pc, as a resume enters it: x1 = the input, x2 =
+         * the command for a pending suspend (0 go on, 1 raise). */
+        ldp     x0, x16, [x29, #-16]            /* co, where co goes on */
+        /* The body's sp and x29 for the resume point, which reads them
+         * from co: fn may have suspended co since, over them. */
+        ldr     x3, [x29]                       /* Cfp */
+        add     x4, x29, #16                    /* Csp */
+        stp     x4, x3, [x0, #CO_SP]            /* co->sp, co->fp */
+        ldr     x4, [x0, #CO_LINK_SP]
+        .cfi_remember_state                     /* for the tails below */
+        mov     sp, x4                          /* the resumer's sp */
+        /* Back to the resumer's callee view, as at a resume's `blr`:
+         * CFA = sp, the return address in co->link_ra and the resumer's
+         * x29 in co->link_fp (x0 = co), every other register as the
+         * resumer may find it (fn kept x19-x28 and d8-d15, and this
+         * function never touches them). */
+        .cfi_def_cfa sp, 0
+        LR_IN_LINK
+        FP_IN_LINK
+        ldp     x29, x30, [x0, #CO_LINK_FP]     /* the resumer's x29, x30 */
+        /* Both hold the caller's values: the resumer's callee. */
+        .cfi_same_value x29
+        .cfi_same_value x30
+        br      x16                             /* x0 = co, x1 = input */
+        .cfi_restore_state
 #if COROLINK_UNWIND
         /* Landing pad, entered by the unwinder when an exception leaves fn
          * (or co's forced unwind reaches this frame): x29 = our frame,
@@ -783,7 +785,6 @@ corolink__ontop:
          * object, x1 = 1 (an exception) or 2 (the forced unwind), as
          * corolink__ontop_personality set them. Rows: our frame, as while
          * fn ran. (check-cfi's --cover leaves the `_eh` tail out.) */
-        .cfi_restore_state
         .globl  corolink__ontop_eh
         .hidden corolink__ontop_eh
 corolink__ontop_eh:
@@ -793,23 +794,20 @@ corolink__ontop_eh:
         cmp     x16, x4
         b.eq    3f
         /* corolink__ontop_caught(co, exception, kind) leaves the exception
-         * (or the order to unwind again) for corolink__suspend_unwind().
-         * sp is 16-byte aligned, as at the call of fn. */
+         * (or the order to unwind again) for corolink__suspend_unwind(),
+         * which the pending suspend calls when entered with x2 = 1. sp is
+         * 16-byte aligned, as at the call of fn. */
         mov     x2, x1                          /* kind */
         mov     x1, x0                          /* exception */
         mov     x0, x3                          /* co */
         bl      corolink__ontop_caught
         mov     x1, #0                          /* value: NULL */
-        ONTOP_LEAVE 1                           /* x2 = 1: the suspend calls
-                                                 * corolink__suspend_unwind() */
+        mov     x2, #1                          /* the command: raise */
+        b       .Lontop_leave
 3:      /* Not started: go back into the root frame, as a return to R
          * would, and take its landing pad with x0 and x1 as they are: it
          * finishes co and reports the exception (or the end of the forced
-         * unwind) to the resumer. Rows: our frame (the branch above came
-         * from under them). */
-        .cfi_def_cfa x29, 16
-        .cfi_offset x29, -16
-        .cfi_offset x30, -8
+         * unwind) to the resumer. Rows: our frame (restored above). */
         add     sp, x29, #16                    /* sp = Csp = co - 16 */
         ldr     x29, [x29]                      /* x29 = &co->link_fp */
         /* CFA = sp: R still at CFA - 8 (where the root frame's rows take

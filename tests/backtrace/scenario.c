@@ -447,7 +447,7 @@ const struct bt_scenario bt_scenarios[] = {
     {"onstack_co", bt_resumer_onstack, 1},
     {"order_up", bt_run_order_up, 1},
     {"order_down", bt_run_order_down, 1},
-#if defined(__x86_64__) /* the targets with corolink__ontop */
+#if defined(__x86_64__) || defined(__aarch64__) /* the targets with corolink__ontop */
     {"resume_with", bt_run_with, 2},
 #endif
 };
