@@ -642,12 +642,13 @@ std::string gdb_frame_name(const std::string &line) {
     }
     if (!rest.empty() && rest[0] == '<')
         return rest.substr(0, rest.find('>') + 1);
-    rest = rest.substr(0, rest.find(' '));
-    // gdb names some of the library's assembly functions with a dot for
-    // the double underscore (corolink.ontop: clang's assembler).
-    if (rest.rfind("corolink.", 0) == 0)
-        rest = "corolink__" + rest.substr(9);
-    return rest;
+    std::string name = rest.substr(0, rest.find(' '));
+    // gdb decodes a symbol without debug information (the AArch64 build's
+    // Release library) as an Ada name, "__" as ".": corolink.ontop is
+    // corolink__ontop.
+    if (name.rfind("corolink.", 0) == 0)
+        name = "corolink__" + name.substr(9);
+    return name;
 }
 
 const GdbSession &gdb_session() {

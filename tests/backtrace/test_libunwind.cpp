@@ -85,7 +85,10 @@ constexpr bool kStopsAtSignedFrames = false;
 // A frame of the library that signs its return address: every named one
 // but the trampoline (see the top of this file).
 bool signs_return_address(const std::string &name) {
-    return name.rfind("corolink", 0) == 0 && name != kTrampoline;
+    // (corolink__ontop, as the trampoline, never stores x30 on a stack:
+    // its saved return address is the plain one it made up.)
+    return name.rfind("corolink", 0) == 0 && name != kTrampoline &&
+           name != kOntop;
 }
 
 bool counted(const std::string &name) {
