@@ -220,18 +220,21 @@ static EXCEPTION_DISPOSITION seh_catch(PEXCEPTION_RECORD rec, void *frame,
     abort(); /* RtlUnwindEx() does not return */
 }
 
-/* The language-specific handler of corolink__trampoline (its SEH record,
- * unwind-info/x86_64_win64_pe.S): the root of every coroutine stack
- * catches everything that leaves the body. */
-CL_EXPORTED EXCEPTION_DISPOSITION
-corolink__seh_handler(PEXCEPTION_RECORD rec, void *frame, PCONTEXT ctx,
-                      PDISPATCHER_CONTEXT disp);
-EXCEPTION_DISPOSITION corolink__seh_handler(PEXCEPTION_RECORD rec,
-                                            void *frame, PCONTEXT ctx,
-                                            PDISPATCHER_CONTEXT disp) {
-    return seh_catch(rec, frame, ctx, disp, corolink__personality,
-                     corolink__trampoline_eh);
-}
+/* Defines `name`, the language-specific handler (named by an SEH record
+ * of unwind-info/x86_64_win64_pe.S) of a frame that catches everything
+ * with seh_catch(). */
+#define CL_SEH_CATCH_HANDLER(attr, name, per, landing)                         \
+    attr EXCEPTION_DISPOSITION name(PEXCEPTION_RECORD rec, void *frame,        \
+                                    PCONTEXT ctx, PDISPATCHER_CONTEXT disp);   \
+    EXCEPTION_DISPOSITION name(PEXCEPTION_RECORD rec, void *frame,             \
+                               PCONTEXT ctx, PDISPATCHER_CONTEXT disp) {       \
+        return seh_catch(rec, frame, ctx, disp, per, landing);                 \
+    }
+
+/* corolink__trampoline's: the root of every coroutine stack catches
+ * everything that leaves the body. */
+CL_SEH_CATCH_HANDLER(CL_EXPORTED, corolink__seh_handler, corolink__personality,
+                     corolink__trampoline_eh)
 
 /* corolink__call_on's: whatever leaves fn is caught (a forced unwind
  * cannot start there: fn cannot suspend) and lands in
@@ -255,18 +258,21 @@ call_on_personality(int version, _Unwind_Action actions,
     return _URC_INSTALL_CONTEXT;
 }
 
-CL_EXPORTED EXCEPTION_DISPOSITION
-corolink__call_on_seh_handler(PEXCEPTION_RECORD rec, void *frame, PCONTEXT ctx,
-                              PDISPATCHER_CONTEXT disp);
-EXCEPTION_DISPOSITION corolink__call_on_seh_handler(PEXCEPTION_RECORD rec,
-                                                    void *frame, PCONTEXT ctx,
-                                                    PDISPATCHER_CONTEXT disp) {
-    return seh_catch(rec, frame, ctx, disp, call_on_personality,
-                     corolink__call_on_eh);
-}
+CL_SEH_CATCH_HANDLER(CL_EXPORTED, corolink__call_on_seh_handler,
+                     call_on_personality, corolink__call_on_eh)
 
 CL_EXPORTED __attribute__((noreturn)) void
 corolink__call_on_rethrow(struct _Unwind_Exception *exc, int kind);
+
+#if CL_HAVE_ONTOP
+/* corolink__ontop's (fn's caller in corolink_resume_with()): whatever
+ * leaves fn, C++, SEH or co's forced unwind, lands in corolink__ontop_eh
+ * (an SEH exception as a tagged copy of its record, which
+ * corolink__ontop_caught() keeps and raise_again() raises again from the
+ * body's pending suspend). */
+CL_SEH_CATCH_HANDLER(CL_HIDDEN, corolink__ontop_seh_handler,
+                     corolink__ontop_personality, corolink__ontop_eh)
+#endif
 #endif
 
 /* Called by the landing pad on the coroutine's (now empty) stack: records

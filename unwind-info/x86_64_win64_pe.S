@@ -113,6 +113,16 @@
         TEB_SWAP3 \co, \t0, \t1, \t2, \t3, \t1d, \t3d, \rec
 .endm
 
+/* What every resume point does first, entered by a resume's `call` on the
+ * resumer's stack: record the resumer in co->link_fp (its rbp), link_ra
+ * (the return address) and link_sp (the address of that). */
+.macro RECORD_RESUMER co, tmp
+        movq    %rbp, CO_LINK_FP(\co)           /* resumer's rbp */
+        movq    (%rsp), \tmp
+        movq    \tmp, CO_LINK_RA(\co)           /* resumer's return address */
+        movq    %rsp, CO_LINK_SP(\co)           /* &return address */
+.endm
+
 /* A function symbol for the linker and the debuggers (COFF: storage class
  * 2 = external, type 0x20 = function). */
 .macro FUNCTION name
@@ -165,10 +175,7 @@
         .p2align 4
         .seh_proc corolink__trampoline
 corolink__trampoline:
-        movq    %rbp, CO_LINK_FP(%rcx)          /* resumer's rbp */
-        movq    (%rsp), %rax
-        movq    %rax, CO_LINK_RA(%rcx)          /* resumer's return address */
-        movq    %rsp, CO_LINK_SP(%rcx)          /* &return address */
+        RECORD_RESUMER %rcx, %rax
         leaq    CO_LINK_FP(%rcx), %rbp          /* rbp = &co->link_fp */
         /* Unwind codes, listed in reverse of how the unwinder applies them
          * (see above). COROLINK_NO_LINK_RECORDS leaves them out: the
@@ -474,10 +481,7 @@ corolink_suspend:
         .globl  corolink__suspend_resumed
 corolink__suspend_resumed:
 .Lsuspend_resumed:
-        movq    %rbp, CO_LINK_FP(%rcx)
-        movq    (%rsp), %rax
-        movq    %rax, CO_LINK_RA(%rcx)
-        movq    %rsp, CO_LINK_SP(%rcx)
+        RECORD_RESUMER %rcx, %rax
         TEB_ENTER %rcx, %rax, %r9, %r10, %r11, %r9d, %r11d
         movq    CO_FP(%rcx), %rbp
         movq    CO_SP(%rcx), %rsp               /* back in our frame */
@@ -500,7 +504,10 @@ corolink__suspend_resumed:
 
 /*
  * int corolink__enter(corolink *co, void *input, uintptr_t cmd, void **value)
- * The library's own resume of a suspended coroutine (src/unwind.c).
+ * The library's own resume of a suspended coroutine (src/unwind.c). A
+ * `cmd` above 1 is a struct cl_with * (corolink_resume_with()): the
+ * switch then calls corolink__ontop instead of co->pc, with r9 = co->pc,
+ * which runs with->fn on co's stack first.
  */
         FUNCTION corolink__enter
         .p2align 4
@@ -510,12 +517,174 @@ corolink__enter:
         movq    %r9, FRAME_SLOT(%rsp)           /* value */
         movq    CO_PC(%rcx), %rax
         movq    $0, CO_PC(%rcx)                 /* running */
+        movq    %rax, %r9                       /* co's pc, for corolink__ontop */
+        leaq    corolink__ontop(%rip), %r10
+        cmpq    $1, %r8
+        cmovaq  %r10, %rax                      /* cmd: a struct cl_with * */
         call    *%rax                           /* rcx = co, rdx, r8 = cmd */
         movq    FRAME_SLOT(%rsp), %rax
         movq    %rdx, (%rax)
         movl    %r8d, %eax
         RESTORE_CALLEE_SAVED
         ret
+        .seh_endproc
+
+/*
+ * corolink__ontop: the switch of corolink_resume_with(), called by
+ * corolink__enter on the resumer's stack like a resume point:
+ *   rcx = co, rdx = input, r8 = struct cl_with { fn, arg }, r9 = co's old
+ *   pc (the resume point of its pending suspend, or corolink__trampoline
+ *   if it has not started), [rsp] = the return address into
+ *   corolink__enter, which saved every callee-saved register (so this
+ *   function may use them all).
+ * As on x86-64 System V (unwind-info/x86_64_sysv_elf.S explains the
+ * design), it records the resumer in co->link_* as a resume point does,
+ * moves onto co's stack, calls fn(input, arg) there from a frame made to
+ * look called from the body at its suspension point, then goes back onto
+ * the resumer's stack and enters co's old pc as a resume would (rcx = co,
+ * rdx = fn's result, r8 = 0: "go on"). What differs here:
+ *
+ *  - The TEB: entering co's stack is TEB_ENTER with the block's record,
+ *    as at a resume point, before fn runs; before the old pc is entered,
+ *    TEB_LEAVE gives the TEB back as a switch-out would, since the resume
+ *    point (or the trampoline) enters it again itself. A suspend inside fn
+ *    leaves and enters it as for any suspend of co.
+ *  - The return address S = co->pc - CL_SUSPENDED_PC_ADJUST (131: the
+ *    switch-out's first instruction, src/arch/x86_64_windows.h), where
+ *    the body's own unwind codes hold with rsp = co->sp and rbp = co->fp.
+ *    For a coroutine that has not started: S = corolink__trampoline_ret,
+ *    with rsp = co - 32 (where the body's call leaves it) and rbp =
+ *    &co->link_fp, where the trampoline's codes lead to the resumer.
+ *  - The frame is described by SEH unwind codes alone, and no code is
+ *    needed until rsp leaves the resumer's stack: the prologue writes S
+ *    just below the body's rsp and moves rsp onto it, so that from then on
+ *    the state is exactly that of a function entered by a `call` at S
+ *    (rip = [rsp], rsp += 8: the plain end of every unwind), with rbp =
+ *    the body's; then a `push %rbp` and `mov %rsp, %rbp` (codes below).
+ *    Before that move, rip = [rsp] is the return address into
+ *    corolink__enter, also right.
+ *
+ *   co's stack while fn runs (B = co->sp, or co - 32 if not started):
+ *     B       ->  (the body's frames, as the suspend left them)
+ *     B - 8       S                       } what a call from S and a
+ *     B - 16      co->fp   <- rbp = frame } `push %rbp` leave
+ *     B - 24      co
+ *     B - 32      co's old pc (where to go on after fn)
+ *                 (16-byte alignment, 32 bytes of shadow space)
+ *                 fn's frames
+ *
+ * The unwind codes, applied once the prologue has run (UNWIND_INFO:
+ * FrameRegister = rbp, FrameOffset = 0, so frame = rbp):
+ *   UWOP_SET_FPREG          rsp = frame           = B - 16
+ *   UWOP_PUSH_NONVOL rbp    rbp = [rsp], rsp += 8 = co->fp, B - 8
+ *   (end)                   rip = [rsp], rsp += 8 = S, B
+ * which is the body at S with its rsp and rbp: RtlVirtualUnwind, and with
+ * it exception dispatch, RtlCaptureStackBackTrace, libgcc's unwinder,
+ * corolink_current() and the trap handler, go from fn into the body's
+ * frames, its root and its resumer. The establisher frame (rbp) lies on
+ * co's stack, inside the TEB's bounds while fn runs.
+ *
+ * Its language-specific handler (corolink__ontop_seh_handler, src/unwind.c)
+ * catches whatever leaves fn (C++, SEH, co's forced unwind while fn is
+ * suspended in it), and the unwind lands in corolink__ontop_eh: for a
+ * suspended body, the exception is left for corolink__suspend_unwind()
+ * (corolink__ontop_caught()) and the pending suspend is entered with the
+ * command 1, so that it raises the exception again from the body's own
+ * call; for one that has not started, the root's landing pad finishes it.
+ */
+#define SUSPENDED_PC_ADJUST 131 /* CL_SUSPENDED_PC_ADJUST */
+#define WITH_FN    0x00         /* struct cl_with (src/internal.h) */
+#define WITH_ARG   0x08
+        .globl  corolink__ontop
+        .def    corolink__ontop; .scl 2; .type 32; .endef
+        .p2align 4
+        .seh_proc corolink__ontop
+corolink__ontop:
+        RECORD_RESUMER %rcx, %rax
+        movq    %rdx, %rsi                      /* input */
+        movq    %r8, %rdi                       /* struct cl_with */
+        leaq    corolink__trampoline(%rip), %rax
+        cmpq    %rax, %r9
+        je      1f
+        /* Suspended: called from the switch-out S with the body's rsp and
+         * rbp. */
+        leaq    -SUSPENDED_PC_ADJUST(%r9), %rax /* S */
+        movq    CO_SP(%rcx), %r10               /* the body's rsp */
+        movq    CO_FP(%rcx), %r11               /* the body's rbp */
+        jmp     2f
+1:      /* Not started: called from the root frame at the body's return
+         * address, with rsp = co - 32 and rbp = &co->link_fp. */
+        leaq    corolink__trampoline_ret(%rip), %rax
+        leaq    -32(%rcx), %r10
+        leaq    CO_LINK_FP(%rcx), %r11
+2:      movq    %rax, -8(%r10)                  /* the return address S */
+        leaq    -8(%r10), %rsp                  /* onto co's stack: S's callee */
+        movq    %r11, %rbp                      /* the body's rbp */
+        pushq   %rbp
+        .seh_pushreg %rbp                       /* rbp = [rsp], rsp += 8 */
+        movq    %rsp, %rbp
+        .seh_setframe %rbp, 0                   /* frame = rbp; rsp = frame */
+        .seh_endprologue
+        pushq   %rcx                            /* co, at rbp - 8 */
+        pushq   %r9                             /* co's old pc, at rbp - 16 */
+        andq    $-16, %rsp
+        subq    $32, %rsp                       /* fn's shadow space */
+        TEB_ENTER %rcx, %rax, %r8, %r10, %r11, %r8d, %r11d
+        movq    %rsi, %rcx                      /* fn(input, arg) */
+        movq    WITH_ARG(%rdi), %rdx
+        call    *WITH_FN(%rdi)
+        movq    -8(%rbp), %rcx                  /* co */
+        movq    -16(%rbp), %r9                  /* where co goes on */
+        movq    %rax, %rdx                      /* fn's result: the input */
+        xorl    %r8d, %r8d                      /* the command "go on" */
+.Lontop_leave:
+        /* The body's rsp and rbp for the resume point, which reads them
+         * from co: fn may have suspended co since, over them. */
+        movq    (%rbp), %rax
+        movq    %rax, CO_FP(%rcx)
+        leaq    16(%rbp), %rax
+        movq    %rax, CO_SP(%rcx)
+        /* The TEB as a switch-out leaves it: the old pc enters it again. */
+        TEB_LEAVE %rcx, %rax, %r10, %r11, %rsi, %r10d, %esi
+        movq    CO_LINK_SP(%rcx), %rsp          /* at the resumer's return address */
+        movq    CO_LINK_FP(%rcx), %rbp          /* resumer's rbp */
+        jmp     *%r9                            /* rcx = co, rdx, r8 = command */
+#if COROLINK_UNWIND
+        /* Landing pad, entered through RtlUnwindEx when an exception leaves
+         * fn (or co's forced unwind reaches this frame): rbp = our frame
+         * and rsp = what it was at the call of fn (restored by the unwind
+         * codes of fn's frames), rax = the exception, rdx = 1 (a C++ or
+         * other GCC exception), 2 (the forced unwind) or 3 (a tagged copy
+         * of an SEH exception's record), as corolink__ontop_seh_handler
+         * set them. */
+        .globl  corolink__ontop_eh
+corolink__ontop_eh:
+        movq    -16(%rbp), %r9                  /* co's old pc */
+        leaq    corolink__trampoline(%rip), %r8
+        cmpq    %r8, %r9
+        je      3f
+        /* corolink__ontop_caught(co, exception, kind) leaves the exception
+         * (or the order to unwind again) for corolink__suspend_unwind();
+         * rsp is 16-byte aligned with fn's shadow space above it. */
+        movq    -8(%rbp), %rcx                  /* co */
+        movl    %edx, %r8d                      /* kind */
+        movq    %rax, %rdx                      /* exception */
+        call    corolink__ontop_caught
+        movq    -8(%rbp), %rcx                  /* co */
+        movq    -16(%rbp), %r9                  /* the pending suspend */
+        xorl    %edx, %edx                      /* value: NULL */
+        movl    $1, %r8d                        /* the suspend calls */
+        jmp     .Lontop_leave                   /* corolink__suspend_unwind() */
+3:      /* Not started: into the root frame's landing pad with rax and rdx
+         * as they are, and the registers it expects: rsp = co - 32, rbp =
+         * &co->link_fp. The TEB is co's, as in the body, link_* are ours:
+         * it finishes co and returns to the resumer with the exception
+         * (or the end of the forced unwind). */
+        leaq    16(%rbp), %rsp
+        movq    (%rbp), %rbp
+        jmp     corolink__trampoline_eh
+        .seh_handler corolink__ontop_seh_handler, @except, @unwind
+#endif
         .seh_endproc
 
 /* Exports of libcorolink.dll (the C sources mark theirs with

@@ -25,7 +25,7 @@
 
 /* corolink_resume_with() has its switch here (corolink__ontop in
  * unwind-info/). */
-#define CL_HAVE_ONTOP 0
+#define CL_HAVE_ONTOP 1
 
 _Static_assert(sizeof(struct corolink__hot) == 0x90, "Windows x64 hot layout");
 _Static_assert(offsetof(struct corolink__hot, link_fp) == 0x40, "ABI v2");
