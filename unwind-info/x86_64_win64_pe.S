@@ -689,10 +689,12 @@ corolink__ontop_eh:
 
 /* Exports of libcorolink.dll (the C sources mark theirs with
  * __declspec(dllexport); a directive section is how assembly does it):
- * the out-of-line switch, and the trampoline and call-on-stack for
- * symbolizers that read only the export table. */
+ * the out-of-line switch, and the trampoline, call-on-stack, ontop and
+ * enter for symbolizers that read only the export table (not API). */
         .section .drectve
         .ascii  " -export:corolink_resume"
         .ascii  " -export:corolink_suspend"
         .ascii  " -export:corolink__trampoline"
         .ascii  " -export:corolink__call_on"
+        .ascii  " -export:corolink__ontop"
+        .ascii  " -export:corolink__enter"
