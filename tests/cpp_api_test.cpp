@@ -436,27 +436,10 @@ TEST(CppExceptions, OnStackExceptionToCaller) {
     EXPECT_THROW(cl::on_stack(st, []() -> int { throw Boom(3); }), Boom);
 }
 
-// Whether this target's library has corolink_resume_with() yet (AArch64
-// and Windows answered COROLINK_ENOTSUP while their switch was written).
-bool have_resume_with() {
-    corolink *co = nullptr;
-    if (corolink_create(&co, [](corolink_yielder *, void *, void *) -> void * {
-            return nullptr;
-        }, nullptr, 0) != 0)
-        return false;
-    int rc = corolink_resume_with(co, [](void *in, void *) { return in; },
-                                  nullptr, nullptr, nullptr);
-    corolink_destroy(co);
-    return rc != COROLINK_ENOTSUP;
-}
-#define REQUIRE_RESUME_WITH()                                                  \
-    if (!have_resume_with())                                                   \
-    GTEST_SKIP() << "corolink_resume_with() returns COROLINK_ENOTSUP here"
 
 // resume_with: f's value is what the pending suspend returns; on a
 // coroutine that has not started, f's value is the body's input.
 TEST(CppResumeWith, ValueIntoPendingSuspendAndFirstInput) {
-    REQUIRE_RESUME_WITH();
     std::vector<int> seen;
     cl::coroutine<int, int, int> co([&seen](auto &y, int in) {
         seen.push_back(in);
@@ -489,7 +472,6 @@ TEST(CppResumeWith, ValueIntoPendingSuspendAndFirstInput) {
 // f runs on the coroutine's stack, and an exception it throws comes out
 // of the pending suspend inside the body, which catches it.
 TEST(CppResumeWith, ExceptionCaughtInsideBody) {
-    REQUIRE_RESUME_WITH();
     const void *f_local = nullptr;
     cl::coroutine<int, int, int> co([](auto &y, int in) {
         try {
@@ -514,7 +496,6 @@ TEST(CppResumeWith, ExceptionCaughtInsideBody) {
 // Uncaught, f's exception finishes the coroutine and comes out of
 // resume_with(); on a coroutine that had not started, the body never runs.
 TEST(CppResumeWith, UncaughtExceptionFinishes) {
-    REQUIRE_RESUME_WITH();
     Tracked::reset();
     bool ran = false;
     cl::coroutine<int, int, int> co([&ran, t = Tracked(1)](auto &, int in) {

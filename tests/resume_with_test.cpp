@@ -1,9 +1,7 @@
 // corolink_resume_with(): fn(input, arg) runs on the coroutine's stack on
 // top of its pending suspend (or before its body, if it has not started),
 // and its result is what that suspend returns (or the body's input).
-// Target-independent: every test runs on every target that implements it
-// (on Windows, until its corolink__ontop lands, the tests skip on
-// COROLINK_ENOTSUP; elsewhere that is a failure). Each test that suspends
+// Target-independent: every test runs on every target. Each test that suspends
 // runs twice: with the inline corolink_suspend()/corolink_resume() and with
 // the library's out-of-line ones (resume_with_noinline.c, built with
 // COROLINK_NO_INLINE), since the pending suspend that corolink__ontop
@@ -97,27 +95,8 @@ class ResumeWith : public ::testing::TestWithParam<Switch> {
                                           : rw_suspend_outofline;
         g_resume = GetParam() == kInline ? rw_resume_inline
                                          : rw_resume_outofline;
-#if defined(_WIN32)
-        if (!supported())
-            GTEST_SKIP() << "corolink_resume_with() is not implemented on "
-                            "this target yet (COROLINK_ENOTSUP)";
-#endif
     }
 
-#if defined(_WIN32)
-    static void *identity(void *input, void *) { return input; }
-    static void *return_body(corolink_yielder *, void *input, void *) {
-        return input;
-    }
-    static bool supported() {
-        corolink *co = nullptr;
-        if (corolink_create(&co, return_body, nullptr, 0) != 0)
-            return true; // the test fails on its own
-        int rc = corolink_resume_with(co, identity, nullptr, nullptr, nullptr);
-        corolink_destroy(co);
-        return rc != COROLINK_ENOTSUP;
-    }
-#endif
 };
 
 INSTANTIATE_TEST_SUITE_P(Switches, ResumeWith,
