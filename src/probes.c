@@ -319,7 +319,6 @@ CL_RESUME_PATH int corolink__resume_traced(corolink *co, void *input,
 CL_RESUME_PATH int corolink_resume_with(corolink *co, corolink_with_fn fn,
                                         void *arg, void *input,
                                         void **output) {
-#if CL_HAVE_ONTOP
     if (fn == NULL) {
         if (output)
             *output = NULL;
@@ -327,11 +326,5 @@ CL_RESUME_PATH int corolink_resume_with(corolink *co, corolink_with_fn fn,
     }
     struct cl_with with = {fn, arg};
     return cl_resume_cmd(co, input, (uintptr_t)&with, output);
-#else
-    (void)co, (void)fn, (void)arg, (void)input;
-    if (output)
-        *output = NULL;
-    return COROLINK_ENOTSUP;
-#endif
 }
 

@@ -151,7 +151,6 @@ corolink__personality(int version, _Unwind_Action actions,
  * is a call site of the body's own code: the C++ personality of the
  * body would call std::terminate() for an exception coming out of the
  * switch-out, which no call-site table lists. */
-#if CL_HAVE_ONTOP
 extern char corolink__ontop_eh[] CL_HIDDEN;
 CL_HIDDEN _Unwind_Reason_Code
 corolink__ontop_personality(int version, _Unwind_Action actions,
@@ -174,7 +173,6 @@ void corolink__ontop_caught(struct corolink *co, struct _Unwind_Exception *exc,
     else
         co->pending = exc;
 }
-#endif
 
 #if CL_WINDOWS
 /* libgcc's bridge from SEH dispatch to an Itanium personality routine
@@ -264,7 +262,6 @@ CL_SEH_CATCH_HANDLER(CL_EXPORTED, corolink__call_on_seh_handler,
 CL_EXPORTED __attribute__((noreturn)) void
 corolink__call_on_rethrow(struct _Unwind_Exception *exc, int kind);
 
-#if CL_HAVE_ONTOP
 /* corolink__ontop's (fn's caller in corolink_resume_with()): whatever
  * leaves fn, C++, SEH or co's forced unwind, lands in corolink__ontop_eh
  * (an SEH exception as a tagged copy of its record, which
@@ -272,7 +269,6 @@ corolink__call_on_rethrow(struct _Unwind_Exception *exc, int kind);
  * body's pending suspend). */
 CL_SEH_CATCH_HANDLER(CL_HIDDEN, corolink__ontop_seh_handler,
                      corolink__ontop_personality, corolink__ontop_eh)
-#endif
 #endif
 
 /* Called by the landing pad on the coroutine's (now empty) stack: records

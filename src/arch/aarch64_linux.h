@@ -16,10 +16,6 @@
  * it runs with the body's sp and x29 under the body's own rows. */
 #define CL_SUSPENDED_PC_ADJUST 32
 
-/* corolink_resume_with() has its switch here (corolink__ontop in
- * unwind-info/). */
-#define CL_HAVE_ONTOP 1
-
 /* The layout the assembly and the inline switch use. */
 _Static_assert(sizeof(struct corolink__hot) == 0x60, "AArch64 hot layout");
 _Static_assert(offsetof(struct corolink__hot, link_fp) == 0x40, "ABI v2");

@@ -18,10 +18,6 @@
  * bytes: the switch-out's first instruction (ABI v1 and v2). */
 #define CL_SUSPENDED_PC_ADJUST 16
 
-/* corolink_resume_with() has its switch here (corolink__ontop in
- * unwind-info/). */
-#define CL_HAVE_ONTOP 1
-
 /* The hot fields are ABI v2 (as in v1): code that inlined the switch reads them. */
 _Static_assert(sizeof(struct corolink__hot) == 0xb0, "ABI v2 hot layout");
 _Static_assert(offsetof(struct corolink__hot, link_fp) == 0x78, "ABI v2");

@@ -23,10 +23,6 @@
  * and before its rsp load: its codes hold as well.) */
 #define CL_SUSPENDED_PC_ADJUST 131
 
-/* corolink_resume_with() has its switch here (corolink__ontop in
- * unwind-info/). */
-#define CL_HAVE_ONTOP 1
-
 _Static_assert(sizeof(struct corolink__hot) == 0x90, "Windows x64 hot layout");
 _Static_assert(offsetof(struct corolink__hot, link_fp) == 0x40, "ABI v2");
 _Static_assert(offsetof(struct corolink__hot, link_ra) == 0x48, "ABI v2");
