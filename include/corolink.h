@@ -1020,6 +1020,9 @@ COROLINK_API COROLINK__NOPLT int corolink__resume_traced(corolink *co,
 #include "corolink/x86_64_sysv_elf.h"
 #elif defined(__aarch64__) && defined(__ELF__) && defined(__LP64__)
 #include "corolink/aarch64_aapcs_elf.h"
+#elif defined(__riscv) && __riscv_xlen == 64 && defined(__ELF__) &&         \
+    defined(__riscv_float_abi_double)
+#include "corolink/riscv64_lp64d_elf.h"
 #elif defined(__x86_64__) && defined(_WIN64)
 #include "corolink/x86_64_win64_pe.h"
 #else

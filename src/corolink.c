@@ -517,7 +517,7 @@ static _Unwind_Reason_Code find_root(struct _Unwind_Context *ctx, void *arg) {
     if (_Unwind_GetIP(ctx) == (_Unwind_Ptr)corolink__trampoline_ret) {
         *(struct corolink **)arg =
             (struct corolink *)(_Unwind_GetGR(ctx, CL_DWARF_FP) -
-                                offsetof(struct corolink__hot, link_fp));
+                                CL_ROOT_FP_OFFSET);
         return _URC_END_OF_STACK;
     }
     return _URC_NO_REASON;

@@ -90,9 +90,10 @@ static void bt_frame_pointers(const struct corolink *co, struct bt_sink *s) {
     if (!sink_put(s, (uintptr_t)co->hot.pc - CL_SUSPENDED_PC_ADJUST))
         return;
     for (int step = 0; step < CL_BT_MAX_STEPS; step++) {
-        if (fp < below || fp < lo || fp > hi - 16 || (fp & 7) != 0)
+        uintptr_t at = fp + (uintptr_t)(intptr_t)CL_FP_RECORD_OFFSET;
+        if (at < below || at < lo || at > hi - 16 || (at & 7) != 0)
             return;
-        const uintptr_t *record = (const uintptr_t *)fp;
+        const uintptr_t *record = (const uintptr_t *)at;
         uintptr_t ra = cl_strip_ra(record[1]);
         if (ra == 0 || in_trampoline(ra))
             return;
@@ -101,7 +102,7 @@ static void bt_frame_pointers(const struct corolink *co, struct bt_sink *s) {
         uintptr_t next = record[0];
         if (next <= fp)
             return;
-        below = fp + 16;
+        below = at + 16;
         fp = next;
     }
 }

@@ -92,7 +92,7 @@ static unsigned *cxx_uncaught(void) {
 static struct corolink *root_coroutine(struct _Unwind_Context *ctx) {
     /* The trampoline runs with the frame pointer = &co->link_fp. */
     return (struct corolink *)(_Unwind_GetGR(ctx, CL_DWARF_FP) -
-                               offsetof(struct corolink__hot, link_fp));
+                               CL_ROOT_FP_OFFSET);
 }
 
 /* What the personality routines of corolink__trampoline and

@@ -351,6 +351,8 @@ constexpr size_t kSwitchOut = 131; // with the TEB swap (no CFI rows to keep sho
 constexpr size_t kSwitchOut = 16;
 #elif defined(__aarch64__)
 constexpr size_t kSwitchOut = 32;
+#elif defined(__riscv) && __riscv_xlen == 64
+constexpr size_t kSwitchOut = 36; // 9 instructions, never compressed
 #endif
 
 std::vector<uint8_t> switch_out_bytes(corolink_fn body) {
@@ -365,8 +367,8 @@ std::vector<uint8_t> switch_out_bytes(corolink_fn body) {
     return bytes;
 }
 
-#if defined(__aarch64__)
-// Little-endian bytes of A64 instruction words.
+#if defined(__aarch64__) || (defined(__riscv) && __riscv_xlen == 64)
+// Little-endian bytes of A64 (and RISC-V's 32-bit) instruction words.
 std::vector<uint8_t> a64_bytes(std::initializer_list<uint32_t> words) {
     std::vector<uint8_t> bytes;
     for (uint32_t w : words)
@@ -412,6 +414,16 @@ TEST(Core, SuspendedCoroutineUnwindsFromSwitchOut) {
     const std::vector<uint8_t> expected =
         a64_bytes({0x10000103, 0xf9000003, 0x910003e4, 0xa900f404,
                    0xa944901e, 0x9100009f, 0xf940201d, 0xd65f03c0});
+    EXPECT_EQ(switch_out_bytes(suspend_inline_body), expected);
+    EXPECT_EQ(switch_out_bytes(suspend_outofline_body), expected);
+#elif defined(__riscv) && __riscv_xlen == 64
+    // The inline and the out-of-line suspend share one switch-out:
+    // auipc a3, 0; addi a3, a3, 36; sd a3, 0(a0); sd sp, 8(a0);
+    // sd s0, 16(a0); ld ra, 72(a0); ld sp, 80(a0); ld s0, 64(a0); ret
+    const std::vector<uint8_t> expected =
+        a64_bytes({0x00000697, 0x02468693, 0x00d53023, 0x00253423,
+                   0x00853823, 0x04853083, 0x05053103, 0x04053403,
+                   0x00008067});
     EXPECT_EQ(switch_out_bytes(suspend_inline_body), expected);
     EXPECT_EQ(switch_out_bytes(suspend_outofline_body), expected);
 #endif

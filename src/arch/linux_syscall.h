@@ -31,6 +31,19 @@ static inline long cl_raw_syscall3(long nr, long a, long b, long c) {
 }
 enum { CL_SYS_WRITE = 64, CL_SYS_GETPID = 172, CL_SYS_GETTID = 178,
        CL_SYS_TGKILL = 131, CL_SYS_EXIT_GROUP = 94 };
+#elif defined(__riscv) && __riscv_xlen == 64
+/* ecall: number in a7, arguments in a0-a2, result in a0 (the generic
+ * syscall table, as AArch64). */
+static inline long cl_raw_syscall3(long nr, long a, long b, long c) {
+    register long a7 __asm__("a7") = nr;
+    register long a0 __asm__("a0") = a;
+    register long a1 __asm__("a1") = b;
+    register long a2 __asm__("a2") = c;
+    __asm__ volatile("ecall" : "+r"(a0) : "r"(a7), "r"(a1), "r"(a2) : "memory");
+    return a0;
+}
+enum { CL_SYS_WRITE = 64, CL_SYS_GETPID = 172, CL_SYS_GETTID = 178,
+       CL_SYS_TGKILL = 131, CL_SYS_EXIT_GROUP = 94 };
 #else
 #error "corolink: no raw system calls for this target (src/arch/linux_syscall.h)"
 #endif

@@ -291,6 +291,8 @@ bool deny_process_vm_readv() {
     const __u32 arch = AUDIT_ARCH_X86_64;
 #elif defined(__aarch64__)
     const __u32 arch = AUDIT_ARCH_AARCH64;
+#elif defined(__riscv) && __riscv_xlen == 64
+    const __u32 arch = AUDIT_ARCH_RISCV64;
 #endif
     struct sock_filter code[] = {
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
