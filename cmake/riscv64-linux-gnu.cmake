@@ -39,7 +39,9 @@ set(CMAKE_FIND_ROOT_PATH /usr/${COROLINK_CROSS_TRIPLE})
 set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
 set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
-set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
+# (Packages also outside it: tests/install finds the installed corolink in
+# a scratch prefix.)
+set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE BOTH)
 # No pkg-config module of the host may stand in for the target's.
 set(ENV{PKG_CONFIG_LIBDIR} /usr/${COROLINK_CROSS_TRIPLE}/lib/pkgconfig)
 

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "common/core_helpers.h"
+#include "common/frame_record.h"
 #include "common/noinline.h"
 
 #include <cmath>
@@ -814,7 +815,7 @@ NOINLINE void capture(BtState *st) {
                       (fp >= st->thread_lo && fp < st->thread_hi);
             if (!ok)
                 break;
-            const auto *record = reinterpret_cast<const uintptr_t *>(fp);
+            const uintptr_t *record = corolink_test_fp_record(fp);
             uintptr_t ra = strip_ra(record[1]);
             st->pcs.push_back(ra);
             if (symbolize(ra - 1) == "rw_bt_resumer")

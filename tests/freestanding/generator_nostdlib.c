@@ -49,6 +49,32 @@ __asm__(".text\n"
         "    hlt\n"
         "    .cfi_endproc\n"
         ".size _start, .-_start\n");
+#elif defined(__riscv)
+/* The kernel enters with sp at argc (16-byte aligned); s0 and ra hold
+ * nothing: clear both (the end of the frame-record chain, and no return
+ * address for unwinders). gp first: the static link relaxes accesses near
+ * __global_pointer$ into gp-relative ones (the C library's start-up sets
+ * it; this is the start-up). Then a C function with argc and argv. */
+__asm__(".text\n"
+        ".globl _start\n"
+        ".type _start, %function\n"
+        "_start:\n"
+        "    .cfi_startproc\n"
+        "    .cfi_undefined ra\n"
+        "    .option push\n"
+        "    .option norelax\n"
+        "    lla gp, __global_pointer$\n"
+        "    .option pop\n"
+        "    li s0, 0\n"
+        "    li ra, 0\n"
+        "    ld a0, 0(sp)\n"       /* argc */
+        "    addi a1, sp, 8\n"     /* argv */
+        "    call start_main\n"
+        "    li a7, 94\n"          /* exit_group(status in a0) */
+        "    ecall\n"
+        "    unimp\n"
+        "    .cfi_endproc\n"
+        ".size _start, .-_start\n");
 #else
 /* The kernel enters with sp at argc (16-byte aligned); x29 and x30 hold
  * nothing: clear both (the end of the frame-record chain, and no return
