@@ -188,12 +188,21 @@ _MAX_SAVED = 4
 # wrong one)
 _EM_X86_64 = 62
 _EM_AARCH64 = 183
+_EM_RISCV = 243
+# RISC-V: x0-x31 are DWARF 0-31 (gdb's ABI names), f0-f31 32-63; the pc has
+# no DWARF number: the table says 64 (src/arch/riscv64_linux.h).
+_RISCV_NAMES = ("zero", "ra", "sp", "gp", "tp", "t0", "t1", "t2", "s0", "s1",
+                "a0", "a1", "a2", "a3", "a4", "a5", "a6", "a7", "s2", "s3",
+                "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "t3", "t4",
+                "t5", "t6")
 _X86_64_NAMES = ("rax", "rdx", "rcx", "rbx", "rsi", "rdi", "rbp", "rsp",
                  "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rip")
 _MACHINES = {
     _EM_X86_64: ("x86-64", dict(enumerate(_X86_64_NAMES)), "x86-64"),
     _EM_AARCH64: ("AArch64", dict([(i, "x%d" % i) for i in range(31)] +
                                   [(31, "sp"), (32, "pc")]), "aarch64"),
+    _EM_RISCV: ("RISC-V 64", dict(list(enumerate(_RISCV_NAMES)) +
+                                  [(64, "pc")]), "riscv:rv64"),
 }
 # gdb takes a suspended coroutine's innermost frame for a caller's, whose pc
 # is a return address, and looks it up (function, line, CFI row) at pc - 1:
@@ -204,7 +213,10 @@ _MACHINES = {
 # of `saved` as they were (both targets' switch-out starts with the body's
 # own rows), so the unwind is the same. x86-64 (variable width) shows the
 # table's pc, looked up one byte before it.
-_PC_LOOKUP_BIAS = {_EM_X86_64: 0, _EM_AARCH64: 4}
+_PC_LOOKUP_BIAS = {_EM_X86_64: 0, _EM_AARCH64: 4, _EM_RISCV: 4}
+# where a frame record {caller's frame pointer, return address} lies from
+# the frame pointer: RISC-V's s0 is the frame's CFA, the record below it
+_FP_RECORD_OFFSET = {_EM_RISCV: -16}
 # what a version 1 table (x86-64 builds only) means: x86-64
 _V1_TARGET = dict(target=b"x86_64-sysv-elf", elf_machine=_EM_X86_64,
                   dwarf_pc=16, dwarf_sp=7, dwarf_fp=6, dwarf_ra=16)
@@ -287,6 +299,7 @@ class Table(object):
                     ", ".join(v[0] for v in _MACHINES.values())))
         self.machine, names, self.gdb_arch = m
         self.pc_bias = _PC_LOOKUP_BIAS[self.elf_machine]
+        self.fp_record = _FP_RECORD_OFFSET.get(self.elf_machine, 0)
 
         def name(what, num):
             if num not in names:
@@ -484,7 +497,7 @@ class Coroutine(object):
         # suspended: its frame-pointer chain (_fp_chain; None: not read yet)
         self.chain = None
         if self.state == "suspended" and base == _CHAIN_WINDOW:
-            self.chain = _fp_chain(self, raw, base)
+            self.chain = _fp_chain(self, raw, base, t.fp_record)
 
     def contains(self, sp):
         return (self.stack_limit - self.guard) <= sp < self.addr
@@ -503,7 +516,7 @@ _QQ = struct.Struct("<QQ")
 _chains = {}             # chains interned: a million coroutines share a few
 
 
-def _fp_chain(co, raw=None, base=0):
+def _fp_chain(co, raw=None, base=0, rec=0):
     """A suspended coroutine's frame-pointer chain, part of its unwind memo
     key (_backtrace): (offset of a frame record from the top, its return
     address, ...) from the saved frame pointer up, while each record lies in
@@ -517,18 +530,19 @@ def _fp_chain(co, raw=None, base=0):
     fp = co.fp
     lo = co.sp
     out = []
-    while len(out) < 2 * _CHAIN_MAX and lo <= fp and fp + 16 <= top:
-        off = top - fp
+    while len(out) < 2 * _CHAIN_MAX and lo <= fp + rec and \
+            fp + rec + 16 <= top:
+        off = top - (fp + rec)
         if raw is not None and off <= _CHAIN_WINDOW:
             nxt, ra = _QQ.unpack_from(raw, base - off)
         else:
             try:
-                nxt, ra = _QQ.unpack(_read(fp, 16))
+                nxt, ra = _QQ.unpack(_read(fp + rec, 16))
             except CorolinkError:
                 out += (off, None)
                 break
         out += (off, ra)
-        lo = fp + 16
+        lo = fp + rec + 16
         fp = nxt
     c = tuple(out)
     return _chains.setdefault(c, c)
@@ -718,7 +732,9 @@ class _Selection(object):
         self.tramp_lo = t.trampoline
         self.tramp_hi = t.trampoline_end
         self.tramp_ret = t.trampoline_ret
-        self.off_link_fp = t.off_link_fp
+        # where the root frame's frame pointer points: at link_fp, or
+        # (RISC-V) just above the record {link_fp, link_ra}
+        self.off_link_fp = t.off_link_fp - t.fp_record
 
 
 _selected = None     # the coroutine whose stack is shown (None: real stack)
@@ -778,7 +794,8 @@ class CorolinkUnwinder(gdb.unwinder.Unwinder):
         pc = int(pending.read_register(sel.pc_reg))
         if not (sel.tramp_lo <= pc < sel.tramp_hi):
             return None
-        # the root frame's frame pointer is &co->link_fp on every target
+        # the root frame's frame pointer is &co->link_fp (RISC-V: the
+        # record's top, &co->link_sp)
         fp = pending.read_register(sel.fp_reg)
         if int(fp) != sel.co.addr + sel.off_link_fp:
             return None
@@ -879,7 +896,8 @@ class _BoundaryDecorator(FrameDecorator):
         try:
             f = self.inferior_frame()
             fp = int(f.read_register(self._t.fp_reg))
-            co = _load(self._t, fp - self._t.off_link_fp)
+            co = _load(self._t, fp - self._t.off_link_fp +
+                       self._t.fp_record)
             if co is not None:
                 return '[coroutine %d "%s" resumed here]' % (co.id, co.name)
         except Exception:
@@ -995,7 +1013,7 @@ def _backtrace(t, co):
         # pointer); otherwise it is some unrelated value
         lo = co.stack_limit - co.guard
         if co.chain is None:
-            co.chain = _fp_chain(co)
+            co.chain = _fp_chain(co, rec=t.fp_record)
         key = (co.pc, co.fn, co.chain) + tuple(
             co.addr - v if lo <= v < co.stack_top else None
             for _, v in co.saved)

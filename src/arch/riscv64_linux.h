@@ -9,7 +9,7 @@
 
 #define CL_TARGET_NAME "riscv64-lp64d-elf"
 #define CL_ELF_MACHINE 243 /* EM_RISCV */
-#define CL_DWARF_PC 1      /* no DWARF number for pc: the RA column (ra) */
+#define CL_DWARF_PC 64     /* pc: no DWARF number; 64, past x0-x31 and f0-f31 */
 #define CL_DWARF_RA 1      /* ra (x1): the return-address column */
 #define CL_DWARF_SP 2      /* sp (x2) */
 #define CL_DWARF_FP 8      /* s0 (x8) */

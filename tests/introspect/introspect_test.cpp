@@ -652,6 +652,14 @@ TEST(Registry, Table) {
     EXPECT_EQ(t.dwarf_sp, 31u);
     EXPECT_EQ(t.dwarf_fp, 29u);
     EXPECT_EQ(t.dwarf_ra, 30u);
+#elif defined(__riscv)
+    EXPECT_STREQ(t.target, "riscv64-lp64d-elf");
+    EXPECT_EQ(t.elf_machine, 243u);
+    EXPECT_EQ(t.suspended_pc_adjust, -36);
+    EXPECT_EQ(t.dwarf_pc, 64u); // no DWARF number: past x0-x31, f0-f31
+    EXPECT_EQ(t.dwarf_sp, 2u);
+    EXPECT_EQ(t.dwarf_fp, 8u);
+    EXPECT_EQ(t.dwarf_ra, 1u);
 #endif
     if (COROLINK_TEST_REGISTRY)
         EXPECT_NE(t.registry, 0u);
