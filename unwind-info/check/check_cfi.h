@@ -87,10 +87,16 @@ struct target {
      * does it) say the return address is signed (1) or not (0); -1: no
      * rows, or not understood. NULL where there is no such state. */
     int (*ra_signed)(Dwfl_Module *mod, uint64_t addr);
+    /* The linker writes no CFI for PLT stubs and the compiler cannot call
+     * around them (RISC-V: gcc 12 has no -fno-plt): stops inside a .plt
+     * section are counted apart, not judged (no unwinder can be right
+     * there, and that is the toolchain's, not corolink's). */
+    bool plt_unjudged;
 };
 
 extern const struct target target_x86_64_sysv_elf;
 extern const struct target target_aarch64_aapcs_elf;
+extern const struct target target_riscv64_lp64d_elf;
 
 /* ---- stepping backends ---- */
 struct stop {
