@@ -109,6 +109,7 @@ std::vector<std::string> emulator_command(bool pauth) {
             break;
         start = bar + 1;
     }
+#if defined(__aarch64__) // (the other targets have no pointer authentication)
     if (!pauth && !words.empty()) {
         auto cpu = std::find(words.begin(), words.end(), "-cpu");
         if (cpu != words.end() && cpu + 1 != words.end())
@@ -116,6 +117,9 @@ std::vector<std::string> emulator_command(bool pauth) {
         else
             words.insert(words.begin() + 1, {"-cpu", "max,pauth=off"});
     }
+#else
+    (void)pauth;
+#endif
     return words;
 }
 
