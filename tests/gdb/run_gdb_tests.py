@@ -652,7 +652,7 @@ def mode_errors(args, g):
     for case, pat in (
             ("em_info", r"^ERROR: corolink: unsupported target "
                         r"'x86_64-sysv-elf' \(ELF machine 40\) in the debug "
-                        r"table: this plugin knows x86-64, AArch64$"),
+                        r"table: this plugin knows x86-64, AArch64, RISC-V 64$"),
             ("arch_info", r"^ERROR: corolink: the debug table describes "
                           r"AArch64 \(x86_64-sysv-elf\) but gdb debugs "
                           r"i386:x86-64$"),
