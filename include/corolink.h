@@ -1025,6 +1025,8 @@ COROLINK_API COROLINK__NOPLT int corolink__resume_traced(corolink *co,
 #include "corolink/riscv64_lp64d_elf.h"
 #elif defined(__x86_64__) && defined(_WIN64)
 #include "corolink/x86_64_win64_pe.h"
+#elif defined(__i386__) && defined(__ELF__)
+#include "corolink/i386_sysv_elf.h"
 #else
 #error "corolink: this target is not supported (see the targets table in README.md)"
 #endif

@@ -14,6 +14,8 @@
 #                                build (Release), its suites under qemu-user,
 #                                the RISC-V 64 cross build (Release), its
 #                                suites under qemu-user,
+#                                the i686 build (-m32, Release), its suites
+#                                natively or under qemu-i386,
 #                                and the Windows x64 cross build (mingw-w64,
 #                                Release), its suites under wine
 #
@@ -24,7 +26,7 @@
 # "-asan", "-tsan", "-aarch64", "-windows"; wine's prefix is
 # build-windows/wineprefix). For the AArch64 build it adds the arm64
 # architecture to dpkg (multiarch: the target's Google Test, libunwind and
-# libdw). The package test installs corolink's .deb files on this machine
+# libdw), and for the i686 build (./build-i686) the i386 architecture. The package test installs corolink's .deb files on this machine
 # and purges them again (root only; skipped otherwise).
 set -eu
 
@@ -50,6 +52,9 @@ gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user gdb-multiarch \
 libgtest-dev:arm64 libunwind-dev:arm64 libdw-dev:arm64 libelf-dev:arm64 \
 systemtap-sdt-dev:arm64 libstdc++6:arm64 libasan8:arm64 libubsan1:arm64 libtsan2:arm64 \
 gcc-riscv64-linux-gnu g++-riscv64-linux-gnu \
+libc6-dev-i386 lib32gcc-12-dev lib32stdc++-12-dev \
+libgtest-dev:i386 libunwind-dev:i386 libdw-dev:i386 libelf-dev:i386 \
+systemtap-sdt-dev:i386 libstdc++6:i386 \
 mingw-w64 wine wine64"
 fi
 
@@ -66,6 +71,12 @@ if [ -n "$missing" ]; then
     *:arm64*)
         dpkg --print-foreign-architectures | grep -qx arm64 ||
             $sudo dpkg --add-architecture arm64
+        ;;
+    esac
+    case "$missing" in
+    *:i386*)
+        dpkg --print-foreign-architectures | grep -qx i386 ||
+            $sudo dpkg --add-architecture i386
         ;;
     esac
     $sudo apt-get update -qq
@@ -186,6 +197,18 @@ cmake -S . -B "$riscv64" -DCMAKE_TOOLCHAIN_FILE="$PWD/cmake/riscv64-linux-gnu.cm
 cmake --build "$riscv64" -j "$jobs"
 echo "== testing $riscv64 (RISC-V 64 under qemu-user)"
 (cd "$riscv64" && ctest --output-on-failure -j "$jobs") || failed="$failed $riscv64"
+# i686: the host's gcc with -m32 (cmake/i686-linux-gnu.cmake; the :i386
+# multiarch packages for the target's libraries), in Release. Its programs
+# run natively where the kernel runs 32-bit programs, else under
+# qemu-i386 (the toolchain file tries one first).
+i686="${build}-i686"
+cmake -S . -B "$i686" -DCMAKE_TOOLCHAIN_FILE="$PWD/cmake/i686-linux-gnu.cmake" \
+    -DCMAKE_BUILD_TYPE=Release -DCOROLINK_WERROR=ON \
+    -DCOROLINK_TESTS=ON -DCOROLINK_BENCH=OFF -DCOROLINK_EXAMPLES=ON \
+    -DCOROLINK_HOST_STACKS="$host_build/perf/corolink-stacks"
+cmake --build "$i686" -j "$jobs"
+echo "== testing $i686 (i686)"
+(cd "$i686" && ctest --output-on-failure -j "$jobs") || failed="$failed $i686"
 
 # Windows x64: cross-compiled with mingw-w64 (cmake/x86_64-w64-mingw32.cmake,
 # Google Test from Debian's sources), every suite run under wine, headless,

@@ -170,12 +170,34 @@ static void cl_msg_strn(struct cl_msg *m, const char *s, size_t max) {
 }
 #define cl_msg_str(m, s) cl_msg_strn(m, s, (size_t)-1)
 
+#if UINTPTR_MAX > 0xffffffffu
+#define cl_div10(v, rem) (*(rem) = (unsigned)((v) % 10), (v) / 10)
+#else
+/* 32-bit targets (i686): a 64-bit division is a call into libgcc
+ * (__udivmoddi4), which the freestanding build does not link: long
+ * division by 10, one bit at a time (a cold path). */
+static uint64_t cl_div10(uint64_t v, unsigned *rem) {
+    uint64_t q = 0;
+    unsigned r = 0;
+    for (int i = 63; i >= 0; i--) {
+        r = (r << 1) | (unsigned)((v >> i) & 1);
+        if (r >= 10) {
+            r -= 10;
+            q |= (uint64_t)1 << i;
+        }
+    }
+    *rem = r;
+    return q;
+}
+#endif
+
 static void cl_msg_u64(struct cl_msg *m, uint64_t v) {
     char digits[20];
     int n = 0;
     do {
-        digits[n++] = (char)('0' + v % 10);
-        v /= 10;
+        unsigned d;
+        v = cl_div10(v, &d);
+        digits[n++] = (char)('0' + d);
     } while (v);
     while (n > 0 && m->len < sizeof m->buf)
         m->buf[m->len++] = digits[--n];

@@ -15,6 +15,25 @@
  * (a newer minor layout only appends fields: accept version >= 1 and
  * size >= what you read; a version 1 table is x86-64's) and
  * pointer_size. */
+/* An address field: 64 bits on every target. A static initializer cannot
+ * widen an address on a 32-bit target (i686): there the address is the low
+ * word, name_lo, and the high word stays 0 (CL_DT_ADDR_INIT in
+ * registry.c); readers see the same 64-bit little-endian field. */
+#if UINTPTR_MAX > 0xffffffffu
+#define CL_DT_ADDR(name) uint64_t name
+#define CL_DT_ADDR_INIT(name, v) .name = (uint64_t)(uintptr_t)(v)
+#else
+#define CL_DT_ADDR(name)                                                       \
+    union {                                                                    \
+        uint64_t name;                                                         \
+        struct {                                                               \
+            uintptr_t name##_lo;                                               \
+            uint32_t name##_hi;                                                \
+        };                                                                     \
+    }
+#define CL_DT_ADDR_INIT(name, v) .name##_lo = (uintptr_t)(v)
+#endif
+
 struct corolink_debug_offsets {
     char magic[8];            /* "CLNKDBG\0" */
     uint32_t version;         /* 3 */
@@ -32,17 +51,17 @@ struct corolink_debug_offsets {
     uint32_t finished_size;   /* 4: bytes of `finished` */
     uint64_t check_xor;       /* *(co + off_check) == co ^ check_xor */
     /* states (see unwind-info/debug-table.md) */
-    uint64_t trampoline;      /* pc of a created, never started coroutine */
-    uint64_t trampoline_ret;  /* the body's return address: root frame */
-    uint64_t trampoline_end;
+    CL_DT_ADDR(trampoline);      /* pc of a created, never started coroutine */
+    CL_DT_ADDR(trampoline_ret);  /* the body's return address: root frame */
+    CL_DT_ADDR(trampoline_end);
     int64_t suspended_pc_adjust; /* unwind a suspended one from pc + this */
     /* the registry */
-    uint64_t registry;        /* address of the first chunk pointer */
+    CL_DT_ADDR(registry);        /* address of the first chunk pointer */
     uint32_t chunk_off_next, chunk_off_nslots, chunk_off_slots;
     uint32_t slot_size;       /* 8 */
     uint64_t slot_tag_mask;   /* slot & mask != 0: not a live coroutine */
     /* timestamps */
-    uint64_t debug_flags;     /* address of corolink__debug_flags */
+    CL_DT_ADDR(debug_flags);     /* address of corolink__debug_flags */
     uint32_t clock_id;        /* CLOCK_MONOTONIC_COARSE (6) */
     uint32_t reserved;
     /* version 2: the target, so that tools read registers without knowing
@@ -61,8 +80,8 @@ struct corolink_debug_offsets {
     /* version 3: [hidden_lo, hidden_hi), the library's resume-path code
      * (src/internal.h, CL_RESUME_PATH): frames there, past the innermost,
      * are left out of backtraces. 0, 0: none (freestanding, Windows). */
-    uint64_t hidden_lo;
-    uint64_t hidden_hi;
+    CL_DT_ADDR(hidden_lo);
+    CL_DT_ADDR(hidden_hi);
 };
 
 /* Bytes of a version 1 table (x86-64 only): everything before `target`. */

@@ -77,7 +77,7 @@ enum {
  * coroutine's stack and enters its pending suspend with the result. */
 struct cl_with {
     corolink_with_fn fn; /* 0x00 (WITH_FN in unwind-info/) */
-    void *arg;           /* 0x08 on 64-bit targets (WITH_ARG) */
+    void *arg;           /* 0x08 on 64-bit targets, 0x04 on 32-bit (WITH_ARG) */
 };
 
 /* Checks that a word found on a stack is a live control block (trap.c):
@@ -135,14 +135,17 @@ _Static_assert(sizeof(struct corolink) + 64 <= COROLINK_CONTROL_SIZE,
                "control block fits its reserved space");
 
 /* The hot fields every target lays out alike (corolink.h's target
- * headers); the arch header checks the rest. */
+ * headers), in words of W bytes (8 on 64-bit targets, 4 on 32-bit ones:
+ * pc, sp, fp, a private word, then finished and flags in 8 bytes); the
+ * arch header checks the rest. */
+#define CL_HOT_W sizeof(void *)
 _Static_assert(offsetof(struct corolink__hot, pc) == 0x00, "ABI v2");
-_Static_assert(offsetof(struct corolink__hot, sp) == 0x08, "ABI v2");
-_Static_assert(offsetof(struct corolink__hot, fp) == 0x10, "ABI v2");
-_Static_assert(offsetof(struct corolink__hot, finished) == 0x20, "ABI v2");
-_Static_assert(offsetof(struct corolink__hot, fn) == 0x28, "ABI v2");
-_Static_assert(offsetof(struct corolink__hot, arg) == 0x30, "ABI v2");
-_Static_assert(offsetof(struct corolink__hot, id) == 0x38, "ABI v2");
+_Static_assert(offsetof(struct corolink__hot, sp) == 1 * CL_HOT_W, "ABI v2");
+_Static_assert(offsetof(struct corolink__hot, fp) == 2 * CL_HOT_W, "ABI v2");
+_Static_assert(offsetof(struct corolink__hot, finished) == 4 * CL_HOT_W, "ABI v2");
+_Static_assert(offsetof(struct corolink__hot, fn) == 4 * CL_HOT_W + 8, "ABI v2");
+_Static_assert(offsetof(struct corolink__hot, arg) == 5 * CL_HOT_W + 8, "ABI v2");
+_Static_assert(offsetof(struct corolink__hot, id) == 6 * CL_HOT_W + 8, "ABI v2");
 
 /* The target: register numbers, signal contexts, layout checks. */
 #include "arch/target.h"

@@ -164,7 +164,9 @@ typedef struct {
 typedef int (*unw_init_local_fn)(cl_unw_cursor *, ucontext_t *);
 typedef int (*unw_init_local2_fn)(cl_unw_cursor *, ucontext_t *, int);
 typedef int (*unw_step_fn)(cl_unw_cursor *);
-typedef int (*unw_get_reg_fn)(cl_unw_cursor *, int, uint64_t *);
+/* unw_word_t: a word of the target (uint64_t on 64-bit targets, uint32_t
+ * on i686). */
+typedef int (*unw_get_reg_fn)(cl_unw_cursor *, int, uintptr_t *);
 #define CL_UNW_INIT_SIGNAL_FRAME 1 /* first pc is exact, not a return address */
 
 static struct {
@@ -210,7 +212,7 @@ static bool bt_libunwind(const struct corolink *co, struct bt_sink *s) {
     uint64_t lo = (uint64_t)(uintptr_t)co->stack_limit;
     uint64_t hi = (uint64_t)(uintptr_t)co;
     for (int step = 0; step < CL_BT_MAX_STEPS; step++) {
-        uint64_t ip, sp;
+        uintptr_t ip, sp;
         if (unw.get_reg(&cursor, CL_UNW_REG_IP, &ip) < 0 ||
             unw.get_reg(&cursor, CL_UNW_REG_SP, &sp) < 0)
             break;

@@ -190,12 +190,12 @@ const struct corolink_debug_offsets corolink_debug_offsets = {
     .off_trap_addr = OFF(trap_addr),
     .finished_size = sizeof(((struct corolink *)0)->hot.finished),
     .check_xor = CL_CHECK,
-    .trampoline = (uint64_t)(uintptr_t)corolink__trampoline,
-    .trampoline_ret = (uint64_t)(uintptr_t)corolink__trampoline_ret,
-    .trampoline_end = (uint64_t)(uintptr_t)corolink__trampoline_end,
+    CL_DT_ADDR_INIT(trampoline, corolink__trampoline),
+    CL_DT_ADDR_INIT(trampoline_ret, corolink__trampoline_ret),
+    CL_DT_ADDR_INIT(trampoline_end, corolink__trampoline_end),
     .suspended_pc_adjust = -CL_SUSPENDED_PC_ADJUST,
 #if CL_REGISTRY
-    .registry = (uint64_t)(uintptr_t)&cl_registry.chunks,
+    CL_DT_ADDR_INIT(registry, &cl_registry.chunks),
 #else
     .registry = 0,
 #endif
@@ -204,7 +204,7 @@ const struct corolink_debug_offsets corolink_debug_offsets = {
     .chunk_off_slots = offsetof(struct cl_chunk, slots),
     .slot_size = sizeof(uintptr_t),
     .slot_tag_mask = CL_SLOT_FREE | CL_SLOT_POOLED,
-    .debug_flags = (uint64_t)(uintptr_t)&corolink__debug_flags,
+    CL_DT_ADDR_INIT(debug_flags, &corolink__debug_flags),
     .clock_id = 6, /* CLOCK_MONOTONIC_COARSE (no <time.h> when freestanding) */
     .target = CL_TARGET_NAME,
     .elf_machine = CL_ELF_MACHINE,
@@ -215,7 +215,7 @@ const struct corolink_debug_offsets corolink_debug_offsets = {
     .nsaved = 2,
     .saved = {{CL_DWARF_SP, OFF(hot.sp)}, {CL_DWARF_FP, OFF(hot.fp)}},
 #if CL_HIDDEN_RANGE
-    .hidden_lo = (uint64_t)(uintptr_t)__start_corolink_hidden,
-    .hidden_hi = (uint64_t)(uintptr_t)__stop_corolink_hidden,
+    CL_DT_ADDR_INIT(hidden_lo, __start_corolink_hidden),
+    CL_DT_ADDR_INIT(hidden_hi, __stop_corolink_hidden),
 #endif
 };

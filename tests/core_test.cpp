@@ -199,7 +199,8 @@ void *align_body(corolink_yielder *, void *arg, void *) {
     auto *s = static_cast<AlignSeen *>(arg);
     // At entry rsp + 8 is 16-byte aligned: the return address was pushed by
     // a call made with an aligned rsp.
-    s->frame = (reinterpret_cast<uintptr_t>(__builtin_frame_address(0)) + 16) % 16;
+    s->frame = (reinterpret_cast<uintptr_t>(__builtin_frame_address(0)) +
+                2 * sizeof(void *)) % 16;
     record_alignment(s);
     return nullptr;
 }
@@ -353,6 +354,8 @@ constexpr size_t kSwitchOut = 16;
 constexpr size_t kSwitchOut = 32;
 #elif defined(__riscv) && __riscv_xlen == 64
 constexpr size_t kSwitchOut = 36; // 9 instructions, never compressed
+#elif defined(__i386__)
+constexpr size_t kSwitchOut = 11;
 #endif
 
 std::vector<uint8_t> switch_out_bytes(corolink_fn body) {
@@ -426,6 +429,15 @@ TEST(Core, SuspendedCoroutineUnwindsFromSwitchOut) {
                    0x00008067});
     EXPECT_EQ(switch_out_bytes(suspend_inline_body), expected);
     EXPECT_EQ(switch_out_bytes(suspend_outofline_body), expected);
+#elif defined(__i386__)
+    // mov 0x30(%edi),%esp; lea -4(%esp),%esp; mov 0x28(%edi),%ebp; ret
+    EXPECT_EQ(switch_out_bytes(suspend_inline_body),
+              (std::vector<uint8_t>{0x8b, 0x67, 0x30, 0x8d, 0x64, 0x24, 0xfc,
+                                    0x8b, 0x6f, 0x28, 0xc3}));
+    // mov 0x30(%edi),%esp; mov 0x28(%edi),%ebp; notrack jmp *-4(%esp)
+    EXPECT_EQ(switch_out_bytes(suspend_outofline_body),
+              (std::vector<uint8_t>{0x8b, 0x67, 0x30, 0x8b, 0x6f, 0x28, 0x3e,
+                                    0xff, 0x64, 0x24, 0xfc}));
 #endif
 }
 

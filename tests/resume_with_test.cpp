@@ -810,7 +810,7 @@ NOINLINE void capture(BtState *st) {
         auto lo = reinterpret_cast<uintptr_t>(stack.limit);
         auto hi = reinterpret_cast<uintptr_t>(stack.base) + 4096;
         auto fp = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
-        for (int i = 0; i < 64 && fp != 0 && fp % 8 == 0; i++) {
+        for (int i = 0; i < 64 && fp != 0 && fp % sizeof(void *) == 0; i++) {
             bool ok = (fp >= lo && fp < hi) ||
                       (fp >= st->thread_lo && fp < st->thread_hi);
             if (!ok)

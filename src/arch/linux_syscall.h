@@ -44,6 +44,20 @@ static inline long cl_raw_syscall3(long nr, long a, long b, long c) {
 }
 enum { CL_SYS_WRITE = 64, CL_SYS_GETPID = 172, CL_SYS_GETTID = 178,
        CL_SYS_TGKILL = 131, CL_SYS_EXIT_GROUP = 94 };
+#elif defined(__i386__)
+/* int $0x80: number in eax, arguments in ebx, ecx, edx, result in eax.
+ * (ebx, the GOT pointer of PIC code, is an ordinary register to gcc 5 and
+ * later, which reloads it.) */
+static inline long cl_raw_syscall3(long nr, long a, long b, long c) {
+    long r;
+    __asm__ volatile("int $0x80"
+                     : "=a"(r)
+                     : "a"(nr), "b"(a), "c"(b), "d"(c)
+                     : "memory");
+    return r;
+}
+enum { CL_SYS_WRITE = 4, CL_SYS_GETPID = 20, CL_SYS_GETTID = 224,
+       CL_SYS_TGKILL = 270, CL_SYS_EXIT_GROUP = 252 };
 #else
 #error "corolink: no raw system calls for this target (src/arch/linux_syscall.h)"
 #endif

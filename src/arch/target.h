@@ -10,6 +10,8 @@
 #include "aarch64_linux.h"
 #elif defined(__riscv) && __riscv_xlen == 64 && defined(__linux__)
 #include "riscv64_linux.h"
+#elif defined(__i386__) && defined(__linux__)
+#include "i386_linux.h"
 #elif defined(__x86_64__) && defined(_WIN64)
 #include "x86_64_windows.h"
 #else

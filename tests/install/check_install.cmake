@@ -1,7 +1,7 @@
 # Installs the build tree into a scratch prefix, then builds and runs a
 # consumer with find_package(corolink) and with pkg-config.
-# In: BUILD_DIR, SOURCE_DIR, WORK_DIR, C_COMPILER; EMU and TOOLCHAIN
-# (optional).
+# In: BUILD_DIR, SOURCE_DIR, WORK_DIR, C_COMPILER; EMU, TOOLCHAIN and
+# C_TARGET_FLAGS (optional).
 include(${CMAKE_CURRENT_LIST_DIR}/../script_run.cmake)
 
 set(prefix ${WORK_DIR}/prefix)
@@ -42,7 +42,9 @@ set(ENV{PKG_CONFIG_PATH} ${pc_dir})
 run(pkg-config --cflags --libs corolink)
 string(STRIP "${last_output}" flags)
 separate_arguments(flags UNIX_COMMAND "${flags}")
-run(${C_COMPILER} ${SOURCE_DIR}/tests/install/consumer/consumer.c ${flags}
+# (C_TARGET_FLAGS: what makes the compiler the target's, e.g. -m32 for
+# i686, from the toolchain file's COROLINK_TARGET_C_FLAGS.)
+run(${C_COMPILER} ${C_TARGET_FLAGS} ${SOURCE_DIR}/tests/install/consumer/consumer.c ${flags}
     -Wl,-rpath,${prefix}/lib -o ${WORK_DIR}/pc_consumer)
 run(${EMU} ${WORK_DIR}/pc_consumer)
 message(STATUS "pkg-config: ${last_output}")

@@ -628,8 +628,8 @@ TEST(Registry, Table) {
     EXPECT_TRUE(in_hidden(reinterpret_cast<const void *>(&corolink__resume_traced)));
     EXPECT_FALSE(in_hidden(reinterpret_cast<const void *>(&corolink_create)));
     EXPECT_FALSE(in_hidden(reinterpret_cast<const void *>(t.trampoline)));
-    EXPECT_EQ(t.pointer_size, 8u);
-    EXPECT_EQ(t.slot_size, 8u);
+    EXPECT_EQ(t.pointer_size, sizeof(void *));
+    EXPECT_EQ(t.slot_size, sizeof(void *));
     EXPECT_EQ(t.slot_tag_mask, kSlotFree | kSlotPooled);
     // The target description: what this process is, checked against the
     // ELF header of the running executable.
@@ -660,6 +660,13 @@ TEST(Registry, Table) {
     EXPECT_EQ(t.dwarf_sp, 2u);
     EXPECT_EQ(t.dwarf_fp, 8u);
     EXPECT_EQ(t.dwarf_ra, 1u);
+#elif defined(__i386__)
+    EXPECT_STREQ(t.target, "i386-sysv-elf");
+    EXPECT_EQ(t.suspended_pc_adjust, -11);
+    EXPECT_EQ(t.dwarf_pc, 8u);
+    EXPECT_EQ(t.dwarf_sp, 4u);
+    EXPECT_EQ(t.dwarf_fp, 5u);
+    EXPECT_EQ(t.dwarf_ra, 8u);
 #endif
     if (COROLINK_TEST_REGISTRY)
         EXPECT_NE(t.registry, 0u);

@@ -138,8 +138,17 @@ void expect_thousand(int mode, int expect_kind, long min_new_maps,
 
 TEST_F(Stacks, GuardedStacksCostTwoMappingsEach) {
     // Stack and guard page: two each, and a few the process made meanwhile.
-    expect_thousand(COROLINK_STACKS_GUARDED, COROLINK_GUARD_PAGE, 2000,
-                    2000 + 16);
+    // (Under qemu-i386 one mapping fewer is seen, measured: 1999. qemu's
+    // emulated maps of a 32-bit guest merge one guard page with the
+    // PROT_NONE reservation next to it.)
+    const long emulated_i386 =
+#if COROLINK_TEST_EMULATED && defined(__i386__)
+        1;
+#else
+        0;
+#endif
+    expect_thousand(COROLINK_STACKS_GUARDED, COROLINK_GUARD_PAGE,
+                    2000 - emulated_i386, 2000 + 16);
 }
 
 TEST_F(Stacks, SlabStacksCostAFewMappings) {

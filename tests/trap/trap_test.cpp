@@ -145,7 +145,14 @@ TEST_F(Trap, SigbusRecovered) {
     corolink_trap t{};
     ASSERT_EQ(corolink_trap_info(co, &t), 0);
     EXPECT_EQ(t.signo, SIGBUS);
+#if COROLINK_TEST_EMULATED && defined(__i386__)
+    // qemu-i386 (the i686 build where the kernel runs no 32-bit programs)
+    // reports a SIGBUS of a 32-bit guest one page above the faulting
+    // address (measured: m + 4096); the handler passes on what it got.
+    EXPECT_TRUE(t.addr == m || t.addr == static_cast<char *>(m) + 4096);
+#else
     EXPECT_EQ(t.addr, m);
+#endif
     EXPECT_FALSE(t.stack_overflow);
     corolink_destroy(co);
     munmap(m, 4096);
@@ -293,6 +300,8 @@ bool deny_process_vm_readv() {
     const __u32 arch = AUDIT_ARCH_AARCH64;
 #elif defined(__riscv) && __riscv_xlen == 64
     const __u32 arch = AUDIT_ARCH_RISCV64;
+#elif defined(__i386__)
+    const __u32 arch = AUDIT_ARCH_I386;
 #endif
     struct sock_filter code[] = {
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
