@@ -75,6 +75,31 @@ __asm__(".text\n"
         "    unimp\n"
         "    .cfi_endproc\n"
         ".size _start, .-_start\n");
+#elif defined(__i386__)
+/* The kernel enters with esp at argc; no return address, ebp undefined.
+ * Clear ebp (the end of the frame chain), align the stack so that esp is
+ * 16-byte aligned at the call (cdecl: argc and argv pushed) and call a C
+ * function. */
+__asm__(".text\n"
+        ".globl _start\n"
+        ".type _start, @function\n"
+        "_start:\n"
+        "    .cfi_startproc\n"
+        "    .cfi_undefined eip\n"
+        "    xorl %ebp, %ebp\n"
+        "    movl (%esp), %eax\n"  /* argc */
+        "    leal 4(%esp), %ecx\n" /* argv */
+        "    andl $-16, %esp\n"
+        "    subl $8, %esp\n"
+        "    pushl %ecx\n"
+        "    pushl %eax\n"
+        "    call start_main\n"
+        "    movl %eax, %ebx\n"
+        "    movl $252, %eax\n"    /* exit_group */
+        "    int $0x80\n"
+        "    hlt\n"
+        "    .cfi_endproc\n"
+        ".size _start, .-_start\n");
 #else
 /* The kernel enters with sp at argc (16-byte aligned); x29 and x30 hold
  * nothing: clear both (the end of the frame-record chain, and no return

@@ -260,8 +260,10 @@ std::vector<Slot> all_slots() {
 bool is_live(uintptr_t v) {
     if (v == 0 || (v & table().slot_tag_mask) != 0)
         return false;
-    return field<uint64_t>(reinterpret_cast<void *>(v), table().off_check) ==
-           (v ^ table().check_xor);
+    // (A word of the target: the table's 64-bit check_xor, truncated on
+    // 32-bit targets.)
+    return field<uintptr_t>(reinterpret_cast<void *>(v), table().off_check) ==
+           static_cast<uintptr_t>(v ^ table().check_xor);
 }
 
 // Live coroutines, with how many slots hold each.
@@ -288,7 +290,7 @@ int table_state(const corolink *co) {
     const DebugOffsets &t = table();
     if (field<uint32_t>(co, t.off_finished) != 0)
         return COROLINK_STATE_FINISHED;
-    auto pc = field<uint64_t>(co, t.off_pc);
+    uint64_t pc = field<uintptr_t>(co, t.off_pc);
     if (pc == 0)
         return COROLINK_STATE_RUNNING;
     if (pc == t.trampoline)
@@ -344,7 +346,7 @@ TEST_P(ChainTest, SymbolizesEveryFrameInOrder) {
     EXPECT_EQ(join(frame_names(pcs, n)), join(expected));
     // pcs[0]: the exact suspend pc, co->pc - 16 (as the table says).
     EXPECT_EQ(reinterpret_cast<uint64_t>(pcs[0]),
-              field<uint64_t>(co.get(), table().off_pc) +
+              static_cast<uint64_t>(field<uintptr_t>(co.get(), table().off_pc)) +
                   table().suspended_pc_adjust);
 
     // Stable: the same answer again, and after one more round trip
@@ -591,7 +593,7 @@ TEST(State, CreationSiteIsInTheCreatingFunction) {
     auto site = reinterpret_cast<uintptr_t>(corolink_create_site(a));
     EXPECT_EQ(symbolize(site - 1), "create_in_helper");
     if (COROLINK_TEST_REGISTRY) {
-        EXPECT_EQ(field<uint64_t>(a, table().off_create_site), site);
+        EXPECT_EQ(field<uintptr_t>(a, table().off_create_site), site);
     }
     corolink_destroy(a);
 

@@ -17,7 +17,7 @@ run(${NM} -D --undefined-only ${WORK_DIR}/libcorolink.so)
 if(last_output MATCHES "_Unwind_")
   message(FATAL_ERROR "COROLINK_UNWIND=OFF still uses the unwinder:\n${last_output}")
 endif()
-run(${C_COMPILER} -std=c11 -Wall -Wextra -Werror -I${SOURCE_DIR}/include
+run(${C_COMPILER} ${C_TARGET_FLAGS} -std=c11 -Wall -Wextra -Werror -I${SOURCE_DIR}/include
     ${SOURCE_DIR}/tests/options/minimal.c ${WORK_DIR}/libcorolink.so
     -Wl,-rpath,${WORK_DIR} -o ${WORK_DIR}/minimal)
 run(${EMU} ${WORK_DIR}/minimal)
