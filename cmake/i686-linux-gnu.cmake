@@ -27,8 +27,13 @@ set(CMAKE_CXX_COMPILER g++)
 # (COROLINK_TARGET_C_FLAGS: for test scripts that run the compiler
 # themselves, tests/install/check_install.cmake.)
 set(COROLINK_TARGET_C_FLAGS -m32)
-set(CMAKE_C_FLAGS_INIT -m32)
-set(CMAKE_CXX_FLAGS_INIT -m32)
+# 64-bit file offsets and inode numbers (glibc's LFS interfaces) in every
+# program: readdir() of a 32-bit program without them fails with EOVERFLOW
+# on file systems whose directory offsets or inode numbers need 64 bits
+# (the backtrace suites read the directories qemu writes cores into).
+# corolink's own interface has no off_t.
+set(CMAKE_C_FLAGS_INIT "-m32 -D_FILE_OFFSET_BITS=64")
+set(CMAKE_CXX_FLAGS_INIT "-m32 -D_FILE_OFFSET_BITS=64")
 set(CMAKE_ASM_FLAGS_INIT -m32)
 set(CMAKE_EXE_LINKER_FLAGS_INIT -m32)
 set(CMAKE_SHARED_LINKER_FLAGS_INIT -m32)
