@@ -104,14 +104,18 @@
  * after the call in <reg>; nothing else changes. Leaves with nothing
  * pushed: the CIE's rows (CFA = esp + 4, return address at CFA - 4,
  * every other register unchanged but <reg>) hold at both instructions.
+ * Named (local symbols cl_pc_thunk_<reg>) so that symbolizers name them.
  */
 .macro PC_THUNK reg
+        .type   cl_pc_thunk_\reg, @function
         .p2align 4
+cl_pc_thunk_\reg:
 .Lpc_\reg:
         .cfi_startproc
         movl    (%esp), %\reg
         ret
         .cfi_endproc
+        .size   cl_pc_thunk_\reg, .-cl_pc_thunk_\reg
 .endm
         PC_THUNK eax
         PC_THUNK ecx

@@ -183,7 +183,7 @@ CFI_FN int resumer_on_stack(void) {
 /* ---- scenario 5: corolink_resume_with() ---- */
 
 /* The targets whose corolink__ontop exists. */
-#if defined(__x86_64__) || defined(__aarch64__) ||                           \
+#if defined(__x86_64__) || defined(__aarch64__) || defined(__i386__) ||     \
     (defined(__riscv) && __riscv_xlen == 64)
 #define CFI_HAVE_ONTOP 1
 #else

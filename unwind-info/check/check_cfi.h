@@ -64,6 +64,16 @@ struct target {
      * record's CFA, or onto its return-address slot, leaves the records
      * above it. */
     uint64_t ra_slot;
+    /* Bytes of a word in memory (return addresses, frame records): 4 on
+     * i386; 0 means 8. */
+    size_t word;
+    /* Toolchain code stepped in the window that has no FDE at all, not
+     * corolink's (i386: glibc's crti.o defines gcc's pc thunk
+     * __x86.get_pc_thunk.bx without one, and the linker keeps that copy
+     * of the COMDAT for every shared library): a stop whose innermost
+     * frame is in a function of this name prefix and has no FDE is
+     * counted apart ("excused"), not failed. NULL: none. */
+    const char *no_fde_prefix;
     enum insn_kind (*decode)(const uint8_t *code);
     /* The record a call instruction made (old: before it, now: after it);
      * false if it did not do what a call does. read_word reads memory. */
@@ -97,6 +107,7 @@ struct target {
 extern const struct target target_x86_64_sysv_elf;
 extern const struct target target_aarch64_aapcs_elf;
 extern const struct target target_riscv64_lp64d_elf;
+extern const struct target target_i386_sysv_elf;
 
 /* ---- stepping backends ---- */
 struct stop {

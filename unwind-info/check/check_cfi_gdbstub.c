@@ -309,12 +309,16 @@ static bool read_mem(uint64_t addr, void *buf, size_t len) {
     return true;
 }
 
+/* Bytes of a word of the target: 4 on i386, else 8 (target.word). */
+static size_t word_size(void) { return tgt->word ? tgt->word : 8; }
+
 static bool read_word(uint64_t addr, uint64_t *w) {
     uint8_t b[8];
-    if (!read_mem(addr, b, 8))
+    size_t n = word_size();
+    if (!read_mem(addr, b, n))
         return false;
     uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
+    for (int i = (int)n - 1; i >= 0; i--)
         v = v << 8 | b[i];
     *w = v;
     return true;
@@ -561,10 +565,13 @@ static Dwfl *report_all(const char *exe, const struct exe_info *x,
     dwfl_report_begin(dwfl);
     report(dwfl, exe, bias);
     uint64_t r_debug = 0;
-    for (uint64_t off = 0; x->dyn != 0 && off + 16 <= x->dynsize; off += 16) {
+    /* (ElfN_Dyn, r_debug and link_map in words of the target: the
+     * offsets of the host's 64-bit structs divided by 8, times a word.) */
+    const uint64_t w = word_size();
+    for (uint64_t off = 0; x->dyn != 0 && off + 2 * w <= x->dynsize; off += 2 * w) {
         uint64_t tag, val;
         if (!read_word(bias + x->dyn + off, &tag) ||
-            !read_word(bias + x->dyn + off + 8, &val))
+            !read_word(bias + x->dyn + off + w, &val))
             die("cannot read the executable's dynamic section");
         if (tag == DT_NULL)
             break;
@@ -572,13 +579,14 @@ static Dwfl *report_all(const char *exe, const struct exe_info *x,
             r_debug = val;
     }
     uint64_t lm = 0;
-    if (r_debug != 0 && !read_word(r_debug + offsetof(struct r_debug, r_map), &lm))
+    if (r_debug != 0 &&
+        !read_word(r_debug + offsetof(struct r_debug, r_map) / 8 * w, &lm))
         die("cannot read r_debug at 0x%" PRIx64, r_debug);
     for (int count = 0; lm != 0 && count < 512; count++) {
         uint64_t l_addr, l_name, l_next;
-        if (!read_word(lm + offsetof(struct link_map, l_addr), &l_addr) ||
-            !read_word(lm + offsetof(struct link_map, l_name), &l_name) ||
-            !read_word(lm + offsetof(struct link_map, l_next), &l_next))
+        if (!read_word(lm + offsetof(struct link_map, l_addr) / 8 * w, &l_addr) ||
+            !read_word(lm + offsetof(struct link_map, l_name) / 8 * w, &l_name) ||
+            !read_word(lm + offsetof(struct link_map, l_next) / 8 * w, &l_next))
             die("cannot read the link map at 0x%" PRIx64, lm);
         char name[4096] = "", path[4200];
         if (l_name != 0 && !read_string(l_name, name, sizeof name))
@@ -734,10 +742,11 @@ static Dwfl *start(const struct target *t, char **argv, const char *begin,
                 break;
         }
         uint64_t entry = 0;
-        for (size_t off = 0; off + 16 <= alen; off += 16) {
-            uint64_t type, val;
-            memcpy(&type, auxv + off, 8);
-            memcpy(&val, auxv + off + 8, 8);
+        const size_t w = word_size(); /* ElfN_auxv_t: two words */
+        for (size_t off = 0; off + 2 * w <= alen; off += 2 * w) {
+            uint64_t type = 0, val = 0;
+            memcpy(&type, auxv + off, w);
+            memcpy(&val, auxv + off + w, w);
             if (type == AT_ENTRY)
                 entry = val;
         }
