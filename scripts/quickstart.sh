@@ -204,8 +204,7 @@ echo "== testing $riscv64 (RISC-V 64 under qemu-user)"
 i686="${build}-i686"
 cmake -S . -B "$i686" -DCMAKE_TOOLCHAIN_FILE="$PWD/cmake/i686-linux-gnu.cmake" \
     -DCMAKE_BUILD_TYPE=Release -DCOROLINK_WERROR=ON \
-    -DCOROLINK_TESTS=ON -DCOROLINK_BENCH=OFF -DCOROLINK_EXAMPLES=ON \
-    -DCOROLINK_HOST_STACKS="$host_build/perf/corolink-stacks"
+    -DCOROLINK_TESTS=ON -DCOROLINK_BENCH=OFF -DCOROLINK_EXAMPLES=ON
 cmake --build "$i686" -j "$jobs"
 echo "== testing $i686 (i686)"
 (cd "$i686" && ctest --output-on-failure -j "$jobs") || failed="$failed $i686"
