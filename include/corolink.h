@@ -74,10 +74,11 @@
  * ----------------------------------------------------------------------------
  * A switch preserves, for both sides, what the target's ABI makes
  * callee-saved: on x86-64 (System V) rsp, rbp, rbx, r12-r15; on AArch64
- * (AAPCS64) sp, x19-x29 and d8-d15 (the compiler saves the live ones
- * around the inline switch). It does not switch the floating-point control
- * state (x86-64: the MXCSR rounding mode and exception masks, the x87
- * control word; AArch64: FPCR): like a function call that changes them, a
+ * (AAPCS64) sp, x19-x29 and d8-d15; on i686 (System V i386) esp, ebp,
+ * ebx, esi, edi (the compiler saves the live ones around the inline
+ * switch). It does not switch the floating-point control
+ * state (x86-64 and i686: the MXCSR rounding mode and exception masks, the
+ * x87 control word; AArch64: FPCR): like a function call that changes them, a
  * coroutine that changes them changes them for its resumer too. Restore
  * them before suspending if you change them.
  *
