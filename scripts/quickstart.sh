@@ -197,6 +197,7 @@ cmake -S . -B "$riscv64" -DCMAKE_TOOLCHAIN_FILE="$PWD/cmake/riscv64-linux-gnu.cm
 cmake --build "$riscv64" -j "$jobs"
 echo "== testing $riscv64 (RISC-V 64 under qemu-user)"
 (cd "$riscv64" && ctest --output-on-failure -j "$jobs") || failed="$failed $riscv64"
+
 # i686: the host's gcc with -m32 (cmake/i686-linux-gnu.cmake; the :i386
 # multiarch packages for the target's libraries), in Release. Its programs
 # run natively where the kernel runs 32-bit programs, else under
@@ -242,4 +243,4 @@ if [ -n "$failed" ]; then
     echo "== tests failed in:$failed" >&2
     exit 1
 fi
-echo "== all tests passed in $build, $deb, $nounwind, $asan, $tsan, $aarch64, $riscv64 and $windows"
+echo "== all tests passed in $build, $deb, $nounwind, $asan, $tsan, $aarch64, $riscv64, $i686 and $windows"
