@@ -1024,6 +1024,9 @@ COROLINK_API COROLINK__NOPLT int corolink__resume_traced(corolink *co,
 #elif defined(__riscv) && __riscv_xlen == 64 && defined(__ELF__) &&         \
     defined(__riscv_float_abi_double)
 #include "corolink/riscv64_lp64d_elf.h"
+#elif defined(__arm__) && defined(__ELF__) && defined(__ARM_EABI__) &&      \
+    defined(__ARM_PCS_VFP)
+#include "corolink/arm_aapcs_elf.h"
 #elif defined(__x86_64__) && defined(_WIN64)
 #include "corolink/x86_64_win64_pe.h"
 #elif defined(__i386__) && defined(__ELF__)

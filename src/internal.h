@@ -88,6 +88,9 @@ struct cl_with {
  * SEH unwinder (Windows) keeps six private words in it, the DWARF one two. */
 #if CL_WINDOWS
 #define CL_UNWIND_EXC_SIZE 96
+#elif defined(__arm__)
+/* ARM EHABI: the object is a 88-byte _Unwind_Control_Block. */
+#define CL_UNWIND_EXC_SIZE 96
 #else
 #define CL_UNWIND_EXC_SIZE 48
 #endif

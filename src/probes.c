@@ -63,12 +63,12 @@
  * and its upper half, +4, is corolink__probe_switch (exported, 32-bit; the
  * word AArch64's inline resume tests) = cl_probe_switch (hidden, for the
  * library's own assembly): nonzero exactly while the semaphore is. */
-__asm__(".pushsection .probes,\"aw\",@progbits\n"
+__asm__(".pushsection .probes,\"aw\",%progbits\n"
         "\t.balign 8\n"
 #define CL_SYMBOL(sym, vis, size)                                              \
     "\t.globl " #sym "\n"                                                      \
     "\t" vis " " #sym "\n"                                                     \
-    "\t.type " #sym ", @object\n"                                              \
+    "\t.type " #sym ", %object\n"                                              \
     "\t.size " #sym ", " #size "\n"
 #define CL_SEMAPHORE(name)                                                     \
     CL_SYMBOL(corolink_##name##_semaphore, ".hidden", 2)                       \

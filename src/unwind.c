@@ -48,7 +48,28 @@
 #endif
 
 /* Our forced unwind's exception class: "CLNK" "UNWD". */
+#if defined(__ARM_EABI_UNWINDER__)
+/* ARM EHABI (libgcc's unwind-arm-common.h): the exception object is an
+ * _Unwind_Control_Block, its class eight characters, its personality
+ * routines take (state, object, context) and unwind their own frame. */
+#define _Unwind_Exception _Unwind_Control_Block
+static const char cl_unwind_class[8] = {'C', 'L', 'N', 'K', 'U', 'N', 'W', 'D'};
+#define CL_IS_UNWIND_CLASS(cls) (memcmp((cls), cl_unwind_class, 8) == 0)
+#define CL_SET_UNWIND_CLASS(exc)                                               \
+    memcpy((exc)->exception_class, cl_unwind_class, 8)
+/* The class as a big-endian number, as on the other targets. */
+static uint64_t cl_class_word(const struct _Unwind_Exception *exc) {
+    uint64_t w = 0;
+    for (int i = 0; i < 8; i++)
+        w = w << 8 | (unsigned char)exc->exception_class[i];
+    return w;
+}
+#else
 #define CL_UNWIND_CLASS ((_Unwind_Exception_Class)0x434c4e4b554e5744ULL)
+#define CL_IS_UNWIND_CLASS(cls) ((cls) == CL_UNWIND_CLASS)
+#define CL_SET_UNWIND_CLASS(exc) ((exc)->exception_class = CL_UNWIND_CLASS)
+#define cl_class_word(exc) ((uint64_t)(exc)->exception_class)
+#endif
 
 /* The landing pad in the trampoline, and what corolink__personality tells
  * it in the second exception-data register. */
@@ -95,6 +116,7 @@ static struct corolink *root_coroutine(struct _Unwind_Context *ctx) {
                                CL_ROOT_FP_OFFSET);
 }
 
+#if !defined(__ARM_EABI_UNWINDER__)
 /* What the personality routines of corolink__trampoline and
  * corolink__ontop do: catch every exception and this library's forced
  * unwind, and land at `landing` with the exception in the first
@@ -107,7 +129,7 @@ static _Unwind_Reason_Code catch_all(int version, _Unwind_Action actions,
     if (version != 1)
         return _URC_FATAL_PHASE1_ERROR;
     int kind;
-    if (cls == CL_UNWIND_CLASS) {
+    if (CL_IS_UNWIND_CLASS(cls)) {
         /* Our forced unwind: it stops here. (On Linux it always comes
          * with _UA_FORCE_UNWIND; libgcc's SEH unwinder goes on with a
          * plain cleanup phase after the first cleanup it ran, and has no
@@ -132,7 +154,62 @@ static _Unwind_Reason_Code catch_all(int version, _Unwind_Action actions,
     _Unwind_SetIP(ctx, (_Unwind_Ptr)landing);
     return _URC_INSTALL_CONTEXT;
 }
+#endif
 
+#if defined(__ARM_EABI_UNWINDER__)
+/* ARM EHABI: what catch_all() does, in the EHABI personality protocol
+ * (no handler-frame flag in the cleanup phase: reaching this frame there
+ * means it is the handler, since it claims everything in the search;
+ * _Unwind_Backtrace() searches with _US_FORCE_UNWIND set and goes on). A
+ * routine that lets the unwind go on runs its frame's unwind opcodes
+ * (__gnu_unwind_frame(): the EHABI entry of corolink__trampoline or
+ * corolink__ontop, which lead to the resumer or the suspended body). */
+static _Unwind_Reason_Code catch_all_ehabi(_Unwind_State state,
+                                           _Unwind_Control_Block *exc,
+                                           struct _Unwind_Context *ctx,
+                                           void *landing) {
+    int kind;
+    switch (state & _US_ACTION_MASK) {
+    case _US_VIRTUAL_UNWIND_FRAME:
+        if (state & _US_FORCE_UNWIND)
+            goto go_on; /* a backtrace */
+        return _URC_HANDLER_FOUND; /* every exception stops here */
+    case _US_UNWIND_FRAME_STARTING:
+        if (CL_IS_UNWIND_CLASS(exc->exception_class))
+            kind = CAUGHT_UNWIND; /* our forced unwind stops here */
+        else if (state & _US_FORCE_UNWIND)
+            goto go_on; /* not ours: goes on into the resumer */
+        else
+            kind = CAUGHT_EXCEPTION;
+        break;
+    default:
+        goto go_on;
+    }
+    _Unwind_SetGR(ctx, 0, (_Unwind_Word)(uintptr_t)exc);
+    _Unwind_SetGR(ctx, 1, (_Unwind_Word)kind);
+    /* An ARM-state label: bit 0 clear. */
+    _Unwind_SetGR(ctx, 15, (_Unwind_Word)(uintptr_t)landing);
+    return _URC_INSTALL_CONTEXT;
+go_on:
+    if (__gnu_unwind_frame(exc, ctx) != _URC_OK)
+        return _URC_FAILURE;
+    return _URC_CONTINUE_UNWIND;
+}
+
+CL_HIDDEN _Unwind_Reason_Code
+corolink__personality(_Unwind_State state, _Unwind_Control_Block *exc,
+                      struct _Unwind_Context *ctx) {
+    (void)root_coroutine;
+    return catch_all_ehabi(state, exc, ctx, corolink__trampoline_eh);
+}
+
+extern char corolink__ontop_eh[] CL_HIDDEN;
+CL_HIDDEN _Unwind_Reason_Code
+corolink__ontop_personality(_Unwind_State state, _Unwind_Control_Block *exc,
+                            struct _Unwind_Context *ctx) {
+    return catch_all_ehabi(state, exc, ctx, corolink__ontop_eh);
+}
+#else
 /* The personality routine of corolink__trampoline, the root frame of every
  * coroutine stack. */
 CL_HIDDEN _Unwind_Reason_Code
@@ -159,6 +236,7 @@ corolink__ontop_personality(int version, _Unwind_Action actions,
                             struct _Unwind_Context *ctx) {
     return catch_all(version, actions, cls, exc, ctx, corolink__ontop_eh);
 }
+#endif
 
 /* Called by corolink__ontop's landing pad (a suspended body's case): what
  * the body's pending suspend is to raise when it calls
@@ -331,14 +409,14 @@ raise_again(struct _Unwind_Exception *exc, uint64_t id, const char *name) {
     cl_tools_no_return();
     _Unwind_RaiseException(exc);
     /* Nobody above catches it: end as the exception's language would. */
-    if ((exc->exception_class >> 8) == 0x474e5543432b2bULL /* "GNUCC++" */ &&
+    if ((cl_class_word(exc) >> 8) == 0x474e5543432b2bULL /* "GNUCC++" */ &&
         __cxa_begin_catch && _ZSt9terminatev) {
         __cxa_begin_catch(exc);
         _ZSt9terminatev(); /* std::terminate() */
     }
     char cls[9];
     for (int i = 0; i < 8; i++) /* the class reads as big-endian text */
-        cls[i] = (char)(exc->exception_class >> (56 - 8 * i));
+        cls[i] = (char)(cl_class_word(exc) >> (56 - 8 * i));
     cls[8] = '\0';
     fprintf(stderr,
             "corolink: fatal: uncaught exception (class \"%.8s\") left "
@@ -412,7 +490,7 @@ void corolink__suspend_unwind(corolink_yielder *yielder) {
         count = obj->cxx_uncaught;
     }
     memset(obj, 0, sizeof *obj);
-    obj->exc.exception_class = CL_UNWIND_CLASS;
+    CL_SET_UNWIND_CLASS(&obj->exc);
     obj->exc.exception_cleanup = unwind_cleanup;
     obj->cxx_uncaught = count;
     _Unwind_ForcedUnwind(&obj->exc, unwind_stop, co);

@@ -356,6 +356,8 @@ constexpr size_t kSwitchOut = 32;
 constexpr size_t kSwitchOut = 36; // 9 instructions, never compressed
 #elif defined(__i386__)
 constexpr size_t kSwitchOut = 11;
+#elif defined(__arm__)
+constexpr size_t kSwitchOut = 40; // ARM and Thumb-2 alike
 #endif
 
 std::vector<uint8_t> switch_out_bytes(corolink_fn body) {
@@ -364,11 +366,29 @@ std::vector<uint8_t> switch_out_bytes(corolink_fn body) {
     EXPECT_EQ(corolink_resume(co, nullptr, nullptr), COROLINK_YIELD);
     const auto *pc = static_cast<const uint8_t *>(
         reinterpret_cast<struct corolink__hot *>(co)->pc);
+#if defined(__arm__)
+    // Bit 0 of a Thumb resume point's address is the state, not a byte.
+    pc = reinterpret_cast<const uint8_t *>(reinterpret_cast<uintptr_t>(pc) &
+                                           ~uintptr_t(1));
+#endif
     std::vector<uint8_t> bytes(pc - kSwitchOut, pc);
     EXPECT_EQ(corolink_resume(co, nullptr, nullptr), COROLINK_RETURN);
     corolink_destroy(co);
     return bytes;
 }
+
+#if defined(__arm__)
+// Little-endian bytes of ARM instruction words, or of Thumb halfwords (a
+// 32-bit Thumb-2 instruction is its two halfwords, the first one first).
+std::vector<uint8_t> le_bytes(std::initializer_list<uint32_t> units,
+                              int size) {
+    std::vector<uint8_t> bytes;
+    for (uint32_t w : units)
+        for (int i = 0; i < size; i++)
+            bytes.push_back(static_cast<uint8_t>(w >> (8 * i)));
+    return bytes;
+}
+#endif
 
 #if defined(__aarch64__) || (defined(__riscv) && __riscv_xlen == 64)
 // Little-endian bytes of A64 (and RISC-V's 32-bit) instruction words.
@@ -438,6 +458,32 @@ TEST(Core, SuspendedCoroutineUnwindsFromSwitchOut) {
     EXPECT_EQ(switch_out_bytes(suspend_outofline_body),
               (std::vector<uint8_t>{0x8b, 0x67, 0x30, 0x8b, 0x6f, 0x28, 0x3e,
                                     0xff, 0x64, 0x24, 0xfc}));
+#elif defined(__arm__)
+    // ARM state (the library's out-of-line suspend, and the inline one in
+    // ARM code): adr r3, .+40; str r3, [r0]; str sp, [r0, #8];
+    // str r7, [r0, #16]; str r11, [r0, #20]; ldr lr, [r0, #72];
+    // ldr sp, [r0, #76]; ldr r11, [r0, #68]; ldr r7, [r0, #64]; bx lr
+    const std::vector<uint8_t> arm = le_bytes(
+        {0xe28f3020, 0xe5803000, 0xe580d008, 0xe5807010, 0xe580b014,
+         0xe590e048, 0xe590d04c, 0xe590b044, 0xe5907040, 0xe12fff1e}, 4);
+    EXPECT_EQ(switch_out_bytes(suspend_outofline_body), arm);
+#if defined(__thumb__)
+    // Thumb-2: mov r3, sp; str.w r3, [r0, #8]; adr.w r3, 1f+1 (addw r3,
+    // pc, #imm: imm depends on the alignment, not compared); str.w r3,
+    // [r0]; str.w r7, [r0, #16]; str.w r11, [r0, #20]; ldr.w lr, [r0,
+    // #72]; ldr.w sp, [r0, #76]; ldr.w r11, [r0, #68]; ldr.w r7, [r0,
+    // #64]; bx lr
+    std::vector<uint8_t> got = switch_out_bytes(suspend_inline_body);
+    std::vector<uint8_t> thumb = le_bytes(
+        {0x466b, 0xf8c0, 0x3008, 0xf20f, 0x0300, 0xf8c0, 0x3000, 0xf8c0,
+         0x7010, 0xf8c0, 0xb014, 0xf8d0, 0xe048, 0xf8d0, 0xd04c, 0xf8d0,
+         0xb044, 0xf8d0, 0x7040, 0x4770}, 2);
+    ASSERT_EQ(got.size(), thumb.size());
+    got[8] = 0; // addw's imm8
+    EXPECT_EQ(got, thumb);
+#else
+    EXPECT_EQ(switch_out_bytes(suspend_inline_body), arm);
+#endif
 #endif
 }
 

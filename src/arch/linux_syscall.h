@@ -58,6 +58,26 @@ static inline long cl_raw_syscall3(long nr, long a, long b, long c) {
 }
 enum { CL_SYS_WRITE = 4, CL_SYS_GETPID = 20, CL_SYS_GETTID = 224,
        CL_SYS_TGKILL = 270, CL_SYS_EXIT_GROUP = 252 };
+#elif defined(__arm__)
+/* svc #0 (EABI): number in r7, arguments in r0-r2, result in r0. r7 may be
+ * Thumb code's frame pointer, which asm cannot name as an operand: swapped
+ * in and out around the call. */
+static inline long cl_raw_syscall3(long nr, long a, long b, long c) {
+    register long r0 __asm__("r0") = a;
+    register long r1 __asm__("r1") = b;
+    register long r2 __asm__("r2") = c;
+    register long r6 __asm__("r6") = nr;
+    __asm__ volatile("mov ip, r7\n\t"
+                     "mov r7, r6\n\t"
+                     "svc #0\n\t"
+                     "mov r7, ip"
+                     : "+r"(r0)
+                     : "r"(r6), "r"(r1), "r"(r2)
+                     : "ip", "memory");
+    return r0;
+}
+enum { CL_SYS_WRITE = 4, CL_SYS_GETPID = 20, CL_SYS_GETTID = 224,
+       CL_SYS_TGKILL = 268, CL_SYS_EXIT_GROUP = 248 };
 #else
 #error "corolink: no raw system calls for this target (src/arch/linux_syscall.h)"
 #endif

@@ -12,6 +12,8 @@
 #include "riscv64_linux.h"
 #elif defined(__i386__) && defined(__linux__)
 #include "i386_linux.h"
+#elif defined(__arm__) && defined(__linux__)
+#include "arm_linux.h"
 #elif defined(__x86_64__) && defined(_WIN64)
 #include "x86_64_windows.h"
 #else

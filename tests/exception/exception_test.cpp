@@ -215,7 +215,12 @@ void *foreign_body(corolink_yielder *y, void *, void *) {
     Counted c(1);
     suspend(y);
     std::memset(&g_foreign, 0, sizeof g_foreign);
+#if defined(__ARM_EABI_UNWINDER__)
+    // ARM EHABI: the class is eight characters.
+    std::memcpy(g_foreign.exception_class, "TESTFORK", 8);
+#else
     g_foreign.exception_class = 0x54455354464f524bULL;  // "TESTFORK"
+#endif
     g_foreign.exception_cleanup = foreign_cleanup;
     _Unwind_RaiseException(&g_foreign);
     ADD_FAILURE() << "_Unwind_RaiseException returned";

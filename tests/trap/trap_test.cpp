@@ -302,6 +302,8 @@ bool deny_process_vm_readv() {
     const __u32 arch = AUDIT_ARCH_RISCV64;
 #elif defined(__i386__)
     const __u32 arch = AUDIT_ARCH_I386;
+#elif defined(__arm__)
+    const __u32 arch = AUDIT_ARCH_ARM;
 #endif
     struct sock_filter code[] = {
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
