@@ -30,6 +30,14 @@ set(COROLINK_CROSS_TRIPLE arm-linux-gnueabihf)
 set(CMAKE_C_COMPILER ${COROLINK_CROSS_TRIPLE}-gcc)
 set(CMAKE_CXX_COMPILER ${COROLINK_CROSS_TRIPLE}-g++)
 
+# gcc for ARM Linux writes no unwind tables for C code by default (x86-64's
+# and AArch64's do: -fasynchronous-unwind-tables), and ARM's runtime
+# unwinder (libgcc's, EHABI: C++ exceptions, _Unwind_Backtrace(), glibc's
+# backtrace()) stops at a function without one: C code between a
+# coroutine's frames and its resumer's (the tests' C helpers, as users'
+# C code) is built with -funwind-tables.
+set(CMAKE_C_FLAGS_INIT "-funwind-tables")
+
 # Find target packages under the multiarch directories; programs (python3,
 # gdb, cmake) on the host.
 set(CMAKE_LIBRARY_ARCHITECTURE ${COROLINK_CROSS_TRIPLE})

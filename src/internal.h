@@ -153,12 +153,6 @@ _Static_assert(offsetof(struct corolink__hot, id) == 6 * CL_HOT_W + 8, "ABI v2")
 /* The target: register numbers, signal contexts, layout checks. */
 #include "arch/target.h"
 
-/* Where a frame record {caller's frame pointer, return address} lies from
- * the frame pointer: at it (x86-64, AArch64), or below it (RISC-V: the
- * target header says so). */
-#ifndef CL_FP_RECORD_OFFSET
-#define CL_FP_RECORD_OFFSET 0
-#endif
 /* Where the root frame's frame pointer points in the control block while
  * the body runs: at link_fp (the record {link_fp, link_ra}), or, on RISC-V,
  * just above that record (the target header says so). */

@@ -84,25 +84,41 @@ static bool sink_put(struct bt_sink *s, uintptr_t pc) {
 /* The frame-pointer walk. Every record must lie in [stack_limit, co) and
  * above the previous one; the walk ends at the record whose return address
  * is in the trampoline (the body's). */
+/* A frame record: {saved fp, return address} at fp (x86-64, AArch64,
+ * i686), unless the target's header says where its records are (RISC-V:
+ * below s0, at s0 - 16; ARM32: gcc's ARM-state record, the return address
+ * at fp and the saved fp at fp - 4, in r11, which a suspended coroutine
+ * keeps in co->fp11). */
+#ifndef CL_RECORD_FP
+#define CL_RECORD_FP(co) ((uintptr_t)(co)->hot.fp)
+#define CL_RECORD_NEXT(fp) (((const uintptr_t *)(fp))[0])
+#define CL_RECORD_RA(fp) (((const uintptr_t *)(fp))[1])
+#define CL_RECORD_LO 0     /* bytes of the record below fp */
+#define CL_RECORD_HI (2 * sizeof(uintptr_t)) /* bytes from fp to its end */
+#define CL_RECORD_ALIGN sizeof(uintptr_t)
+#endif
+
+/* The frame-pointer walk. Every record must lie in [stack_limit, co) and
+ * above the previous one; the walk ends at the record whose return address
+ * is in the trampoline (the body's). */
 static void bt_frame_pointers(const struct corolink *co, struct bt_sink *s) {
     uintptr_t lo = (uintptr_t)co->stack_limit, hi = (uintptr_t)co;
-    uintptr_t fp = (uintptr_t)co->hot.fp, below = (uintptr_t)co->hot.sp;
+    uintptr_t fp = CL_RECORD_FP(co), below = (uintptr_t)co->hot.sp;
     if (!sink_put(s, (uintptr_t)co->hot.pc - CL_SUSPENDED_PC_ADJUST))
         return;
     for (int step = 0; step < CL_BT_MAX_STEPS; step++) {
-        uintptr_t at = fp + (uintptr_t)(intptr_t)CL_FP_RECORD_OFFSET;
-        if (at < below || at < lo || at > hi - 16 || (at & 7) != 0)
+        if (fp - CL_RECORD_LO < below || fp - CL_RECORD_LO < lo ||
+            fp > hi - CL_RECORD_HI || (fp & (CL_RECORD_ALIGN - 1)) != 0)
             return;
-        const uintptr_t *record = (const uintptr_t *)at;
-        uintptr_t ra = cl_strip_ra(record[1]);
+        uintptr_t ra = cl_strip_ra(CL_RECORD_RA(fp));
         if (ra == 0 || in_trampoline(ra))
             return;
         if (!sink_put(s, ra))
             return;
-        uintptr_t next = record[0];
+        uintptr_t next = CL_RECORD_NEXT(fp);
         if (next <= fp)
             return;
-        below = at + 16;
+        below = fp + CL_RECORD_HI;
         fp = next;
     }
 }

@@ -212,8 +212,15 @@ const struct corolink_debug_offsets corolink_debug_offsets = {
     .dwarf_sp = CL_DWARF_SP,
     .dwarf_fp = CL_DWARF_FP,
     .dwarf_ra = CL_DWARF_RA,
+#ifdef CL_DWARF_FP2
+    /* A second frame pointer (ARM32: r11 beside Thumb's r7). */
+    .nsaved = 3,
+    .saved = {{CL_DWARF_SP, OFF(hot.sp)}, {CL_DWARF_FP, OFF(hot.fp)},
+              {CL_DWARF_FP2, OFF(hot.fp11)}},
+#else
     .nsaved = 2,
     .saved = {{CL_DWARF_SP, OFF(hot.sp)}, {CL_DWARF_FP, OFF(hot.fp)}},
+#endif
 #if CL_HIDDEN_RANGE
     CL_DT_ADDR_INIT(hidden_lo, __start_corolink_hidden),
     CL_DT_ADDR_INIT(hidden_hi, __stop_corolink_hidden),

@@ -164,6 +164,8 @@ static _Unwind_Reason_Code catch_all(int version, _Unwind_Action actions,
  * routine that lets the unwind go on runs its frame's unwind opcodes
  * (__gnu_unwind_frame(): the EHABI entry of corolink__trampoline or
  * corolink__ontop, which lead to the resumer or the suspended body). */
+static void unwind_cleanup(_Unwind_Reason_Code reason,
+                           struct _Unwind_Exception *exc);
 static _Unwind_Reason_Code catch_all_ehabi(_Unwind_State state,
                                            _Unwind_Control_Block *exc,
                                            struct _Unwind_Context *ctx,
@@ -175,8 +177,12 @@ static _Unwind_Reason_Code catch_all_ehabi(_Unwind_State state,
             goto go_on; /* a backtrace */
         return _URC_HANDLER_FOUND; /* every exception stops here */
     case _US_UNWIND_FRAME_STARTING:
-        if (CL_IS_UNWIND_CLASS(exc->exception_class))
-            kind = CAUGHT_UNWIND; /* our forced unwind stops here */
+        /* Our forced unwind stops here. It is known by its cleanup
+         * routine too: one that a C++ `catch (...) { throw; }` rethrew
+         * comes back with the class "GNUCFOR" (libstdc++ on ARM). */
+        if (CL_IS_UNWIND_CLASS(exc->exception_class) ||
+            exc->exception_cleanup == unwind_cleanup)
+            kind = CAUGHT_UNWIND;
         else if (state & _US_FORCE_UNWIND)
             goto go_on; /* not ours: goes on into the resumer */
         else

@@ -880,6 +880,13 @@ std::string all_frames(const std::vector<uintptr_t> &pcs) {
 void check_backtraces(bool started, Switch sw) {
     for (Walker w : {Walker::Libgcc, Walker::Glibc, Walker::FramePointer}) {
         SCOPED_TRACE(walker_name(w));
+#if defined(__thumb__)
+        // gcc's Thumb-2 code keeps no frame records (r7 points below a
+        // frame's locals, at nothing): no frame-pointer walk exists for it.
+        // The ARM-state build of this suite (-marm) walks them.
+        if (w == Walker::FramePointer)
+            continue;
+#endif
         BtState st;
         st.walker = w;
         ASSERT_EQ(corolink_create(&st.co, rw_bt_body, nullptr, 0), 0);

@@ -62,6 +62,16 @@
  *   lr = link_ra was its return address from `blx`.
  */
 
+/* EHABI directives: everywhere but in the freestanding core (no default
+ * stacks, no unwinder), which links with nothing: every unwind entry
+ * names its personality routine (__aeabi_unwind_cpp_pr0/pr1 from libgcc
+ * for the compact model), an undefined symbol there. */
+#if COROLINK_UNWIND || COROLINK_DEFAULT_STACK
+#define EH(...) __VA_ARGS__
+#else
+#define EH(...)
+#endif
+
         .syntax unified
         .arch   armv7-a
         .fpu    vfpv3-d16
@@ -160,19 +170,19 @@
         .p2align 4
 corolink__trampoline:
 .Ltrampoline:   /* (for corolink__ontop: a reference that binds here) */
-        .fnstart
+        EH(.fnstart)
         .cfi_startproc
         .cfi_signal_frame
 #if COROLINK_UNWIND
         /* EHABI: as on x86-64 the root catches every exception
          * (src/unwind.c); the personality routine runs this entry's
          * opcodes (below) itself when it lets an unwind go on. */
-        .personality corolink__personality
+        EH(.personality corolink__personality)
 #endif
         /* EHABI (at the body's call, the only call site): vsp = r7
          * (&co->link_fp); pop {r7, r11, lr} (link_fp, link_fp11,
          * link_ra); pop {sp} (link_sp); pc = lr. */
-        .unwind_raw 0, 0x97, 0x84, 0x88, 0x82, 0x00
+        EH(.unwind_raw 0, 0x97, 0x84, 0x88, 0x82, 0x00)
         /* CIE rows: CFA = sp, return address in lr, every other register
          * unchanged. True here: this is the resumer's callee. */
         str     r7, [r0, #CO_LINK_FP]           /* resumer's r7, */
@@ -281,7 +291,7 @@ corolink__trampoline_eh:
         .word   cl_probe_sems - (.Lprobe_sems_pc + 8)
 #endif
         .cfi_endproc
-        .fnend
+        EH(.fnend)
         .size   corolink__trampoline, .-corolink__trampoline
         /* End of the trampoline's code, for corolink_current(). */
         .globl  corolink__trampoline_end
@@ -301,13 +311,13 @@ corolink__trampoline_end:
         .type   corolink__call_on, %function
         .p2align 4
 corolink__call_on:
-        .fnstart
+        EH(.fnstart)
         .cfi_startproc
         .cfi_signal_frame
         /* CFA = sp, return address in lr. */
         push    {r4, r7, r11, lr}
         /* EHABI: pop {r4, r7, r11, lr}. */
-        .save   {r4, r7, r11, lr}
+        EH(.save   {r4, r7, r11, lr})
         /* CFA = sp + 16; r4, r7, r11, lr saved at CFA - 16 .. CFA - 4. */
         .cfi_def_cfa_offset 16
         .cfi_offset r4, -16
@@ -316,7 +326,7 @@ corolink__call_on:
         .cfi_offset lr, -4
         mov     r7, sp
         /* EHABI: vsp = r7 first. */
-        .setfp  r7, sp
+        EH(.setfp  r7, sp)
         /* CFA = r7 + 16, valid whichever stack sp is on. */
         .cfi_def_cfa_register r7
         add     r11, sp, #12                    /* the ARM frame record */
@@ -339,7 +349,7 @@ corolink__call_on_ret:
         pop     {r4, r7, r11, pc}
         udf     #0
         .cfi_endproc
-        .fnend
+        EH(.fnend)
         .size   corolink__call_on, .-corolink__call_on
 
 /*
@@ -381,7 +391,7 @@ corolink__call_on_ret:
  * word; vpop {d8-d15}; pop {r4-r11, lr}. */
 .macro SAVE_CALLEE_SAVED
         push    {r4-r11, lr}
-        .save   {r4-r11, lr}
+        EH(.save   {r4-r11, lr})
         /* CFA = sp + 36; r4-r11, lr at CFA - 36 .. CFA - 4. */
         .cfi_def_cfa_offset 36
         .cfi_offset lr, -4
@@ -394,7 +404,7 @@ corolink__call_on_ret:
         .cfi_offset r5, -32
         .cfi_offset r4, -36
         vpush   {d8-d15}
-        .vsave  {d8-d15}
+        EH(.vsave  {d8-d15})
         /* CFA = sp + 100; d8-d15 at CFA - 100 .. CFA - 44. */
         .cfi_def_cfa_offset 100
         .cfi_offset d8, -100
@@ -406,10 +416,10 @@ corolink__call_on_ret:
         .cfi_offset d14, -52
         .cfi_offset d15, -44
         sub     sp, sp, #4
-        .pad    #4
+        EH(.pad    #4)
         .cfi_def_cfa_offset FRAME               /* CFA = sp + 104 */
         add     r11, sp, #FRAME - 4
-        .setfp  r11, sp, #FRAME - 4
+        EH(.setfp  r11, sp, #FRAME - 4)
         CALLEE_SAVED_ROWS                       /* CFA = r11 + 4 */
 .endm
 
@@ -437,7 +447,7 @@ corolink__call_on_ret:
         .type   corolink_resume, %function
         .p2align 4
 corolink_resume:
-        .fnstart
+        EH(.fnstart)
         .cfi_startproc
         /* CFA = sp, return address in lr. Called through the PLT. A tracer
          * has the resume or suspend probe enabled, or suspend timestamps
@@ -504,14 +514,14 @@ corolink_resume:
 .Lresume_got:
         .word   corolink__probe_switch(GOT_PREL) - (.Lresume_got_pc + 8 - .Lresume_got)
         .cfi_endproc
-        .fnend
+        EH(.fnend)
         .size   corolink_resume, .-corolink_resume
 
         .globl  corolink_suspend
         .type   corolink_suspend, %function
         .p2align 4
 corolink_suspend:
-        .fnstart
+        EH(.fnstart)
         .cfi_startproc
         /* CFA = sp, return address in lr: the body called us. */
         SAVE_CALLEE_SAVED
@@ -587,7 +597,7 @@ corolink_suspend_eh:
         bl      cl_suspend_misuse
         udf     #0
         .cfi_endproc
-        .fnend
+        EH(.fnend)
         .size   corolink_suspend, .-corolink_suspend
 
 /*
@@ -603,7 +613,7 @@ corolink_suspend_eh:
         .type   corolink__enter, %function
         .p2align 4
 corolink__enter:
-        .fnstart
+        EH(.fnstart)
         .cfi_startproc
         SAVE_CALLEE_SAVED
         str     r3, [sp]                        /* value */
@@ -652,7 +662,7 @@ corolink__enter:
         .word   cl_probe_switch - (.Lprobe_switch_pc + 8)
 #endif
         .cfi_endproc
-        .fnend
+        EH(.fnend)
         .size   corolink__enter, .-corolink__enter
 
 /*
@@ -712,15 +722,15 @@ corolink__enter:
         .type   corolink__ontop, %function
         .p2align 4
 corolink__ontop:
-        .fnstart
+        EH(.fnstart)
         .cfi_startproc
 #if COROLINK_UNWIND
         /* Everything that leaves fn stops here (see above). */
-        .personality corolink__ontop_personality
+        EH(.personality corolink__ontop_personality)
 #endif
         /* EHABI (at the call of fn): vsp = r11; vsp = vsp - 8;
          * pop {r7, r11, lr}; pc = lr. */
-        .unwind_raw 0, 0x9b, 0x41, 0x84, 0x88
+        EH(.unwind_raw 0, 0x9b, 0x41, 0x84, 0x88)
         /* CIE rows: CFA = sp, return address in lr, every other register
          * unchanged: corolink__enter's callee. */
         str     r7, [r0, #CO_LINK_FP]           /* resumer's r7, */
@@ -846,7 +856,7 @@ corolink__ontop_eh:
         b       corolink__trampoline_eh
 #endif
         .cfi_endproc
-        .fnend
+        EH(.fnend)
         .size   corolink__ontop, .-corolink__ontop
         .popsection
 

@@ -61,14 +61,21 @@ struct corolink__hot {
 
 /* Registers the switch leaves undefined: every core register but sp, r7
  * and r11 (r0-r3 carry values: operands), lr, every VFP register (so
- * d8-d15, callee-saved, are saved by the compiler only where live; d16-d31
- * exist only with 32 of them, and naming them is harmless otherwise), the
- * flags. */
+ * d8-d15, callee-saved, are saved by the compiler only where live), the
+ * flags. d16-d31 exist only with 32 VFP registers: gcc takes them in any
+ * case, clang only where they exist, which it says with NEON (it has no
+ * macro for VFPv3-D32 without NEON). */
+#if defined(__ARM_NEON) || !defined(__clang__)
+#define COROLINK__CLOBBERS_D32                                                 \
+    , "d16", "d17", "d18", "d19", "d20", "d21", "d22", "d23", "d24", "d25",   \
+        "d26", "d27", "d28", "d29", "d30", "d31"
+#else
+#define COROLINK__CLOBBERS_D32
+#endif
 #define COROLINK__CLOBBERS                                                     \
     "r4", "r5", "r6", "r8", "r9", "r10", "r12", "lr", "d0", "d1", "d2", "d3",  \
         "d4", "d5", "d6", "d7", "d8", "d9", "d10", "d11", "d12", "d13", "d14", \
-        "d15", "d16", "d17", "d18", "d19", "d20", "d21", "d22", "d23", "d24",  \
-        "d25", "d26", "d27", "d28", "d29", "d30", "d31", "cc", "memory"
+        "d15", "cc", "memory" COROLINK__CLOBBERS_D32
 
 /* CFI inside the inline switch, as on x86-64 (gcc writes .debug_frame on
  * ARM; EHABI has no rows inside a function, and no exception is thrown

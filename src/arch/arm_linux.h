@@ -16,6 +16,9 @@
  * &co->link_ra, an ARM-state frame record). A suspended coroutine keeps
  * the body's r7 in co->fp and its r11 in co->fp11. */
 #define CL_DWARF_FP 7
+/* r11, ARM code's frame pointer: the debug table lists it as a third
+ * register a suspended coroutine's unwind starts from (co->fp11). */
+#define CL_DWARF_FP2 11
 /* The switch-out's first instruction is 40 bytes before the resume point
  * in both states (a Thumb co->pc has bit 0 set, and so has co->pc - 40):
  * it runs with the body's sp, r7 and r11 under the body's own rows. */
@@ -52,6 +55,17 @@ static inline void cl_arch_place(struct corolink *co) { (void)co; }
 #define CL_UNW_SYM(name) "_ULarm_" name
 #define CL_UNW_REG_SP 13
 #define CL_UNW_REG_IP 15
+
+/* Frame records (introspect.c's frame-pointer walk): gcc's ARM-state
+ * ones, in r11, {saved r11 at fp - 4, lr at fp}; a suspended body keeps
+ * its r11 in co->fp11. (Thumb-2 code keeps no record: r7 points below its
+ * locals, and the walk of a Thumb body ends at its first frame.) */
+#define CL_RECORD_FP(co) ((uintptr_t)(co)->hot.fp11)
+#define CL_RECORD_NEXT(fp) (((const uintptr_t *)(fp))[-1])
+#define CL_RECORD_RA(fp) (((const uintptr_t *)(fp))[0])
+#define CL_RECORD_LO 4
+#define CL_RECORD_HI 4
+#define CL_RECORD_ALIGN 4
 
 /* A return address as found in a frame record: bit 0 says Thumb state;
  * symbolizers take it as it is. */

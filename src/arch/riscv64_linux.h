@@ -20,9 +20,13 @@
 
 /* gcc's RISC-V frame record lies below the frame pointer: s0 is the
  * frame's CFA, the caller's s0 at s0 - 16 and the return address at
- * s0 - 8. Frame-pointer walks read the record {next s0, return address}
- * at fp + CL_FP_RECORD_OFFSET (0 on the other targets). */
-#define CL_FP_RECORD_OFFSET (-16)
+ * s0 - 8 (introspect.c's frame-pointer walk; see CL_RECORD_FP there). */
+#define CL_RECORD_FP(co) ((uintptr_t)(co)->hot.fp)
+#define CL_RECORD_NEXT(fp) (((const uintptr_t *)(fp))[-2])
+#define CL_RECORD_RA(fp) (((const uintptr_t *)(fp))[-1])
+#define CL_RECORD_LO 16
+#define CL_RECORD_HI 0
+#define CL_RECORD_ALIGN 8
 
 /* The trampoline runs with s0 = &co->link_sp: the record {link_fp,
  * link_ra} lies below it, as below any RISC-V frame pointer. */

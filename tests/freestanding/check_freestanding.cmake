@@ -35,6 +35,9 @@ set(lib_a ${build}/libcorolink.a)
 set(lib_so ${build}/libcorolink.so)
 
 # 1. The archive: -A prints one line per symbol and no member headers.
+# (ARM32: _GLOBAL_OFFSET_TABLE_, which its GOT-relative relocations name
+# and every final link defines, see CMakeLists.txt, is not an outside
+# dependency.)
 run(${NM} -A -u ${lib_a})
 # (i686: the pc-thunk idiom's GOTPC relocations name _GLOBAL_OFFSET_TABLE_,
 # which every final link defines: not a symbol from outside.)

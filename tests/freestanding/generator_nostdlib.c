@@ -100,6 +100,34 @@ __asm__(".text\n"
         "    hlt\n"
         "    .cfi_endproc\n"
         ".size _start, .-_start\n");
+#elif defined(__arm__)
+/* The kernel enters with sp at argc; r7, r11 and lr hold nothing: clear
+ * them (the ends of the frame-pointer chains, and no return address for
+ * unwinders) and call a C function with argc and argv. The same unified
+ * syntax in ARM and Thumb state (a Thumb entry point is marked so). */
+#if defined(__thumb__)
+#define START_THUMB_FUNC "    .thumb_func\n"
+#else
+#define START_THUMB_FUNC
+#endif
+__asm__(".text\n"
+        ".globl _start\n"
+        START_THUMB_FUNC
+        ".type _start, %function\n"
+        "_start:\n"
+        "    .cfi_startproc\n"
+        "    .cfi_undefined lr\n"
+        "    mov r7, #0\n"
+        "    mov r11, #0\n"
+        "    mov lr, #0\n"
+        "    ldr r0, [sp]\n"        /* argc */
+        "    add r1, sp, #4\n"      /* argv */
+        "    bl start_main\n"
+        "    mov r7, #248\n"        /* exit_group(status in r0) */
+        "    svc #0\n"
+        "    udf #0\n"
+        "    .cfi_endproc\n"
+        ".size _start, .-_start\n");
 #else
 /* The kernel enters with sp at argc (16-byte aligned); x29 and x30 hold
  * nothing: clear both (the end of the frame-record chain, and no return

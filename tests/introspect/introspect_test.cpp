@@ -636,7 +636,14 @@ TEST(Registry, Table) {
     // The target description: what this process is, checked against the
     // ELF header of the running executable.
     EXPECT_EQ(t.elf_machine, elf_machine_of_self());
+#if defined(__arm__)
+    // r11 beside r7 (ARM code's frame pointer beside Thumb's).
+    EXPECT_EQ(t.nsaved, 3u);
+    EXPECT_EQ(t.saved[2].dwarf, 11u);
+    EXPECT_EQ(t.saved[2].off, 0x14u);
+#else
     EXPECT_EQ(t.nsaved, 2u);
+#endif
     EXPECT_EQ(t.saved[0].dwarf, t.dwarf_sp);
     EXPECT_EQ(t.saved[0].off, t.off_sp);
     EXPECT_EQ(t.saved[1].dwarf, t.dwarf_fp);
@@ -669,6 +676,13 @@ TEST(Registry, Table) {
     EXPECT_EQ(t.dwarf_sp, 4u);
     EXPECT_EQ(t.dwarf_fp, 5u);
     EXPECT_EQ(t.dwarf_ra, 8u);
+#elif defined(__arm__)
+    EXPECT_STREQ(t.target, "arm-aapcs-elf");
+    EXPECT_EQ(t.suspended_pc_adjust, -40);
+    EXPECT_EQ(t.dwarf_pc, 15u);
+    EXPECT_EQ(t.dwarf_sp, 13u);
+    EXPECT_EQ(t.dwarf_fp, 7u);
+    EXPECT_EQ(t.dwarf_ra, 14u);
 #endif
     if (COROLINK_TEST_REGISTRY)
         EXPECT_NE(t.registry, 0u);

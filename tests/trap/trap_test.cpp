@@ -145,11 +145,14 @@ TEST_F(Trap, SigbusRecovered) {
     corolink_trap t{};
     ASSERT_EQ(corolink_trap_info(co, &t), 0);
     EXPECT_EQ(t.signo, SIGBUS);
-#if COROLINK_TEST_EMULATED && defined(__i386__)
+#if (COROLINK_TEST_EMULATED && defined(__i386__)) || defined(__arm__)
     // qemu-i386 (the i686 build where the kernel runs no 32-bit programs)
-    // reports a SIGBUS of a 32-bit guest one page above the faulting
-    // address (measured: m + 4096); the handler passes on what it got.
-    EXPECT_TRUE(t.addr == m || t.addr == static_cast<char *>(m) + 4096);
+    // and qemu-arm 7.2 report a 32-bit guest's SIGBUS beyond the end of a
+    // file one page above the faulting address (si_addr, measured: m +
+    // 4096; a plain program that touches such a mapping sees the same):
+    // the library hands on what the signal says.
+    EXPECT_TRUE(t.addr == m || t.addr == static_cast<char *>(m) + 4096)
+        << t.addr << " for " << m;
 #else
     EXPECT_EQ(t.addr, m);
 #endif
