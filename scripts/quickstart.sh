@@ -55,6 +55,9 @@ gcc-riscv64-linux-gnu g++-riscv64-linux-gnu \
 libc6-dev-i386 lib32gcc-12-dev lib32stdc++-12-dev \
 libgtest-dev:i386 libunwind-dev:i386 libdw-dev:i386 libelf-dev:i386 \
 systemtap-sdt-dev:i386 libstdc++6:i386 \
+gcc-arm-linux-gnueabihf g++-arm-linux-gnueabihf \
+libgtest-dev:armhf libunwind-dev:armhf libdw-dev:armhf libelf-dev:armhf \
+systemtap-sdt-dev:armhf libstdc++6:armhf libasan8:armhf libubsan1:armhf \
 mingw-w64 wine wine64"
 fi
 
@@ -67,18 +70,16 @@ if [ -n "$missing" ]; then
     echo "== installing:$missing"
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo=sudo
-    case "$missing" in
-    *:arm64*)
-        dpkg --print-foreign-architectures | grep -qx arm64 ||
-            $sudo dpkg --add-architecture arm64
-        ;;
-    esac
-    case "$missing" in
-    *:i386*)
-        dpkg --print-foreign-architectures | grep -qx i386 ||
-            $sudo dpkg --add-architecture i386
-        ;;
-    esac
+    # Multiarch: the target libraries of the cross builds (arm64, armhf)
+    # and of the -m32 build (i386).
+    for arch in arm64 armhf i386; do
+        case "$missing" in
+        *:$arch*)
+            dpkg --print-foreign-architectures | grep -qx "$arch" ||
+                $sudo dpkg --add-architecture "$arch"
+            ;;
+        esac
+    done
     $sudo apt-get update -qq
     # shellcheck disable=SC2086
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
@@ -209,6 +210,20 @@ cmake -S . -B "$i686" -DCMAKE_TOOLCHAIN_FILE="$PWD/cmake/i686-linux-gnu.cmake" \
 cmake --build "$i686" -j "$jobs"
 echo "== testing $i686 (i686)"
 (cd "$i686" && ctest --output-on-failure -j "$jobs") || failed="$failed $i686"
+
+# ARM32 (ARMv7-A, hard float): cross-compiled (cmake/arm-linux-gnueabihf.cmake),
+# every suite run under qemu-user (`-cpu max`), in Release. The toolchain's
+# default is Thumb-2: the suites are Thumb-2 code, and the core, exception,
+# resume_with and backtrace suites are built once more in ARM state
+# (tests/CMakeLists.txt, ".arm" in their names).
+arm="${build}-arm"
+cmake -S . -B "$arm" -DCMAKE_TOOLCHAIN_FILE="$PWD/cmake/arm-linux-gnueabihf.cmake" \
+    -DCMAKE_BUILD_TYPE=Release -DCOROLINK_WERROR=ON \
+    -DCOROLINK_TESTS=ON -DCOROLINK_BENCH=OFF -DCOROLINK_EXAMPLES=ON \
+    -DCOROLINK_HOST_STACKS="$host_build/perf/corolink-stacks"
+cmake --build "$arm" -j "$jobs"
+echo "== testing $arm (ARM32 under qemu-user)"
+(cd "$arm" && ctest --output-on-failure -j "$jobs") || failed="$failed $arm"
 
 # Windows x64: cross-compiled with mingw-w64 (cmake/x86_64-w64-mingw32.cmake,
 # Google Test from Debian's sources), every suite run under wine, headless,

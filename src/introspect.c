@@ -107,7 +107,7 @@ static void bt_frame_pointers(const struct corolink *co, struct bt_sink *s) {
     if (!sink_put(s, (uintptr_t)co->hot.pc - CL_SUSPENDED_PC_ADJUST))
         return;
     for (int step = 0; step < CL_BT_MAX_STEPS; step++) {
-        if (fp - CL_RECORD_LO < below || fp - CL_RECORD_LO < lo ||
+        if (fp < below + CL_RECORD_LO || fp < lo + CL_RECORD_LO ||
             fp > hi - CL_RECORD_HI || (fp & (CL_RECORD_ALIGN - 1)) != 0)
             return;
         uintptr_t ra = cl_strip_ra(CL_RECORD_RA(fp));
@@ -218,6 +218,9 @@ static bool bt_libunwind(const struct corolink *co, struct bt_sink *s) {
     memset(&uc, 0, sizeof uc);
     cl_uc_set_frame(&uc, (uintptr_t)co->hot.pc - CL_SUSPENDED_PC_ADJUST,
                     (uintptr_t)co->hot.sp, (uintptr_t)co->hot.fp);
+#ifdef CL_DWARF_FP2
+    cl_uc_set_fp2(&uc, (uintptr_t)co->hot.fp11); /* ARM32: r11 too */
+#endif
     cl_unw_cursor cursor;
     int rc = unw.init_local2
                  ? unw.init_local2(&cursor, &uc, CL_UNW_INIT_SIGNAL_FRAME)

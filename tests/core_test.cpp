@@ -199,8 +199,18 @@ void *align_body(corolink_yielder *, void *arg, void *) {
     auto *s = static_cast<AlignSeen *>(arg);
     // At entry rsp + 8 is 16-byte aligned: the return address was pushed by
     // a call made with an aligned rsp.
+#if defined(__arm__) && defined(__thumb__)
+    // AAPCS: sp 8-byte aligned at a call. Thumb code's frame address is
+    // its sp after the prologue, which keeps that alignment.
+    s->frame = reinterpret_cast<uintptr_t>(__builtin_frame_address(0)) % 8;
+#elif defined(__arm__)
+    // ARM state: the frame address is the slot of the saved lr, the word
+    // just below the sp at entry.
+    s->frame = (reinterpret_cast<uintptr_t>(__builtin_frame_address(0)) + 4) % 8;
+#else
     s->frame = (reinterpret_cast<uintptr_t>(__builtin_frame_address(0)) +
                 2 * sizeof(void *)) % 16;
+#endif
     record_alignment(s);
     return nullptr;
 }

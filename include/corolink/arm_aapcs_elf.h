@@ -182,11 +182,12 @@ COROLINK__INLINE_DEF void *corolink_suspend(corolink_yielder *yielder,
         "mov r3, sp\n\t"
         "str.w r3, [r0, #0x08]\n\t"     /* co->sp */
         "adr.w r3, 1f+1\n\t"
+        "str.w r3, [r0]\n\t"            /* co->pc: suspended */
 #else
         "adr r3, 1f\n\t"
+        "str r3, [r0]\n\t"              /* co->pc: suspended */
         "str sp, [r0, #0x08]\n\t"       /* co->sp */
 #endif
-        "str" COROLINK__W " r3, [r0]\n\t"         /* co->pc: suspended */
         "str" COROLINK__W " r7, [r0, #0x10]\n\t"  /* co->fp */
         "str" COROLINK__W " r11, [r0, #0x14]\n\t" /* co->fp11 */
         "ldr" COROLINK__W " lr, [r0, #0x48]\n\t"  /* lr = link_ra */

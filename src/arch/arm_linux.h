@@ -93,11 +93,22 @@ static inline void cl_uc_set_pc(ucontext_t *uc, uintptr_t pc) {
         uc->uc_mcontext.arm_cpsr |= CL_CPSR_T;
 }
 
+/* A context for libunwind's unw_init_local(): on ARM libunwind's
+ * unw_context_t is not a ucontext_t but r0-r15 in a row (struct
+ * unw_tdep_context { unsigned long regs[16]; }), written at the start of
+ * the (zeroed, larger) ucontext_t the caller passes. pc keeps bit 0 (a
+ * Thumb address is inside the same instruction either way). */
 static inline void cl_uc_set_frame(ucontext_t *uc, uintptr_t pc, uintptr_t sp,
                                    uintptr_t fp) {
-    cl_uc_set_pc(uc, pc);
-    uc->uc_mcontext.arm_sp = sp;
-    uc->uc_mcontext.arm_r7 = fp;
+    unsigned long *regs = (unsigned long *)(void *)uc;
+    _Static_assert(sizeof(ucontext_t) >= 16 * sizeof(unsigned long),
+                   "room for libunwind's context");
+    regs[7] = fp;
+    regs[13] = sp;
+    regs[15] = pc;
+}
+static inline void cl_uc_set_fp2(ucontext_t *uc, uintptr_t fp11) {
+    ((unsigned long *)(void *)uc)[11] = fp11;
 }
 
 /* Sigreturn lands in co's resumer just after its `blx`, as a body that

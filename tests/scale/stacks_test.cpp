@@ -112,7 +112,11 @@ void expect_thousand(int mode, int expect_kind, long min_new_maps,
     // A sanitizer maps fake stacks and shadow per coroutine: the counts
     // would be its own.
     if (!COROLINK_TEST_SANITIZED) {
-        EXPECT_GE(during - before, min_new_maps);
+        // qemu-user shows a 32-bit guest maps it makes up from its own page
+        // table, where the lowest new guard region can join a neighbouring
+        // inaccessible one: one entry fewer (seen with qemu-arm 7.2).
+        const long slack = COROLINK_TEST_EMULATED && sizeof(void *) == 4;
+        EXPECT_GE(during - before, min_new_maps - slack);
         EXPECT_LE(during - before, max_new_maps);
     }
     // Distinct stacks that do not overlap, each with its guard region below.
