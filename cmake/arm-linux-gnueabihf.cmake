@@ -36,7 +36,13 @@ set(CMAKE_CXX_COMPILER ${COROLINK_CROSS_TRIPLE}-g++)
 # backtrace()) stops at a function without one: C code between a
 # coroutine's frames and its resumer's (the tests' C helpers, as users'
 # C code) is built with -funwind-tables.
-set(CMAKE_C_FLAGS_INIT "-funwind-tables")
+#
+# And 64-bit file offsets and inode numbers (_FILE_OFFSET_BITS=64), as
+# Debian builds its armhf packages: a 32-bit readdir() without them fails
+# (EOVERFLOW) on a 64-bit host's file systems, whose inode numbers do not
+# fit 32 bits (the backtrace suite looks for qemu's cores that way).
+set(CMAKE_C_FLAGS_INIT "-funwind-tables -D_FILE_OFFSET_BITS=64")
+set(CMAKE_CXX_FLAGS_INIT "-D_FILE_OFFSET_BITS=64")
 
 # Find target packages under the multiarch directories; programs (python3,
 # gdb, cmake) on the host.

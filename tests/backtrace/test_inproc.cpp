@@ -105,13 +105,32 @@ using UnwindBacktraceFn = _Unwind_Reason_Code (*)(_Unwind_Trace_Fn, void *);
 using UnwindGetIPFn = _Unwind_Ptr (*)(struct _Unwind_Context *);
 UnwindBacktraceFn g_libgcc_backtrace;
 UnwindGetIPFn g_libgcc_get_ip;
+#if defined(__ARM_EABI_UNWINDER__)
+// ARM EHABI: _Unwind_GetIP is a macro over _Unwind_VRS_Get (r15, bit 0 the
+// state), which libgcc_s exports.
+#define BT_LIBGCC_GET_IP "_Unwind_VRS_Get"
+using UnwindVrsGetFn = _Unwind_VRS_Result (*)(_Unwind_Context *,
+                                              _Unwind_VRS_RegClass, _uw,
+                                              _Unwind_VRS_DataRepresentation,
+                                              void *);
+_Unwind_Ptr libgcc_get_ip_arm(struct _Unwind_Context *ctx) {
+    _uw pc = 0;
+    reinterpret_cast<UnwindVrsGetFn>(reinterpret_cast<void *>(g_libgcc_get_ip))(
+        ctx, _UVRSC_CORE, 15, _UVRSD_UINT32, &pc);
+    return pc & ~static_cast<_uw>(1);
+}
+#define BT_LIBGCC_IP(ctx) libgcc_get_ip_arm(ctx)
+#else
+#define BT_LIBGCC_GET_IP "_Unwind_GetIP"
+#define BT_LIBGCC_IP(ctx) g_libgcc_get_ip(ctx)
+#endif
 
 extern "C" _Unwind_Reason_Code libgcc_frame(struct _Unwind_Context *ctx,
                                             void *arg) {
     auto *pcs = static_cast<std::vector<std::uintptr_t> *>(arg);
     if (pcs->size() >= static_cast<size_t>(kMaxFrames))
         return _URC_END_OF_STACK;
-    pcs->push_back(static_cast<std::uintptr_t>(g_libgcc_get_ip(ctx)));
+    pcs->push_back(static_cast<std::uintptr_t>(BT_LIBGCC_IP(ctx)));
     return _URC_NO_REASON;
 }
 
@@ -127,7 +146,7 @@ class Libgcc : public ::testing::TestWithParam<std::string> {
         g_libgcc_backtrace = reinterpret_cast<UnwindBacktraceFn>(
             library_symbol("libgcc_s.so.1", "_Unwind_Backtrace", &where1));
         g_libgcc_get_ip = reinterpret_cast<UnwindGetIPFn>(
-            library_symbol("libgcc_s.so.1", "_Unwind_GetIP", &where2));
+            library_symbol("libgcc_s.so.1", BT_LIBGCC_GET_IP, &where2));
         ASSERT_NE(g_libgcc_backtrace, nullptr) << dlerror();
         ASSERT_NE(g_libgcc_get_ip, nullptr) << dlerror();
         ASSERT_TRUE(file_is(where1, "/libgcc_s.so.1")) << where1;
@@ -197,8 +216,9 @@ extern "C" __attribute__((noinline)) void capture_fp(
         reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
     for (int i = 0; i < kMaxFrames; i++) {
         std::uintptr_t record[2];
-        // (RISC-V: the record lies 16 bytes below the frame pointer.)
-        if (fp == 0 || (fp & 7) != 0 ||
+        // (RISC-V: the record lies 16 bytes below the frame pointer; ARM
+        // state: 4 below it.)
+        if (fp == 0 || (fp & (sizeof(std::uintptr_t) - 1)) != 0 ||
             !read_words(fp + COROLINK_TEST_FP_RECORD_OFFSET, record) ||
             record[1] == 0)
             break;

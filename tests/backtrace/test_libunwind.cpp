@@ -73,11 +73,11 @@ constexpr bool kFastTracerStopsAtRoot = true;
 constexpr bool kFastTracerStopsAtRoot = false;
 #endif
 
-// libunwind has no fast tracer for 32-bit x86 (its tdep_trace exists for
-// x86-64 and AArch64 only): there unw_backtrace() always steps with
+// libunwind has no fast tracer for 32-bit x86 or ARM32 (its tdep_trace
+// exists for x86-64 and AArch64 only): there unw_backtrace() always steps with
 // unw_step(), on every stack (the control below sees it fall back on an
 // ordinary one), and the fast-tracer suites check that path's walks.
-#if defined(__i386__)
+#if defined(__i386__) || defined(__arm__)
 constexpr bool kNoFastTracer = true;
 #else
 constexpr bool kNoFastTracer = false;

@@ -184,6 +184,7 @@ CFI_FN int resumer_on_stack(void) {
 
 /* The targets whose corolink__ontop exists. */
 #if defined(__x86_64__) || defined(__aarch64__) || defined(__i386__) ||     \
+    defined(__arm__) ||                                                     \
     (defined(__riscv) && __riscv_xlen == 64)
 #define CFI_HAVE_ONTOP 1
 #else

@@ -909,7 +909,8 @@ static const struct target *target_of(const char *path) {
     static const struct target *const all[] = {&target_x86_64_sysv_elf,
                                                &target_aarch64_aapcs_elf,
                                                &target_riscv64_lp64d_elf,
-                                               &target_i386_sysv_elf};
+                                               &target_i386_sysv_elf,
+                                               &target_arm_aapcs_elf};
     int fd;
     GElf_Ehdr eh;
     Elf *elf = open_elf(path, &fd, &eh);

@@ -108,6 +108,7 @@ extern const struct target target_x86_64_sysv_elf;
 extern const struct target target_aarch64_aapcs_elf;
 extern const struct target target_riscv64_lp64d_elf;
 extern const struct target target_i386_sysv_elf;
+extern const struct target target_arm_aapcs_elf;
 
 /* ---- stepping backends ---- */
 struct stop {
