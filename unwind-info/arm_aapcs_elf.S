@@ -707,13 +707,13 @@ corolink__enter:
  * Cfp11 = &co->link_ra, and co - 8, co - 4 as the trampoline leaves them.
  */
 /* reg = the address of sym, a label in .text (corolink__ontop is in
- * corolink_hidden, out of `adr`'s reach): a pc-relative literal. */
-.macro ADDR_OF reg, sym
-        ldr     \reg, 8f
-7:      add     \reg, pc, \reg
-        b       9f
-8:      .word   \sym - (7b + 8)
-9:
+ * corolink_hidden, out of `adr`'s reach), from a pc-relative literal
+ * `lit` (after the function: no data among its instructions) that holds
+ * sym - (anchor + 8). */
+.macro ADDR_OF reg, lit, anchor
+        ldr     \reg, \lit
+\anchor:
+        add     \reg, pc, \reg
 .endm
 #define WITH_FN    0x00         /* struct cl_with (src/internal.h) */
 #define WITH_ARG   0x04
@@ -732,19 +732,20 @@ corolink__ontop:
          * pop {r7, r11, lr}; pc = lr. */
         EH(.unwind_raw 0, 0x9b, 0x41, 0x84, 0x88)
         /* CIE rows: CFA = sp, return address in lr, every other register
-         * unchanged: corolink__enter's callee. */
+         * unchanged: corolink__enter's callee (lr, r4-r11 stay untouched
+         * until the switch below: only r0-r3 and r12 are scratch). */
         str     r7, [r0, #CO_LINK_FP]           /* resumer's r7, */
         str     r11, [r0, #CO_LINK_FP11]        /* r11, */
         str     lr, [r0, #CO_LINK_RA]           /* return address, */
         str     sp, [r0, #CO_LINK_SP]           /* sp */
-        ADDR_OF r12, .Ltrampoline
+        ADDR_OF r12, .Lontop_lit1, .Lontop_pc1   /* .Ltrampoline */
         cmp     r4, r12
         beq     1f
         /* Suspended: called from the switch-out with the body's sp, r7
          * and r11. */
-        sub     lr, r4, #RA_ADJUST              /* R */
         ldr     r3, [r0, #CO_SP]                /* Csp */
-        str     lr, [r3, #-4]
+        sub     r12, r4, #RA_ADJUST             /* R */
+        str     r12, [r3, #-4]
         ldr     r12, [r0, #CO_FP11]
         str     r12, [r3, #-8]                  /* Cfp11 */
         ldr     r12, [r0, #CO_FP]
@@ -753,12 +754,12 @@ corolink__ontop:
 1:      /* Not started: called from the root frame at the body's return
          * address, with sp = co - 8, r7 = &co->link_fp, r11 =
          * &co->link_ra. */
-        ADDR_OF lr, corolink__trampoline_ret    /* R */
         sub     r3, r0, #8                      /* Csp */
+        ADDR_OF r12, .Lontop_lit2, .Lontop_pc2   /* R = corolink__trampoline_ret */
+        str     r12, [r3]                       /* co - 8, as the trampoline */
+        str     r12, [r3, #-4]
         mov     r12, #0
-        str     lr, [r3]                        /* co - 8, as the trampoline */
         str     r12, [r3, #4]
-        str     lr, [r3, #-4]
         add     r12, r0, #CO_LINK_RA
         str     r12, [r3, #-8]                  /* Cfp11 */
         add     r12, r0, #CO_LINK_FP
@@ -829,7 +830,7 @@ corolink__ontop:
 corolink__ontop_eh:
         ldr     r3, [r11, #-16]                 /* co */
         ldr     r12, [r11, #-12]                /* where co goes on */
-        ADDR_OF r2, .Ltrampoline
+        ADDR_OF r2, .Lontop_lit3, .Lontop_pc3    /* .Ltrampoline */
         cmp     r12, r2
         beq     3f
         /* corolink__ontop_caught(co, exception, kind) leaves the exception
@@ -858,6 +859,16 @@ corolink__ontop_eh:
         .cfi_endproc
         EH(.fnend)
         .size   corolink__ontop, .-corolink__ontop
+        /* ADDR_OF's literals. */
+        .p2align 2
+.Lontop_lit1:
+        .word   .Ltrampoline - (.Lontop_pc1 + 8)
+.Lontop_lit2:
+        .word   corolink__trampoline_ret - (.Lontop_pc2 + 8)
+#if COROLINK_UNWIND
+.Lontop_lit3:
+        .word   .Ltrampoline - (.Lontop_pc3 + 8)
+#endif
         .popsection
 
         .section .note.GNU-stack,"",%progbits

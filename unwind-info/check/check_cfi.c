@@ -208,6 +208,14 @@ static int find_sym_cb(Dwfl_Module *mod, void **ud, const char *mname,
             s->addr = addr;
             s->size = sym.st_size;
             s->type = GELF_ST_TYPE(sym.st_info);
+            /* ARM32: bit 0 of a function's value says Thumb state; the
+             * code starts at the even address. */
+            GElf_Addr bias;
+            GElf_Ehdr eh;
+            Elf *elf = dwfl_module_getelf(mod, &bias);
+            if (s->type == STT_FUNC && elf != NULL &&
+                gelf_getehdr(elf, &eh) != NULL && eh.e_machine == EM_ARM)
+                s->addr &= ~(uint64_t)1;
             s->mod = mod;
             return DWARF_CB_ABORT;
         }
@@ -250,6 +258,15 @@ static const char *intern(const char *name) {
     return names[nnames++];
 }
 
+/* ARM32 (EM_ARM): a Thumb function's symbol value has bit 0 set. */
+static bool module_is_arm(Dwfl_Module *mod) {
+    GElf_Addr bias;
+    GElf_Ehdr eh;
+    Elf *elf = dwfl_module_getelf(mod, &bias);
+    return elf != NULL && gelf_getehdr(elf, &eh) != NULL &&
+           eh.e_machine == EM_ARM;
+}
+
 static struct symbol symbolize(Dwfl *dwfl, uint64_t addr) {
     struct symbol s = {NULL, 0, false, NULL};
     Dwfl_Module *mod = dwfl_addrmodule(dwfl, addr);
@@ -258,8 +275,15 @@ static struct symbol symbolize(Dwfl *dwfl, uint64_t addr) {
     s.mod = mod;
     GElf_Off off = 0;
     GElf_Sym sym;
+    /* ARM32: looked up with bit 0 set, an address is in the Thumb
+     * function whose (odd) value is at or below it, and still in the ARM
+     * function that holds it; the offset is from the code's start. */
+    bool arm = module_is_arm(mod);
     const char *name =
-        dwfl_module_addrinfo(mod, addr, &off, &sym, NULL, NULL, NULL);
+        dwfl_module_addrinfo(mod, arm ? addr | 1 : addr, &off, &sym, NULL,
+                             NULL, NULL);
+    if (arm && name != NULL)
+        off = addr - (((addr | 1) - off) & ~(uint64_t)1);
     /* AArch64 mapping symbols ($x: code follows, $d: data) name no
      * function. */
     if (name != NULL && name[0] != '$') {
@@ -542,10 +566,14 @@ static void model_update(enum insn_kind kind, const struct regs *old,
     if (ontop) {
         /* Onto the frame record corolink__ontop stored: the parked stack
          * whose sp is its CFA comes back, then the call it stands for. */
-        uint64_t w = word_bytes(), cfa = now->sp + 2 * w, fp, ra;
-        if (!read_word(now->sp, &fp) || !read_word(now->sp + w, &ra))
+        uint64_t w = word_bytes();
+        uint64_t cfa = now->sp + (T->ontop_cfa ? T->ontop_cfa : 2 * w), fp, ra;
+        if (!read_word(now->sp + T->ontop_fp_at, &fp) ||
+            !read_word(now->sp + (T->ontop_cfa ? T->ontop_ra_at : w), &ra))
             model_error("corolink__ontop's frame record is unreadable",
                         old->pc);
+        if (T->code_address != NULL)
+            ra = T->code_address(ra);
         unpark(cfa, old->pc);
         if (nchain == MAX_RECS)
             model_error("call chain too deep", old->pc);
@@ -1030,10 +1058,11 @@ int main(int argc, char **argv) {
     {
         /* The return address is where the unwind says: on the stack
          * (x86-64) or in the link register (AArch64). */
-        uint64_t ra = regs.lr;
+        uint64_t ra = T->code_address ? T->code_address(regs.lr) : regs.lr;
         if ((T->ra_slot != 0 && !read_word(chain[0].cfa - T->ra_slot, &ra)) ||
             ra != chain[0].ra)
-            die("main's return address is not where the unwind says");
+            die("main's return address is not where the unwind says "
+                "(0x%" PRIx64 ", unwound 0x%" PRIx64 ")", ra, chain[0].ra);
     }
 
     /* 4. step */

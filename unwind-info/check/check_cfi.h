@@ -102,6 +102,14 @@ struct target {
      * section are counted apart, not judged (no unwinder can be right
      * there, and that is the toolchain's, not corolink's). */
     bool plt_unjudged;
+    /* A return address as the link register holds it, as unwinders report
+     * it (ARM32: without the Thumb bit); NULL: the same. */
+    uint64_t (*code_address)(uint64_t lr);
+    /* The frame record corolink__ontop stores at the sp it switches to:
+     * the caller's fp at sp + ontop_fp_at, the return address at sp +
+     * ontop_ra_at, the CFA at sp + ontop_cfa; all 0: {fp, ra} at sp, CFA
+     * sp + 2 words (x86-64, AArch64, RISC-V, i686). */
+    unsigned ontop_fp_at, ontop_ra_at, ontop_cfa;
 };
 
 extern const struct target target_x86_64_sysv_elf;

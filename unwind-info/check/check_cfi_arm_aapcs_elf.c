@@ -116,6 +116,8 @@ static bool from_g(const uint64_t *w, size_t nwords, size_t nbytes,
     return true;
 }
 
+static uint64_t code_address(uint64_t lr) { return lr & ~UINT64_C(1); }
+
 const struct target target_arm_aapcs_elf = {
     .name = "arm_aapcs_elf",
     .machine = EM_ARM,
@@ -134,4 +136,10 @@ const struct target target_arm_aapcs_elf = {
     .bp_kind = 2,
     .strip_pac = NULL,
     .ra_signed = NULL,
+    .code_address = code_address,
+    .word = 4,
+    /* corolink__ontop's record: {r7, r11, R} at sp, CFA = sp + 12. */
+    .ontop_fp_at = 0,
+    .ontop_ra_at = 8,
+    .ontop_cfa = 12,
 };
