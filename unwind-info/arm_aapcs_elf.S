@@ -96,6 +96,10 @@
 #define FINISHED_RETURNED 1 /* CL_FINISHED_RETURNED */
 
 /*
+ * VFP registers in the rows: d8-d15 as the compiler describes them, the
+ * pairs of single-precision registers s16-s31 (DWARF 80-95, the numbering
+ * gcc writes and libunwind reads; it has none for 256-287, AAPCS's d0-d31).
+ *
  * DWARF expressions used below, byte by byte (DWARF numbers: r0-r15 =
  * 0-15, lr = 14 is the return-address column; DW_OP_breg7 = 0x77,
  * DW_OP_breg0 = 0x70).
@@ -142,14 +146,22 @@
         .cfi_same_value r8
         .cfi_same_value r9
         .cfi_same_value r10
-        .cfi_same_value d8
-        .cfi_same_value d9
-        .cfi_same_value d10
-        .cfi_same_value d11
-        .cfi_same_value d12
-        .cfi_same_value d13
-        .cfi_same_value d14
-        .cfi_same_value d15
+        .cfi_same_value 80
+        .cfi_same_value 81
+        .cfi_same_value 82
+        .cfi_same_value 83
+        .cfi_same_value 84
+        .cfi_same_value 85
+        .cfi_same_value 86
+        .cfi_same_value 87
+        .cfi_same_value 88
+        .cfi_same_value 89
+        .cfi_same_value 90
+        .cfi_same_value 91
+        .cfi_same_value 92
+        .cfi_same_value 93
+        .cfi_same_value 94
+        .cfi_same_value 95
 .endm
 
         .text
@@ -375,14 +387,22 @@ corolink__call_on_ret:
         .cfi_offset r6, -28
         .cfi_offset r5, -32
         .cfi_offset r4, -36
-        .cfi_offset d8, -100
-        .cfi_offset d9, -92
-        .cfi_offset d10, -84
-        .cfi_offset d11, -76
-        .cfi_offset d12, -68
-        .cfi_offset d13, -60
-        .cfi_offset d14, -52
-        .cfi_offset d15, -44
+        .cfi_offset 80, -100
+        .cfi_offset 81, -96
+        .cfi_offset 82, -92
+        .cfi_offset 83, -88
+        .cfi_offset 84, -84
+        .cfi_offset 85, -80
+        .cfi_offset 86, -76
+        .cfi_offset 87, -72
+        .cfi_offset 88, -68
+        .cfi_offset 89, -64
+        .cfi_offset 90, -60
+        .cfi_offset 91, -56
+        .cfi_offset 92, -52
+        .cfi_offset 93, -48
+        .cfi_offset 94, -44
+        .cfi_offset 95, -40
 .endm
 
 /* Prologue: the core registers (their rows at once), the VFP ones, the
@@ -407,14 +427,22 @@ corolink__call_on_ret:
         EH(.vsave  {d8-d15})
         /* CFA = sp + 100; d8-d15 at CFA - 100 .. CFA - 44. */
         .cfi_def_cfa_offset 100
-        .cfi_offset d8, -100
-        .cfi_offset d9, -92
-        .cfi_offset d10, -84
-        .cfi_offset d11, -76
-        .cfi_offset d12, -68
-        .cfi_offset d13, -60
-        .cfi_offset d14, -52
-        .cfi_offset d15, -44
+        .cfi_offset 80, -100
+        .cfi_offset 81, -96
+        .cfi_offset 82, -92
+        .cfi_offset 83, -88
+        .cfi_offset 84, -84
+        .cfi_offset 85, -80
+        .cfi_offset 86, -76
+        .cfi_offset 87, -72
+        .cfi_offset 88, -68
+        .cfi_offset 89, -64
+        .cfi_offset 90, -60
+        .cfi_offset 91, -56
+        .cfi_offset 92, -52
+        .cfi_offset 93, -48
+        .cfi_offset 94, -44
+        .cfi_offset 95, -40
         sub     sp, sp, #4
         EH(.pad    #4)
         .cfi_def_cfa_offset FRAME               /* CFA = sp + 104 */
@@ -432,14 +460,22 @@ corolink__call_on_ret:
         vpop    {d8-d15}
         /* CFA = sp + 36; d8-d15 hold their saved values again. */
         .cfi_def_cfa_offset 36
-        .cfi_restore d8
-        .cfi_restore d9
-        .cfi_restore d10
-        .cfi_restore d11
-        .cfi_restore d12
-        .cfi_restore d13
-        .cfi_restore d14
-        .cfi_restore d15
+        .cfi_restore 80
+        .cfi_restore 81
+        .cfi_restore 82
+        .cfi_restore 83
+        .cfi_restore 84
+        .cfi_restore 85
+        .cfi_restore 86
+        .cfi_restore 87
+        .cfi_restore 88
+        .cfi_restore 89
+        .cfi_restore 90
+        .cfi_restore 91
+        .cfi_restore 92
+        .cfi_restore 93
+        .cfi_restore 94
+        .cfi_restore 95
         pop     {r4-r11, pc}
 .endm
 
@@ -501,14 +537,22 @@ corolink_resume:
         .cfi_restore r9
         .cfi_restore r10
         .cfi_restore r11
-        .cfi_restore d8
-        .cfi_restore d9
-        .cfi_restore d10
-        .cfi_restore d11
-        .cfi_restore d12
-        .cfi_restore d13
-        .cfi_restore d14
-        .cfi_restore d15
+        .cfi_restore 80
+        .cfi_restore 81
+        .cfi_restore 82
+        .cfi_restore 83
+        .cfi_restore 84
+        .cfi_restore 85
+        .cfi_restore 86
+        .cfi_restore 87
+        .cfi_restore 88
+        .cfi_restore 89
+        .cfi_restore 90
+        .cfi_restore 91
+        .cfi_restore 92
+        .cfi_restore 93
+        .cfi_restore 94
+        .cfi_restore 95
         b       corolink__resume_traced
         .p2align 2
 .Lresume_got:

@@ -196,7 +196,8 @@ COROLINK__INLINE_DEF void *corolink_suspend(corolink_yielder *yielder,
          * return address in lr, the resumer's r7 and r11 in co->link_fp
          * and co->link_fp11 (addressed through r0); the other
          * callee-saved registers hold what the resumer may find (it
-         * declared them clobbered): same value. */
+         * declared them clobbered): same value (d8-d15 as s16-s31, DWARF
+         * 80-95, the numbering gcc writes and libunwind reads). */
         COROLINK__CFI(".cfi_def_cfa sp, 0")
         COROLINK__CFI(".cfi_same_value lr")
         COROLINK__CFI(COROLINK__CFI_R7_IN_LINK)
@@ -207,14 +208,22 @@ COROLINK__INLINE_DEF void *corolink_suspend(corolink_yielder *yielder,
         COROLINK__CFI(".cfi_same_value r8")
         COROLINK__CFI(".cfi_same_value r9")
         COROLINK__CFI(".cfi_same_value r10")
-        COROLINK__CFI(".cfi_same_value d8")
-        COROLINK__CFI(".cfi_same_value d9")
-        COROLINK__CFI(".cfi_same_value d10")
-        COROLINK__CFI(".cfi_same_value d11")
-        COROLINK__CFI(".cfi_same_value d12")
-        COROLINK__CFI(".cfi_same_value d13")
-        COROLINK__CFI(".cfi_same_value d14")
-        COROLINK__CFI(".cfi_same_value d15")
+        COROLINK__CFI(".cfi_same_value 80")
+        COROLINK__CFI(".cfi_same_value 81")
+        COROLINK__CFI(".cfi_same_value 82")
+        COROLINK__CFI(".cfi_same_value 83")
+        COROLINK__CFI(".cfi_same_value 84")
+        COROLINK__CFI(".cfi_same_value 85")
+        COROLINK__CFI(".cfi_same_value 86")
+        COROLINK__CFI(".cfi_same_value 87")
+        COROLINK__CFI(".cfi_same_value 88")
+        COROLINK__CFI(".cfi_same_value 89")
+        COROLINK__CFI(".cfi_same_value 90")
+        COROLINK__CFI(".cfi_same_value 91")
+        COROLINK__CFI(".cfi_same_value 92")
+        COROLINK__CFI(".cfi_same_value 93")
+        COROLINK__CFI(".cfi_same_value 94")
+        COROLINK__CFI(".cfi_same_value 95")
         "ldr" COROLINK__W " r11, [r0, #0x44]\n\t" /* the resumer's r11 */
         /* r11 is the resumer's again. */
         COROLINK__CFI(".cfi_same_value r11")

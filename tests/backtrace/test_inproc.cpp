@@ -351,13 +351,48 @@ int g_libdw_target;
 int g_libdw_report_fd;
 int g_libdw_stop_signal;
 
+#if defined(__arm__)
+// ARM32: Debian's armhf libc.so.6 carries no DWARF CFI (only EHABI
+// tables, which libdw does not read), so in a core taken inside raise()
+// libdw's walk ends at once. The child signals itself from a function of
+// its own instead, with CFI (ARM state, sp-based rows: r7 holds the system
+// call's number there): tgkill(pid, tid, sig).
+extern "C" void bt_libdw_tgkill(int pid, int tid, int sig);
+#if defined(__thumb__)
+#define BT_BACK_TO_THUMB ".thumb\n"
+#else
+#define BT_BACK_TO_THUMB
+#endif
+__asm__(".pushsection .text.bt_libdw_tgkill,\"ax\",%progbits\n"
+        ".arm\n"
+        ".p2align 2\n"
+        ".globl bt_libdw_tgkill\n"
+        ".type bt_libdw_tgkill, %function\n"
+        "bt_libdw_tgkill:\n"
+        "    .cfi_startproc\n"
+        "    push {r7, lr}\n"
+        "    .cfi_def_cfa_offset 8\n"
+        "    .cfi_offset r7, -8\n"
+        "    .cfi_offset lr, -4\n"
+        "    mov r7, #268\n" // __NR_tgkill (EABI)
+        "    svc #0\n"
+        "    pop {r7, pc}\n"
+        "    .cfi_endproc\n"
+        ".size bt_libdw_tgkill, .-bt_libdw_tgkill\n"
+        ".popsection\n" BT_BACK_TO_THUMB);
+#endif
+
 extern "C" void libdw_child_hook(int index) {
     if (index != g_libdw_target)
         return;
     ChildReport report = {bt_order_observed, bt_stack_check};
     if (write(g_libdw_report_fd, &report, sizeof report) != sizeof report)
         _exit(4);
+#if defined(__arm__)
+    bt_libdw_tgkill(getpid(), gettid(), g_libdw_stop_signal);
+#else
     raise(g_libdw_stop_signal);
+#endif
 }
 
 struct FrameWalk {
