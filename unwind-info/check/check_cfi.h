@@ -65,7 +65,7 @@ struct target {
      * above it. */
     uint64_t ra_slot;
     /* Bytes of a word in memory (return addresses, frame records): 4 on
-     * i386; 0 means 8. */
+     * i386 and ARM32; 0 means 8. */
     size_t word;
     /* Toolchain code stepped in the window that has no FDE at all, not
      * corolink's (i386: glibc's crti.o defines gcc's pc thunk

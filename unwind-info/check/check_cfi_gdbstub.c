@@ -309,7 +309,7 @@ static bool read_mem(uint64_t addr, void *buf, size_t len) {
     return true;
 }
 
-/* Bytes of a word of the target: 4 on i386, else 8 (target.word). */
+/* Bytes of a word of the target: 4 on i386 and ARM32, else 8 (target.word). */
 static size_t word_size(void) { return tgt->word ? tgt->word : 8; }
 
 static bool read_word(uint64_t addr, uint64_t *w) {
