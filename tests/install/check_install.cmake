@@ -8,7 +8,8 @@ set(prefix ${WORK_DIR}/prefix)
 file(REMOVE_RECURSE ${WORK_DIR})
 run(${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${prefix})
 foreach(f include/corolink.h include/corolink.hpp include/corolink/x86_64_sysv_elf.h
-          include/corolink/aarch64_aapcs_elf.h include/corolink/i386_sysv_elf.h
+          include/corolink/aarch64_aapcs_elf.h include/corolink/riscv64_lp64d_elf.h
+          include/corolink/i386_sysv_elf.h include/corolink/arm_aapcs_elf.h
           lib/libcorolink.a lib/pkgconfig/corolink.pc
           lib/cmake/corolink/corolinkConfig.cmake)
   if(NOT EXISTS ${prefix}/${f})
