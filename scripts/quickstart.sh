@@ -10,24 +10,25 @@
 #                                benchmarks) without the unwinder
 #                                (COROLINK_UNWIND=OFF; clang, Ninja, the gdb
 #                                plugin embedded), with ASan+UBSan (gcc) and
-#                                with TSan (clang); then the AArch64 cross
-#                                build (Release), its suites under qemu-user,
-#                                the RISC-V 64 cross build (Release), its
-#                                suites under qemu-user,
-#                                the i686 build (-m32, Release), its suites
-#                                natively or under qemu-i386,
-#                                and the Windows x64 cross build (mingw-w64,
+#                                with TSan (clang); then the cross builds
+#                                (Release) for AArch64, RISC-V 64 and
+#                                ARM32, their suites under qemu-user, the
+#                                i686 build (-m32, Release), its suites
+#                                natively or under qemu-i386, and the
+#                                Windows x64 cross build (mingw-w64,
 #                                Release), its suites under wine
 #
 # Run as root (or with sudo available); only Debian's package archive is
 # needed. The build goes to ./build (override with BUILD_DIR=...); `test`
 # also builds ./build-deb, ./build-nounwind, ./build-asan, ./build-tsan,
-# ./build-aarch64 and ./build-windows (BUILD_DIR plus "-deb", "-nounwind",
-# "-asan", "-tsan", "-aarch64", "-windows"; wine's prefix is
-# build-windows/wineprefix). For the AArch64 build it adds the arm64
-# architecture to dpkg (multiarch: the target's Google Test, libunwind and
-# libdw), and for the i686 build (./build-i686) the i386 architecture. The package test installs corolink's .deb files on this machine
-# and purges them again (root only; skipped otherwise).
+# ./build-aarch64, ./build-riscv64, ./build-i686, ./build-arm and
+# ./build-windows (BUILD_DIR plus "-deb", "-nounwind", "-asan", "-tsan",
+# "-aarch64", "-riscv64", "-i686", "-arm", "-windows"; wine's prefix is
+# build-windows/wineprefix). For the AArch64, ARM32 and i686 builds it adds
+# the arm64, armhf and i386 architectures to dpkg (multiarch: the target's
+# Google Test, libunwind and libdw; Debian 12 has no riscv64 architecture).
+# The package test installs corolink's .deb files on this machine and
+# purges them again (root only; skipped otherwise).
 set -eu
 
 mode=${1:-}
@@ -258,4 +259,4 @@ if [ -n "$failed" ]; then
     echo "== tests failed in:$failed" >&2
     exit 1
 fi
-echo "== all tests passed in $build, $deb, $nounwind, $asan, $tsan, $aarch64, $riscv64, $i686 and $windows"
+echo "== all tests passed in $build, $deb, $nounwind, $asan, $tsan, $aarch64, $riscv64, $i686, $arm and $windows"
