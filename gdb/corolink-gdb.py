@@ -71,6 +71,11 @@ def _u64(addr):
     return struct.unpack("<Q", _read(addr, 8))[0]
 
 
+def _uptr(t, addr):
+    """A pointer of the table's target (4 or 8 bytes) at addr."""
+    return t.word.unpack(_read(addr, t.ptr))[0]
+
+
 # Many reads at once: a live process debugged natively is read with
 # process_vm_readv(2), 1024 blocks a call (gdb reads one block a system
 # call, and the kernel then copies from the target's pages without
@@ -186,6 +191,7 @@ _MAX_SAVED = 4
 # gdb's names of the DWARF register numbers, per ELF machine (e_machine),
 # and the name gdb gives the architecture (to catch a table read under the
 # wrong one)
+_EM_386 = 3
 _EM_X86_64 = 62
 _EM_AARCH64 = 183
 _EM_RISCV = 243
@@ -195,6 +201,8 @@ _RISCV_NAMES = ("zero", "ra", "sp", "gp", "tp", "t0", "t1", "t2", "s0", "s1",
                 "a0", "a1", "a2", "a3", "a4", "a5", "a6", "a7", "s2", "s3",
                 "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "t3", "t4",
                 "t5", "t6")
+# i386: DWARF 0-8 (eip is the return-address column too)
+_I386_NAMES = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "eip")
 _X86_64_NAMES = ("rax", "rdx", "rcx", "rbx", "rsi", "rdi", "rbp", "rsp",
                  "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rip")
 _MACHINES = {
@@ -203,7 +211,19 @@ _MACHINES = {
                                   [(31, "sp"), (32, "pc")]), "aarch64"),
     _EM_RISCV: ("RISC-V 64", dict(list(enumerate(_RISCV_NAMES)) +
                                   [(64, "pc")]), "riscv:rv64"),
+    _EM_386: ("i386", dict(enumerate(_I386_NAMES)), "i386"),
 }
+# gdb architecture names that contain a machine's name but are another
+# machine's: "i386:x86-64" is not i386
+_ARCH_NOT = {_EM_386: ("x86-64", "x64-32")}
+# the pointer size of each machine's tables (a table that says otherwise is
+# damaged); 8 where not listed
+_POINTER_SIZE = {_EM_386: 4}
+# pointer-sized words, per pointer size: (one, a pair {frame pointer,
+# return address}, the mask of an address)
+_WORDS = {4: (struct.Struct("<I"), struct.Struct("<II"), 0xffffffff),
+          8: (struct.Struct("<Q"), struct.Struct("<QQ"), 0xffffffffffffffff)}
+_WORD_CODE = {4: "I", 8: "Q"}
 # gdb takes a suspended coroutine's innermost frame for a caller's, whose pc
 # is a return address, and looks it up (function, line, CFI row) at pc - 1:
 # in the instruction before the switch, which the compiler may have
@@ -213,7 +233,7 @@ _MACHINES = {
 # of `saved` as they were (both targets' switch-out starts with the body's
 # own rows), so the unwind is the same. x86-64 (variable width) shows the
 # table's pc, looked up one byte before it.
-_PC_LOOKUP_BIAS = {_EM_X86_64: 0, _EM_AARCH64: 4, _EM_RISCV: 4}
+_PC_LOOKUP_BIAS = {_EM_X86_64: 0, _EM_AARCH64: 4, _EM_RISCV: 4, _EM_386: 0}
 # where a frame record {caller's frame pointer, return address} lies from
 # the frame pointer: RISC-V's s0 is the frame's CFA, the record below it
 _FP_RECORD_OFFSET = {_EM_RISCV: -16}
@@ -233,12 +253,17 @@ class Table(object):
         if self.magic != b"CLNKDBG\0":
             raise CorolinkError("corolink: bad debug table magic at 0x%x"
                                 % addr)
-        if self.version < 1 or self.pointer_size != 8 or \
+        if self.version < 1 or self.pointer_size not in _WORDS or \
                 self.size < _TABLE_V1_SIZE:
             raise CorolinkError(
                 "corolink: unsupported debug table (version %d, size %d)"
                 % (self.version, self.size))
         self._target(raw)
+        # the target's words: pointers, control block fields, registry
+        # slots, frame records (4 bytes on i386)
+        self.ptr = self.pointer_size
+        self.word, self.pair, self.addr_mask = _WORDS[self.ptr]
+        P = _WORD_CODE[self.ptr]
         self.hidden_lo = self.hidden_hi = 0
         if self.version >= 3 and self.size >= _TABLE_V3_SIZE and \
                 len(raw) >= _TABLE_V3_SIZE:
@@ -255,14 +280,17 @@ class Table(object):
                              self.off_finished + 4,
                              self.off_name + self.name_size,
                              max(off for _, off in self.saved) + 8)
+        # id and suspend_ns are 64-bit on every target, the rest pointers
         self.block_struct = _fields_struct(
-            [(o, "Q") for o in (
+            [(o, P) for o in (
                 self.off_pc, self.off_sp, self.off_fp, self.off_fn,
-                self.off_arg, self.off_id, self.off_stack_limit,
+                self.off_arg)] + [(self.off_id, "Q")] +
+            [(o, P) for o in (
+                self.off_stack_limit,
                 self.off_stack_top, self.off_guard, self.off_link_fp,
-                self.off_link_ra, self.off_link_sp, self.off_create_site,
-                self.off_suspend_ns)] + [(self.off_finished, "I")])
-        self.saved_struct = _fields_struct([(o, "Q") for _, o in self.saved])
+                self.off_link_ra, self.off_link_sp, self.off_create_site)] +
+            [(self.off_suspend_ns, "Q"), (self.off_finished, "I")])
+        self.saved_struct = _fields_struct([(o, P) for _, o in self.saved])
         self.saved_names = tuple(n for n, _ in self.saved)
         if self.block_struct is None or self.saved_struct is None:
             raise CorolinkError("corolink: bad debug table at 0x%x: "
@@ -298,6 +326,11 @@ class Table(object):
                     self.target, self.elf_machine,
                     ", ".join(v[0] for v in _MACHINES.values())))
         self.machine, names, self.gdb_arch = m
+        want = _POINTER_SIZE.get(self.elf_machine, 8)
+        if self.pointer_size != want:
+            raise CorolinkError(
+                "corolink: bad debug table at 0x%x: pointer size %d for %s "
+                "(%d)" % (self.addr, self.pointer_size, m[0], want))
         self.pc_bias = _PC_LOOKUP_BIAS[self.elf_machine]
         self.fp_record = _FP_RECORD_OFFSET.get(self.elf_machine, 0)
 
@@ -332,7 +365,8 @@ class Table(object):
                 arch = gdb.selected_frame().architecture().name()
             except gdb.error:
                 return
-        if self.gdb_arch not in arch:
+        if self.gdb_arch not in arch or \
+                any(n in arch for n in _ARCH_NOT.get(self.elf_machine, ())):
             raise CorolinkError(
                 "corolink: the debug table describes %s (%s) but gdb "
                 "debugs %s" % (self.machine, self.target, arch))
@@ -497,14 +531,14 @@ class Coroutine(object):
         # suspended: its frame-pointer chain (_fp_chain; None: not read yet)
         self.chain = None
         if self.state == "suspended" and base == _CHAIN_WINDOW:
-            self.chain = _fp_chain(self, raw, base, t.fp_record)
+            self.chain = _fp_chain(self, raw, base, t.fp_record, t.pair)
 
     def contains(self, sp):
         return (self.stack_limit - self.guard) <= sp < self.addr
 
     def unwind_pc(self, t):
         """The pc a suspended coroutine unwinds from."""
-        return (self.pc + t.suspended_pc_adjust) & 0xffffffffffffffff
+        return (self.pc + t.suspended_pc_adjust) & t.addr_mask
 
     def finished_how(self):
         return FINISHED_HOW.get(self.finished, str(self.finished))
@@ -512,11 +546,10 @@ class Coroutine(object):
 
 _CHAIN_WINDOW = 1024     # bytes of stack read with each control block
 _CHAIN_MAX = 64          # frame records in a chain, at most
-_QQ = struct.Struct("<QQ")
 _chains = {}             # chains interned: a million coroutines share a few
 
 
-def _fp_chain(co, raw=None, base=0, rec=0):
+def _fp_chain(co, raw=None, base=0, rec=0, pair=_WORDS[8][1]):
     """A suspended coroutine's frame-pointer chain, part of its unwind memo
     key (_backtrace): (offset of a frame record from the top, its return
     address, ...) from the saved frame pointer up, while each record lies in
@@ -530,19 +563,20 @@ def _fp_chain(co, raw=None, base=0, rec=0):
     fp = co.fp
     lo = co.sp
     out = []
+    size = pair.size    # a record: two of the target's words
     while len(out) < 2 * _CHAIN_MAX and lo <= fp + rec and \
-            fp + rec + 16 <= top:
+            fp + rec + size <= top:
         off = top - (fp + rec)
         if raw is not None and off <= _CHAIN_WINDOW:
-            nxt, ra = _QQ.unpack_from(raw, base - off)
+            nxt, ra = pair.unpack_from(raw, base - off)
         else:
             try:
-                nxt, ra = _QQ.unpack(_read(fp + rec, 16))
+                nxt, ra = pair.unpack(_read(fp + rec, size))
             except CorolinkError:
                 out += (off, None)
                 break
         out += (off, ra)
-        lo = fp + rec + 16
+        lo = fp + rec + size
         fp = nxt
     c = tuple(out)
     return _chains.setdefault(c, c)
@@ -550,8 +584,8 @@ def _fp_chain(co, raw=None, base=0, rec=0):
 
 def _load(t, addr):
     raw = _read(addr, t.read_size)
-    check = struct.unpack_from("<Q", raw, t.off_check)[0]
-    if check != (addr ^ t.check_xor):
+    check = t.word.unpack_from(raw, t.off_check)[0]
+    if check != (addr ^ t.check_xor) & t.addr_mask:
         return None
     return Coroutine(t, addr, raw)
 
@@ -564,7 +598,7 @@ def _walk_registry(t):
             "corolink: this libcorolink was built without the registry")
     out = []
     seen = set()
-    chunk = _u64(t.registry)
+    chunk = _uptr(t, t.registry)
     n = 0
     while chunk:
         if chunk in seen:
@@ -582,19 +616,20 @@ def _walk_registry(t):
             if nslots > _MAX_SLOTS_PER_CHUNK:
                 gdb.write("warning: corolink: registry chunk 0x%x claims %d "
                           "slots; skipped\n" % (chunk, nslots))
-                nxt = _u64(chunk + t.chunk_off_next)
+                nxt = _uptr(t, chunk + t.chunk_off_next)
                 chunk = nxt
                 continue
-            raw = _read(chunk + t.chunk_off_slots, nslots * 8)
-            nxt = _u64(chunk + t.chunk_off_next)
+            raw = _read(chunk + t.chunk_off_slots, nslots * t.ptr)
+            nxt = _uptr(t, chunk + t.chunk_off_next)
         except CorolinkError as e:
             gdb.write("warning: %s (registry chunk 0x%x); stopped\n"
                       % (e, chunk))
             break
         base = chunk + t.chunk_off_slots
-        for i, v in enumerate(struct.unpack("<%dQ" % nslots, raw)):
+        for i, v in enumerate(struct.unpack(
+                "<%d%s" % (nslots, _WORD_CODE[t.ptr]), raw)):
             if v != 0 and (v & t.slot_tag_mask) == 0:
-                out.append((base + 8 * i, v))
+                out.append((base + t.ptr * i, v))
         chunk = nxt
     return out
 
@@ -667,8 +702,9 @@ def coroutines(t=None, t0=None):
             if raw is None or addr < w:
                 raw, base = _read_many([addr], t.read_size)[0], 0
             co = None
-            if raw is not None and struct.unpack_from(
-                    "<Q", raw, base + t.off_check)[0] == (addr ^ t.check_xor):
+            if raw is not None and t.word.unpack_from(
+                    raw, base + t.off_check)[0] == \
+                    (addr ^ t.check_xor) & t.addr_mask:
                 co = Coroutine(t, addr, raw, base)
             if co is None:
                 bad += 1
@@ -1013,7 +1049,7 @@ def _backtrace(t, co):
         # pointer); otherwise it is some unrelated value
         lo = co.stack_limit - co.guard
         if co.chain is None:
-            co.chain = _fp_chain(co, rec=t.fp_record)
+            co.chain = _fp_chain(co, rec=t.fp_record, pair=t.pair)
         key = (co.pc, co.fn, co.chain) + tuple(
             co.addr - v if lo <= v < co.stack_top else None
             for _, v in co.saved)

@@ -378,6 +378,9 @@ struct coro {
 #ifndef EM_AARCH64
 #define EM_AARCH64 183
 #endif
+#ifndef EM_386
+#define EM_386 3
+#endif
 
 struct regset {
     unsigned machine;  /* e_machine */
@@ -388,17 +391,25 @@ struct regset {
     /* return addresses may carry a pointer-authentication code in the
      * bits above the address space (AArch64 -mbranch-protection) */
     bool signed_ra;
+    /* bytes of a pr_reg word (and of a pointer: 4 means ELFCLASS32 cores),
+     * where pr_pid and pr_reg lie in the target's struct elf_prstatus */
+    unsigned wsize, pid_off, reg_off;
 };
 
 static const struct regset regsets[] = {
     /* user_regs_struct: r15 r14 r13 r12 rbp rbx r11 r10 r9 r8 rax rcx rdx
      * rsi rdi orig_rax rip cs eflags rsp ss fs_base gs_base ds es fs gs;
      * DWARF: rax rdx rcx rbx rsi rdi rbp rsp r8-r15 rip */
-    {EM_X86_64, "x86-64", 27, 17, {10, 12, 11, 5, 13, 14, 4, 19, 9, 8, 7, 6, 3, 2, 1, 0, 16}, false},
+    {EM_X86_64, "x86-64", 27, 17, {10, 12, 11, 5, 13, 14, 4, 19, 9, 8, 7, 6, 3, 2, 1, 0, 16}, false, 8, PRSTATUS_PID_OFF, PRSTATUS_REG_OFF},
     /* user_pt_regs: x0-x30 sp pc pstate; DWARF: x0-x30 0-30, sp 31, pc 32 */
     {EM_AARCH64, "AArch64", 34, 33,
      {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16,
-      17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32}, true},
+      17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32}, true, 8, PRSTATUS_PID_OFF, PRSTATUS_REG_OFF},
+    /* i386 user_regs_struct: ebx ecx edx esi edi ebp eax xds xes xfs xgs
+     * orig_eax eip xcs eflags esp xss (4-byte words; a 32-bit elf_prstatus:
+     * pr_pid at 24, pr_reg at 72); DWARF: eax ecx edx ebx esp ebp esi edi
+     * eip */
+    {EM_386, "i386", 17, 9, {6, 1, 2, 0, 15, 5, 3, 4, 12}, false, 4, 24, 72},
 };
 
 static const struct regset *regset_of(unsigned machine) {
@@ -469,6 +480,16 @@ static uint64_t rd64(const unsigned char *b, uint32_t off) {
     return v;
 }
 
+/* A little-endian word of w bytes (4 or 8: a target's pointer). */
+static uint64_t rdw(const unsigned char *b, uint32_t off, unsigned w) {
+    if (w == 4) {
+        uint32_t v;
+        memcpy(&v, b + off, 4);
+        return v;
+    }
+    return rd64(b, off);
+}
+
 /* ---- the table ---------------------------------------------------------------- */
 struct find_table {
     uint64_t addr;
@@ -537,12 +558,13 @@ static void load_table(struct ctx *c, const char *what) {
         t->hidden_lo = t->hidden_hi = 0; /* none (or damaged: hide nothing) */
     if (memcmp(t->magic, "CLNKDBG", 8) != 0)
         die("%s: the corolink debug table at 0x%" PRIx64 " has a bad magic", what, f.addr);
-    if (t->version < 1 || t->size < CL_DEBUG_TABLE_V1_SIZE || t->pointer_size != 8)
+    if (t->version < 1 || t->size < CL_DEBUG_TABLE_V1_SIZE ||
+        (t->pointer_size != 8 && t->pointer_size != 4))
         die("%s: unsupported corolink debug table (version %u, size %u, pointer size %u)", what,
             t->version, t->size, t->pointer_size);
     uint32_t cs = t->control_size;
     if (cs == 0 || cs > MAX_CONTROL_SIZE || t->name_size == 0 || t->name_size > 4096 ||
-        t->finished_size != 4 || t->slot_size != 8)
+        t->finished_size != 4 || t->slot_size != t->pointer_size)
         die("%s: corrupt corolink debug table (sizes)", what);
     uint32_t offs8[] = {t->off_pc, t->off_sp, t->off_fp, t->off_fn, t->off_arg, t->off_id,
                         t->off_stack_limit, t->off_stack_top, t->off_guard, t->off_link_sp,
@@ -577,6 +599,8 @@ static void load_table(struct ctx *c, const char *what) {
     if (!c->rs)
         die("%s: the corolink debug table describes target \"%s\" (ELF machine %u), whose registers this "
             "tool cannot read", what, t->target, t->elf_machine);
+    if (t->pointer_size != c->rs->wsize)
+        die("%s: corrupt corolink debug table (pointer size %u for %s)", what, t->pointer_size, c->rs->name);
     unsigned nr = c->rs->ndwarf;
     bool has_sp = false;
     if (t->dwarf_pc >= nr || t->dwarf_sp >= nr || t->dwarf_fp >= nr || t->dwarf_ra >= nr || t->nsaved == 0 ||
@@ -783,15 +807,17 @@ static size_t merge_duplicates(struct cand *v, size_t n, size_t *first, size_t *
 static void walk_registry(struct ctx *c) {
     const struct corolink_debug_offsets *t = &c->t;
     const struct mem *m = &c->mem;
-    uint64_t chunk;
-    if (!mem_read(m, t->registry, &chunk, 8))
+    unsigned w = t->pointer_size;
+    unsigned char cw[8];
+    if (!mem_read(m, t->registry, cw, w))
         die("cannot read the coroutine registry at 0x%" PRIx64, t->registry);
+    uint64_t chunk = rdw(cw, 0, w);
     struct cand *cands = NULL;
     size_t ncand = 0, ccand = 0;
     uint64_t nchunks = 0, total = 0;
     uint64_t hdr_end = t->chunk_off_slots;
-    if (t->chunk_off_next + 8 > hdr_end)
-        hdr_end = t->chunk_off_next + 8;
+    if (t->chunk_off_next + w > hdr_end)
+        hdr_end = t->chunk_off_next + w;
     if (t->chunk_off_nslots + 8 > hdr_end)
         hdr_end = t->chunk_off_nslots + 8;
     if (hdr_end > 4096)
@@ -810,22 +836,22 @@ static void walk_registry(struct ctx *c) {
         }
         if (!mem_read(m, chunk, hdr, hdr_end))
             die("the coroutine registry is corrupt: cannot read chunk at 0x%" PRIx64, chunk);
-        uint64_t next = rd64(hdr, t->chunk_off_next), ns = rd64(hdr, t->chunk_off_nslots);
+        uint64_t next = rdw(hdr, t->chunk_off_next, w), ns = rd64(hdr, t->chunk_off_nslots);
         if (ns > MAX_SLOTS_PER_CHUNK || total + ns > MAX_TOTAL_SLOTS)
             die("the coroutine registry is corrupt: chunk at 0x%" PRIx64 " claims %" PRIu64 " slots", chunk, ns);
         total += ns;
-        uint64_t *slots = xcalloc(ns, 8);
-        if (ns && !mem_read(m, chunk + t->chunk_off_slots, slots, ns * 8))
+        unsigned char *slots = xcalloc(ns, w);
+        if (ns && !mem_read(m, chunk + t->chunk_off_slots, slots, ns * w))
             die("the coroutine registry is corrupt: cannot read the slots of chunk 0x%" PRIx64, chunk);
         for (uint64_t i = 0; i < ns; i++) {
-            uint64_t v = slots[i];
+            uint64_t v = rdw(slots, (uint32_t)(i * w), w);
             if (v == 0 || (v & t->slot_tag_mask))
                 continue;
             if (ncand == ccand) {
                 ccand = ccand ? ccand * 2 : 1024;
                 cands = xrealloc(cands, ccand, sizeof *cands);
             }
-            cands[ncand++] = (struct cand){v, chunk + t->chunk_off_slots + 8 * i};
+            cands[ncand++] = (struct cand){v, chunk + t->chunk_off_slots + w * i};
         }
         free(slots);
         chunk = next;
@@ -861,22 +887,22 @@ static void walk_registry(struct ctx *c) {
             size_t i = i0 + j;
             const unsigned char *b = bufs[j];
             uint64_t a = addrs[j];
-            if (!ok[j] || rd64(b, t->off_check) != (a ^ t->check_xor)) {
+            if (!ok[j] || rdw(b, t->off_check, w) != ((a ^ t->check_xor) & (w == 4 ? 0xffffffffu : ~(uint64_t)0))) {
                 bad++;
                 continue;
             }
             struct coro *co = &c->co[c->nco];
             co->addr = a;
             co->id = rd64(b, t->off_id);
-            co->pc = rd64(b, t->off_pc);
-            co->sp = rd64(b, t->off_sp);
+            co->pc = rdw(b, t->off_pc, w);
+            co->sp = rdw(b, t->off_sp, w);
             for (uint32_t k = 0; k < t->nsaved; k++)
-                co->saved[k] = rd64(b, t->saved[k].off);
-            co->create_site = rd64(b, t->off_create_site);
+                co->saved[k] = rdw(b, t->saved[k].off, w);
+            co->create_site = rdw(b, t->off_create_site, w);
             co->suspend_ns = rd64(b, t->off_suspend_ns);
-            co->stack_limit = rd64(b, t->off_stack_limit);
-            co->guard = rd64(b, t->off_guard);
-            co->link_sp = rd64(b, t->off_link_sp);
+            co->stack_limit = rdw(b, t->off_stack_limit, w);
+            co->guard = rdw(b, t->off_guard, w);
+            co->link_sp = rdw(b, t->off_link_sp, w);
             memcpy(&co->finished, b + t->off_finished, 4);
             size_t nl = t->name_size < sizeof co->name - 1 ? t->name_size : sizeof co->name - 1;
             memcpy(co->name, b + t->off_name, nl);
@@ -1026,14 +1052,15 @@ static void snapshot_live(struct ctx *c) {
         struct iovec iov = {words, sizeof words};
         if (ptrace(PTRACE_GETREGSET, attached[i], (void *)(uintptr_t)NT_PRSTATUS, &iov) != 0)
             continue;
-        if (iov.iov_len != c->rs->nwords * 8u)
+        unsigned ws = c->rs->wsize;
+        if (iov.iov_len != c->rs->nwords * ws)
             die("thread %d of process %d: %zu bytes of registers, not the %u of %s", (int)attached[i],
-                (int)c->pid, iov.iov_len, c->rs->nwords * 8u, c->rs->name);
+                (int)c->pid, iov.iov_len, c->rs->nwords * ws, c->rs->name);
         struct thread *th = &c->th[c->nth++];
         th->tid = attached[i];
         for (unsigned r = 0; r < c->rs->ndwarf; r++)
             if (c->rs->word[r] >= 0)
-                th->regs[r] = words[c->rs->word[r]];
+                th->regs[r] = rdw((const unsigned char *)words, ws * (unsigned)c->rs->word[r], ws);
     }
     uint64_t t1 = mono_ns(CLOCK_MONOTONIC);
     walk_registry(c);
@@ -1087,7 +1114,7 @@ static void core_threads(struct ctx *c, Elf *core) {
         while (off < d->d_size && (off = gelf_getnote(d, off, &nh, &noff, &doff)) > 0) {
             if (nh.n_type != NT_PRSTATUS || nh.n_namesz != 5 ||
                 memcmp((char *)d->d_buf + noff, "CORE", 5) != 0 ||
-                nh.n_descsz < PRSTATUS_REG_OFF + rs->nwords * 8u)
+                nh.n_descsz < rs->reg_off + rs->nwords * rs->wsize)
                 continue;
             const unsigned char *ps = (const unsigned char *)d->d_buf + doff;
             if (c->nth >= MAX_THREADS)
@@ -1099,11 +1126,11 @@ static void core_threads(struct ctx *c, Elf *core) {
             struct thread *th = &c->th[c->nth++];
             memset(th, 0, sizeof *th);
             int32_t tid;
-            memcpy(&tid, ps + PRSTATUS_PID_OFF, 4);
+            memcpy(&tid, ps + rs->pid_off, 4);
             th->tid = tid;
             for (unsigned r = 0; r < rs->ndwarf; r++)
                 if (rs->word[r] >= 0)
-                    memcpy(&th->regs[r], ps + PRSTATUS_REG_OFF + 8 * (unsigned)rs->word[r], 8);
+                    th->regs[r] = rdw(ps, rs->reg_off + rs->wsize * (unsigned)rs->word[r], rs->wsize);
             if (c->pid == 0)
                 c->pid = tid;
         }
@@ -1215,11 +1242,14 @@ static void open_core(struct ctx *c, const char *core_path, const char *exe) {
     /* Any machine whose registers we can read (a foreign one too: libdw
      * unwinds it with its backend); load_table() checks it against the
      * table's elf_machine. */
-    if (gelf_getclass(core) != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB)
-        die("%s: not a 64-bit little-endian core file", core_path);
+    if (eh.e_ident[EI_DATA] != ELFDATA2LSB)
+        die("%s: not a little-endian core file", core_path);
     if (!regset_of(eh.e_machine))
         die("%s: a core file of ELF machine %u, whose registers this tool cannot read", core_path,
             (unsigned)eh.e_machine);
+    /* ELFCLASS32 for a machine of 4-byte registers (i386), else 64 */
+    if (gelf_getclass(core) != (regset_of(eh.e_machine)->wsize == 4 ? ELFCLASS32 : ELFCLASS64))
+        die("%s: a core file of ELF machine %u in the wrong ELF class", core_path, (unsigned)eh.e_machine);
     c->core_machine = eh.e_machine;
     /* the program */
     int efd = open(exe, O_RDONLY);
@@ -1379,10 +1409,11 @@ static struct ctx *the_ctx;
 static bool cb_memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void *arg) {
     (void)dwfl;
     struct ctx *c = arg;
-    uint64_t v;
-    if (!mem_read(&c->mem, addr, &v, 8))
+    unsigned char v[8];
+    unsigned w = c->t.pointer_size == 4 ? 4 : 8;
+    if (!mem_read(&c->mem, addr, v, w))
         return false;
-    *result = v;
+    *result = rdw(v, 0, w);
     return true;
 }
 

@@ -203,11 +203,14 @@ echo "== testing $riscv64 (RISC-V 64 under qemu-user)"
 # i686: the host's gcc with -m32 (cmake/i686-linux-gnu.cmake; the :i386
 # multiarch packages for the target's libraries), in Release. Its programs
 # run natively where the kernel runs 32-bit programs, else under
-# qemu-i386 (the toolchain file tries one first).
+# qemu-i386 (the toolchain file tries one first); under qemu-i386,
+# corolink-stacks' tests read the guest's cores with the host build of the
+# tool, built above.
 i686="${build}-i686"
 cmake -S . -B "$i686" -DCMAKE_TOOLCHAIN_FILE="$PWD/cmake/i686-linux-gnu.cmake" \
     -DCMAKE_BUILD_TYPE=Release -DCOROLINK_WERROR=ON \
-    -DCOROLINK_TESTS=ON -DCOROLINK_BENCH=OFF -DCOROLINK_EXAMPLES=ON
+    -DCOROLINK_TESTS=ON -DCOROLINK_BENCH=OFF -DCOROLINK_EXAMPLES=ON \
+    -DCOROLINK_HOST_STACKS="$host_build/perf/corolink-stacks"
 cmake --build "$i686" -j "$jobs"
 echo "== testing $i686 (i686)"
 (cd "$i686" && ctest --output-on-failure -j "$jobs") || failed="$failed $i686"
