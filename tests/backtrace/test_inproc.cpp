@@ -745,6 +745,13 @@ const GdbSession &gdb_session() {
                         {"-g", std::to_string(port), BT_GDB_HELPER});
             if (port != 0)
                 stub = start_program(qemu);
+#ifdef BT_GDB_TDESC
+            // qemu-i386: its register description with gdb's GNU/Linux
+            // feature, without which gdb loads no shared library
+            // (gdb/i386-linux-qemu.xml)
+            argv.insert(argv.end(),
+                        {"-iex", "set tdesc filename " BT_GDB_TDESC});
+#endif
             argv.insert(argv.end(),
                         {"-iex", "set sysroot /",
                          "-iex", "set solib-search-path " BT_LIBRARY_DIR,

@@ -1132,6 +1132,8 @@ def mode_qemu_live(args, g):
         # up to connect-timeout seconds)
         out, secs = g.run([args.program],
                           iex=_gdb_paths(prefix) +
+                          (["set tdesc filename " + args.tdesc]
+                           if args.tdesc else []) +
                           ["set tcp connect-timeout 120"],
                           pre=["target remote 127.0.0.1:%d" % port,
                                "break test_ready", "continue"],
@@ -1146,7 +1148,8 @@ def mode_qemu_live(args, g):
             q.kill()
             q.wait()
     _check_machine("qemu-live", secs)
-    check_target("qemu-live", secs, False, False, timed=False)
+    check_target("qemu-live", secs, False, False, timed=False,
+                 ldso_syscall=args.machine == "i686")
 
 
 # i686 under qemu-i386: glibc enters the kernel through the AT_SYSINFO
@@ -1227,6 +1230,8 @@ def main():
                                      "damage", "qemu_live", "qemu_core"])
     ap.add_argument("--emulator", help="qemu_*: the emulator's words, "
                     "joined by |")
+    ap.add_argument("--tdesc", help="qemu_live: a target description for "
+                    "gdb (gdb/i386-linux-qemu.xml for qemu-i386's stub)")
     ap.add_argument("--machine", help="qemu_*: the target's processor "
                     "(CMAKE_SYSTEM_PROCESSOR)")
     ap.add_argument("--timed", action="store_true", help="qemu_core: with "
