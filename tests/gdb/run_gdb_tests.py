@@ -594,6 +594,17 @@ def mode_errors(args, g):
         ("arch_info", "info coroutines"),
         ("t_reg", table_set(0xe8, "<Q", (99 << 32) | 62)),
         ("reg_info", "coroutine 1"),
+        # pointer sizes (0x14): i386's tables have 4-byte pointers; an
+        # i386 table read under x86-64 is another architecture
+        ("t_i386", table_set(0xe8, "<Q", (8 << 32) | 3)),
+        ("t_i386_ra", table_set(0xf8, "<I", 8)),
+        ("i386_info", "info coroutines"),
+        ("t_ptr4", table_set(0x14, "<I", 4)),
+        ("i386_arch_info", "info coroutines"),
+        ("t_ptr4_x86", table_set(0xe8, "<Q", (16 << 32) | 62)),
+        ("ptr4_info", "info coroutines"),
+        ("t_ptr8", table_set(0x14, "<I", 8)),
+        ("t_ra16", table_set(0xf8, "<I", 16)),
         ("t_ok", table_set(0xe8, "<Q", (16 << 32) | 62)),
         ("ok2", "info coroutines"),
         # a wild pointer in a slot, and a bad check word
@@ -661,7 +672,14 @@ def mode_errors(args, g):
                           r"AArch64 \(x86_64-sysv-elf\) but gdb debugs "
                           r"i386:x86-64$"),
             ("reg_info", r"^ERROR: corolink: bad debug table at 0x[0-9a-f]+: "
-                         r"pc register 99 is not a x86-64 register$")):
+                         r"pc register 99 is not a x86-64 register$"),
+            ("i386_info", r"^ERROR: corolink: bad debug table at "
+                          r"0x[0-9a-f]+: pointer size 8 for i386 \(4\)$"),
+            ("i386_arch_info", r"^ERROR: corolink: the debug table describes "
+                               r"i386 \(x86_64-sysv-elf\) but gdb debugs "
+                               r"i386:x86-64$"),
+            ("ptr4_info", r"^ERROR: corolink: bad debug table at "
+                          r"0x[0-9a-f]+: pointer size 4 for x86-64 \(8\)$")):
         s = secs.get(case, "")
         check(re.match(pat, s) is not None and len(s.splitlines()) == 1,
               "table: %s: %r" % (case, s))

@@ -335,6 +335,16 @@ def machine_errors(core, program, machine, label):
     with open(path, "wb") as f:
         f.write(data)
     expect_error(["--core", path, "--exe", program], "%s: unknown machine" % label, "cannot read")
+    # a table whose pointer size (0x14; registry slots, 0xac, alike) is not
+    # its machine's: 4 on x86-64, 8 on i386
+    data = bytearray(open(core, "rb").read())
+    for p in pos:
+        size, = struct.unpack_from("<I", data, p + 0x14)
+        struct.pack_into("<I", data, p + 0x14, 12 - size)
+        struct.pack_into("<I", data, p + 0xac, 12 - size)
+    with open(path, "wb") as f:
+        f.write(data)
+    expect_error(["--core", path, "--exe", program], "%s: table pointer size" % label, "pointer size")
 
 
 def stripped_copies():
