@@ -138,10 +138,15 @@ _Static_assert(sizeof(struct corolink) + 64 <= COROLINK_CONTROL_SIZE,
                "control block fits its reserved space");
 
 /* The hot fields every target lays out alike (corolink.h's target
- * headers), in words of W bytes (8 on 64-bit targets, 4 on 32-bit ones:
- * pc, sp, fp, a private word, then finished and flags in 8 bytes); the
- * arch header checks the rest. */
+ * headers), in words of W bytes (8 on 64-bit targets, 4 on i686: pc, sp,
+ * fp, a private word, then finished and flags in 8 bytes); the arch header
+ * checks the rest. ARM32 keeps the 64-bit targets' 8-byte slots (a pointer
+ * and a zero word: include/corolink/arm_aapcs_elf.h). */
+#if defined(__arm__)
+#define CL_HOT_W 8
+#else
 #define CL_HOT_W sizeof(void *)
+#endif
 _Static_assert(offsetof(struct corolink__hot, pc) == 0x00, "ABI v2");
 _Static_assert(offsetof(struct corolink__hot, sp) == 1 * CL_HOT_W, "ABI v2");
 _Static_assert(offsetof(struct corolink__hot, fp) == 2 * CL_HOT_W, "ABI v2");
