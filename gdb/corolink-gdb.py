@@ -192,6 +192,7 @@ _MAX_SAVED = 4
 # and the name gdb gives the architecture (to catch a table read under the
 # wrong one)
 _EM_386 = 3
+_EM_ARM = 40
 _EM_X86_64 = 62
 _EM_AARCH64 = 183
 _EM_RISCV = 243
@@ -203,6 +204,8 @@ _RISCV_NAMES = ("zero", "ra", "sp", "gp", "tp", "t0", "t1", "t2", "s0", "s1",
                 "t5", "t6")
 # i386: DWARF 0-8 (eip is the return-address column too)
 _I386_NAMES = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "eip")
+# ARM32: r0-r15 are DWARF 0-15 (sp 13, lr 14, pc 15)
+_ARM_NAMES = tuple("r%d" % i for i in range(13)) + ("sp", "lr", "pc")
 _X86_64_NAMES = ("rax", "rdx", "rcx", "rbx", "rsi", "rdi", "rbp", "rsp",
                  "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rip")
 _MACHINES = {
@@ -212,13 +215,18 @@ _MACHINES = {
     _EM_RISCV: ("RISC-V 64", dict(list(enumerate(_RISCV_NAMES)) +
                                   [(64, "pc")]), "riscv:rv64"),
     _EM_386: ("i386", dict(enumerate(_I386_NAMES)), "i386"),
+    _EM_ARM: ("ARM32", dict(enumerate(_ARM_NAMES)), "arm"),
 }
 # gdb architecture names that contain a machine's name but are another
 # machine's: "i386:x86-64" is not i386
 _ARCH_NOT = {_EM_386: ("x86-64", "x64-32")}
 # the pointer size of each machine's tables (a table that says otherwise is
 # damaged); 8 where not listed
-_POINTER_SIZE = {_EM_386: 4}
+_POINTER_SIZE = {_EM_386: 4, _EM_ARM: 4}
+# machines whose code addresses carry the instruction set in bit 0 (ARM32:
+# set for Thumb), and the register and bit that say it in a frame's
+# registers (cpsr's T bit): gdb takes a frame's state from them
+_MODE_BIT = {_EM_ARM: ("cpsr", 0x20)}
 # pointer-sized words, per pointer size: (one, a pair {frame pointer,
 # return address}, the mask of an address)
 _WORDS = {4: (struct.Struct("<I"), struct.Struct("<II"), 0xffffffff),
@@ -233,7 +241,10 @@ _WORD_CODE = {4: "I", 8: "Q"}
 # of `saved` as they were (both targets' switch-out starts with the body's
 # own rows), so the unwind is the same. x86-64 (variable width) shows the
 # table's pc, looked up one byte before it.
-_PC_LOOKUP_BIAS = {_EM_X86_64: 0, _EM_AARCH64: 4, _EM_RISCV: 4, _EM_386: 0}
+_PC_LOOKUP_BIAS = {_EM_X86_64: 0, _EM_AARCH64: 4, _EM_RISCV: 4, _EM_386: 0,
+                   _EM_ARM: 2}
+# (ARM32: 2, the narrowest instruction of either state: looked up at the
+# switch's first instruction + 1, inside it in ARM and in Thumb state)
 # where a frame record {caller's frame pointer, return address} lies from
 # the frame pointer: RISC-V's s0 is the frame's CFA, the record below it
 _FP_RECORD_OFFSET = {_EM_RISCV: -16}
@@ -270,6 +281,16 @@ class Table(object):
             lo, hi = struct.unpack_from(_TABLE_V3_FMT, raw, _TABLE_V2_SIZE)
             if lo <= hi:
                 self.hidden_lo, self.hidden_hi = lo, hi
+        # code addresses as gdb's pcs are: without ARM32's Thumb bit (bit
+        # 0); trampoline_entry: what a created coroutine's pc holds
+        self.mode_bit = _MODE_BIT.get(self.elf_machine)
+        self.code_mask = self.addr_mask & ~(1 if self.mode_bit else 0)
+        self.trampoline_entry = self.trampoline
+        self.trampoline_ret_thumb = bool(self.mode_bit and
+                                         self.trampoline_ret & 1)
+        for n in ("trampoline", "trampoline_end", "trampoline_ret",
+                  "hidden_lo", "hidden_hi"):
+            setattr(self, n, getattr(self, n) & self.code_mask)
         # how much of a control block to read at once
         ends = [self.off_pc, self.off_sp, self.off_fp, self.off_fn,
                 self.off_arg, self.off_id, self.off_stack_limit,
@@ -521,7 +542,7 @@ class Coroutine(object):
             self.state = "finished"
         elif self.pc == 0:
             self.state = "running"
-        elif self.pc == t.trampoline:
+        elif self.pc == t.trampoline_entry:
             self.state = "created"
         else:
             self.state = "suspended"
@@ -768,6 +789,10 @@ class _Selection(object):
         self.tramp_lo = t.trampoline
         self.tramp_hi = t.trampoline_end
         self.tramp_ret = t.trampoline_ret
+        # ARM32: (cpsr, T bit, Thumb at the resume point, Thumb at the
+        # trampoline's return address)
+        self.mode = t.mode_bit and (t.mode_bit + (bool(co.pc & 1),
+                                                  t.trampoline_ret_thumb))
         # where the root frame's frame pointer points: at link_fp, or
         # (RISC-V) just above the record {link_fp, link_ra}
         self.off_link_fp = t.off_link_fp - t.fp_record
@@ -822,6 +847,7 @@ class CorolinkUnwinder(gdb.unwinder.Unwinder):
             info.add_saved_register(sel.pc_reg, gdb.Value(sel.pc).cast(ptr))
             for name, v in sel.saved:
                 info.add_saved_register(name, gdb.Value(v).cast(ptr))
+            self._mode(pending, info, sel, 2)
             return info
         # The root frame (corolink__trampoline) of the selected suspended
         # coroutine: its link to a resumer is stale. Claim it, and its
@@ -842,7 +868,20 @@ class CorolinkUnwinder(gdb.unwinder.Unwinder):
                                 gdb.Value(sel.tramp_ret).cast(ptr))
         info.add_saved_register(sel.sp_reg, top)
         info.add_saved_register(sel.fp_reg, fp)
+        self._mode(pending, info, sel, 3)
         return info
+
+    def _mode(self, pending, info, sel, which):
+        """ARM32: the frame's cpsr with the T bit of its pc's state (gdb
+        asks a frame's cpsr where an address's mapping symbols ($t, $a)
+        do not say: a Thumb pc in a frame whose cpsr says ARM is taken for
+        ARM code; the tests pass without it, the programs having them)."""
+        if not sel.mode:
+            return
+        reg, bit = sel.mode[0], sel.mode[1]
+        v = int(pending.read_register(reg)) & 0xffffffff
+        v = (v | bit) if sel.mode[which] else (v & ~bit)
+        info.add_saved_register(reg, gdb.Value(v).cast(self._ptr))
 
 
 class _FrameId(object):

@@ -46,6 +46,9 @@ NOINLINE void test_ready(void) {
     __asm__ volatile("" ::: "memory");
     if (dump_core)
         kill(getpid(), SIGQUIT);
+    /* not a tail call (ARM32's gcc makes one): test_ready() stays on the
+     * stack under kill() */
+    __asm__ volatile("" ::: "memory");
 }
 
 /* ---- the running coroutine of the main thread ---- */

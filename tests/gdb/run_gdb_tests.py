@@ -363,11 +363,13 @@ def target_cases(stripped):
 
 
 def check_target(label, secs, live, stripped, timed=True,
-                 top=("test_ready",), ldso_syscall=False):
+                 top=("test_ready",), ldso_syscall=False,
+                 libc_syscall=False):
     """top: the thread's innermost frames at the stop (a core written from
     test_ready() has the kill() it called on top). ldso_syscall: threads in
     a system call stop in a nameless frame of ld.so (i686 under qemu-i386,
-    see _LDSO_SYSCALL)."""
+    see _LDSO_SYSCALL). libc_syscall: alike in libc (ARM32, see
+    _LIBC_SYSCALL)."""
     rows = check_info(label, secs.get("info", ""), live, stripped, timed)
     g = secs.get("group", "")
     check(re.search(r"^3\s+suspended\s+worker_body\s+idle_loop\b.*\b%d %d %d$"
@@ -440,6 +442,8 @@ def check_target(label, secs, live, stripped, timed=True,
     check("t2_spin" in run_sel or "sleep" in run_sel or
           (stripped and re.search(r"^#0 ", run_sel, re.M) is not None) or
           (ldso_syscall and re.search(_LDSO_SYSCALL, run_sel, re.M)
+           is not None) or
+          (libc_syscall and re.search(_LIBC_SYSCALL, run_sel, re.M)
            is not None),
           "%s: coroutine <running>: %s" % (label, run_sel))
     t2 = rows.get("t2-inner", {}).get("thread")
@@ -588,7 +592,7 @@ def mode_errors(args, g):
                       "_table().target, _table().sp_reg))"),
         ("v1_apply", "coroutine apply {{sock-reader}} {{main-runner}} bt"),
         ("t_v2", table_set(0x08, "<Q", (0x120 << 32) | 2)),
-        ("t_em", table_set(0xe8, "<I", 40)),
+        ("t_em", table_set(0xe8, "<I", 20)),
         ("em_info", "info coroutines"),
         ("t_arch", table_set(0xe8, "<I", 183)),
         ("arch_info", "info coroutines"),
@@ -666,8 +670,8 @@ def mode_errors(args, g):
           "version 1 table: apply: %s" % v1a)
     for case, pat in (
             ("em_info", r"^ERROR: corolink: unsupported target "
-                        r"'x86_64-sysv-elf' \(ELF machine 40\) in the debug "
-                        r"table: this plugin knows x86-64, AArch64, RISC-V 64, i386$"),
+                        r"'x86_64-sysv-elf' \(ELF machine 20\) in the debug "
+                        r"table: this plugin knows x86-64, AArch64, RISC-V 64, i386, ARM32$"),
             ("arch_info", r"^ERROR: corolink: the debug table describes "
                           r"AArch64 \(x86_64-sysv-elf\) but gdb debugs "
                           r"i386:x86-64$"),
@@ -1129,7 +1133,8 @@ def _check_machine(label, secs):
     print("%s: table target %s, ELF machine %s, registers pc %s sp %s fp %s"
           % ((label,) + m.groups()))
     want = {"aarch64": ("aarch64-aapcs-elf", "183", "pc", "sp", "x29"),
-            "i686": ("i386-sysv-elf", "3", "eip", "esp", "ebp")}
+            "i686": ("i386-sysv-elf", "3", "eip", "esp", "ebp"),
+            "arm": ("arm-aapcs-elf", "40", "pc", "sp", "r7")}
     w = want.get(ARGS.machine)
     if w is not None:
         check(m.groups() == w, "%s: target description %s, want %s"
@@ -1167,7 +1172,8 @@ def mode_qemu_live(args, g):
             q.wait()
     _check_machine("qemu-live", secs)
     check_target("qemu-live", secs, False, False, timed=False,
-                 ldso_syscall=args.machine == "i686")
+                 ldso_syscall=args.machine == "i686",
+                 libc_syscall=args.machine == "arm")
 
 
 # i686 under qemu-i386: glibc enters the kernel through the AT_SYSINFO
@@ -1175,6 +1181,11 @@ def mode_qemu_live(args, g):
 # (int $0x80; ret), a local symbol Debian strips: a thread in a system
 # call has a nameless frame #0 in ld.so above its libc function.
 _LDSO_SYSCALL = r"^#0 .* in \?\? \(\) from \S*/ld-linux\.so\.2$"
+# ARM32: glibc's cancellable system calls go through a local function of
+# libc (Debian strips its symbol): a thread in one has a nameless frame #0
+# in libc above its libc function, e.g. nanosleep (gdb unwinds past it
+# with libc's EHABI table).
+_LIBC_SYSCALL = r"^#0 .* in \?\? \(\) from \S*/libc\.so\.6$"
 
 
 def mode_qemu_core(args, g):
@@ -1222,9 +1233,10 @@ def mode_qemu_core(args, g):
                           cases=cases, label="qemu-core-timed")
         _check_machine("qemu-core-timed", secs)
         check_info("qemu-core-timed", secs.get("info", ""), False, False)
-        # (i686 signs no return address: its backtraces go on to main)
+        # (i686 and ARM32 sign no return address: their backtraces go on
+        # to main)
         check_apply("qemu-core-timed", secs.get("apply", ""),
-                    to_boundary=args.machine != "i686")
+                    to_boundary=args.machine not in ("i686", "arm"))
         os.unlink(cores[0])
         return
     out, secs = g.run([args.program, cores[0]], iex=_gdb_paths(prefix),
@@ -1234,7 +1246,7 @@ def mode_qemu_core(args, g):
     i686 = args.machine == "i686"
     check_target("qemu-core", secs, False, False, timed=False,
                  top=(("??",) if i686 else ()) + ("kill", "test_ready"),
-                 ldso_syscall=i686)
+                 ldso_syscall=i686, libc_syscall=args.machine == "arm")
     os.unlink(cores[0])
 
 
