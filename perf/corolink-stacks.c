@@ -381,6 +381,9 @@ struct coro {
 #ifndef EM_386
 #define EM_386 3
 #endif
+#ifndef EM_ARM
+#define EM_ARM 40
+#endif
 
 struct regset {
     unsigned machine;  /* e_machine */
@@ -394,22 +397,28 @@ struct regset {
     /* bytes of a pr_reg word (and of a pointer: 4 means ELFCLASS32 cores),
      * where pr_pid and pr_reg lie in the target's struct elf_prstatus */
     unsigned wsize, pid_off, reg_off;
+    /* code addresses carry the instruction set in bit 0 (ARM32: set for
+     * Thumb): stripped from pcs and from the table's code addresses */
+    bool thumb_bit;
 };
 
 static const struct regset regsets[] = {
     /* user_regs_struct: r15 r14 r13 r12 rbp rbx r11 r10 r9 r8 rax rcx rdx
      * rsi rdi orig_rax rip cs eflags rsp ss fs_base gs_base ds es fs gs;
      * DWARF: rax rdx rcx rbx rsi rdi rbp rsp r8-r15 rip */
-    {EM_X86_64, "x86-64", 27, 17, {10, 12, 11, 5, 13, 14, 4, 19, 9, 8, 7, 6, 3, 2, 1, 0, 16}, false, 8, PRSTATUS_PID_OFF, PRSTATUS_REG_OFF},
+    {EM_X86_64, "x86-64", 27, 17, {10, 12, 11, 5, 13, 14, 4, 19, 9, 8, 7, 6, 3, 2, 1, 0, 16}, false, 8, PRSTATUS_PID_OFF, PRSTATUS_REG_OFF, false},
     /* user_pt_regs: x0-x30 sp pc pstate; DWARF: x0-x30 0-30, sp 31, pc 32 */
     {EM_AARCH64, "AArch64", 34, 33,
      {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16,
-      17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32}, true, 8, PRSTATUS_PID_OFF, PRSTATUS_REG_OFF},
+      17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32}, true, 8, PRSTATUS_PID_OFF, PRSTATUS_REG_OFF, false},
     /* i386 user_regs_struct: ebx ecx edx esi edi ebp eax xds xes xfs xgs
      * orig_eax eip xcs eflags esp xss (4-byte words; a 32-bit elf_prstatus:
      * pr_pid at 24, pr_reg at 72); DWARF: eax ecx edx ebx esp ebp esi edi
      * eip */
-    {EM_386, "i386", 17, 9, {6, 1, 2, 0, 15, 5, 3, 4, 12}, false, 4, 24, 72},
+    {EM_386, "i386", 17, 9, {6, 1, 2, 0, 15, 5, 3, 4, 12}, false, 4, 24, 72, false},
+    /* ARM32 user_regs: r0-r15 cpsr orig_r0 (4-byte words; the 32-bit
+     * elf_prstatus of i386); DWARF: r0-r15 0-15 (sp 13, lr 14, pc 15) */
+    {EM_ARM, "ARM32", 18, 16, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}, false, 4, 24, 72, true},
 };
 
 static const struct regset *regset_of(unsigned machine) {
@@ -601,6 +610,13 @@ static void load_table(struct ctx *c, const char *what) {
             "tool cannot read", what, t->target, t->elf_machine);
     if (t->pointer_size != c->rs->wsize)
         die("%s: corrupt corolink debug table (pointer size %u for %s)", what, t->pointer_size, c->rs->name);
+    if (c->rs->thumb_bit) {
+        /* ARM32: Thumb code addresses (functions, labels) have bit 0 set;
+         * the pcs they are compared with do not (strip_pc()) */
+        t->trampoline &= ~(uint64_t)1, t->trampoline_end &= ~(uint64_t)1;
+        t->trampoline_ret &= ~(uint64_t)1;
+        t->hidden_lo &= ~(uint64_t)1, t->hidden_hi &= ~(uint64_t)1;
+    }
     unsigned nr = c->rs->ndwarf;
     bool has_sp = false;
     if (t->dwarf_pc >= nr || t->dwarf_sp >= nr || t->dwarf_fp >= nr || t->dwarf_ra >= nr || t->nsaved == 0 ||
@@ -921,7 +937,7 @@ static void walk_registry(struct ctx *c) {
                 co->state = ST_FINISHED;
             else if (co->pc == 0)
                 co->state = ST_RUNNING;
-            else if (co->pc == t->trampoline)
+            else if ((c->rs->thumb_bit ? co->pc & ~(uint64_t)1 : co->pc) == t->trampoline)
                 co->state = ST_CREATED;
             else
                 co->state = ST_SUSPENDED;
@@ -1453,6 +1469,8 @@ static bool cb_set_initial_registers(Dwfl_Thread *thread, void *targ) {
             valid |= 1ull << c->t.saved[k].dwarf;
         }
         pc = co->pc + (uint64_t)c->t.suspended_pc_adjust;
+        if (c->rs->thumb_bit)
+            pc &= ~(uint64_t)1; /* ARM32: a Thumb resume point has bit 0 set */
     } else if (p->kind == 1) {
         const struct thread *th = &c->th[p->idx];
         memcpy(regs, th->regs, sizeof regs);
@@ -1494,6 +1512,8 @@ struct unwind_state {
  * machine signs them (AArch64 -mbranch-protection), the bits above the
  * address space (c->addr_mask), if what is left is code; otherwise pc. */
 static uint64_t strip_pc(const struct ctx *c, uint64_t pc, bool act) {
+    if (c->rs->thumb_bit)
+        return pc & ~(uint64_t)1; /* ARM32: Thumb's bit 0 (no signing) */
     if (!c->rs->signed_ra || act || !(pc & ~c->addr_mask) || !in_code(c, pc & c->addr_mask))
         return pc;
     return pc & c->addr_mask;
@@ -1569,7 +1589,7 @@ static int frame_cb(Dwfl_Frame *state, void *arg) {
         if (u->stop_at_root)
             u->last_cfa = frame_cfa(c, state, spc, act);
     }
-    if (spc != pc) {
+    if (spc != pc && c->rs->signed_ra) {
         /* A signed return address: libdw would look for the caller's
          * CFI at it. Go on from this frame's registers with the stripped
          * pc (less one: the call's rows, as for any return address; this

@@ -322,7 +322,7 @@ def machine_errors(core, program, machine, label):
     pos = table_offsets(data)
     check(len(pos) == 1, "%s: %d debug tables in the core" % (label, len(pos)))
     path = os.path.join(ARGS.workdir, "core-machine")
-    other = {62: 183, 183: 62, 3: 62}[machine]
+    other = {62: 183, 183: 62, 3: 62, 40: 62}[machine]
     for p in pos:
         struct.pack_into("<I", data, p + 0xe8, other)
     with open(path, "wb") as f:
