@@ -4,46 +4,20 @@
  */
 #include <elf.h>
 
-#include "check_cfi.h"
+#include "check_cfi_x86.h"
 
-static enum insn_kind decode(const uint8_t *b) {
-    int i = 0;
-    while (i < 14 && (b[i] == 0x26 || b[i] == 0x2e || b[i] == 0x36 ||
-                      b[i] == 0x3e || b[i] == 0x64 || b[i] == 0x65 ||
-                      b[i] == 0x66 || b[i] == 0x67 || b[i] == 0xf2 ||
-                      b[i] == 0xf3))
-        i++;
-    if ((b[i] & 0xf0) == 0x40) /* REX */
-        i++;
-    switch (b[i]) {
-    case 0xe8:
-        return INSN_CALL;
-    case 0xff:
-        return ((b[i + 1] >> 3) & 7) == 2 ? INSN_CALL : INSN_OTHER;
-    case 0xc3:
-    case 0xc2:
-        return INSN_RET;
-    default:
-        return INSN_OTHER;
-    }
-}
+static enum insn_kind decode(const uint8_t *b) { return x86_decode(b, true); }
 
-/* A call pushed {return address} at the new rsp: the caller's rsp after
- * the return is the old rsp, its rbp the one it had. */
+/* A call pushed {return address} at the new rsp; a `ret` pops it. */
 static bool call_record(const struct regs *old, const struct regs *now,
                         bool (*read_word)(uint64_t, uint64_t *),
                         struct rec *out) {
-    uint64_t ra;
-    if (now->sp != old->sp - 8 || !read_word(now->sp, &ra))
-        return false;
-    *out = (struct rec){now->sp + 8, ra, old->fp};
-    return true;
+    return x86_call_record(old, now, read_word, out, 8);
 }
 
-/* A `ret` pops the slot at the old rsp and jumps to what it held. */
 static bool ret_pops(const struct rec *r, const struct regs *old,
                      const struct regs *now) {
-    return r->cfa - 8 == old->sp && r->ra == now->pc;
+    return x86_ret_pops(r, old, now, 8);
 }
 
 /* gdb's x86-64 'g' order: rax rbx rcx rdx rsi rdi rbp rsp r8..r15 rip
