@@ -168,22 +168,29 @@ if [ "$maps" -lt 262144 ] && [ "$(id -u)" -eq 0 ]; then
     sysctl -q -w vm.max_map_count="$maps" || true
 fi
 
-# AArch64: cross-compiled (cmake/aarch64-linux-gnu.cmake), every suite run
-# under qemu-user (`-cpu max`: pointer authentication and BTI on), in
-# Release. corolink-stacks' tests read the target's cores with the host
-# build of the tool, built above.
-aarch64="${build}-aarch64"
 case "$build" in
 /*) host_build=$build ;;
 *) host_build=$PWD/$build ;;
 esac
-cmake -S . -B "$aarch64" -DCMAKE_TOOLCHAIN_FILE="$PWD/cmake/aarch64-linux-gnu.cmake" \
-    -DCMAKE_BUILD_TYPE=Release -DCOROLINK_WERROR=ON \
-    -DCOROLINK_TESTS=ON -DCOROLINK_BENCH=OFF -DCOROLINK_EXAMPLES=ON \
-    -DCOROLINK_HOST_STACKS="$host_build/perf/corolink-stacks"
-cmake --build "$aarch64" -j "$jobs"
-echo "== testing $aarch64 (AArch64 under qemu-user)"
-(cd "$aarch64" && ctest --output-on-failure -j "$jobs") || failed="$failed $aarch64"
+# A Linux target other than the host's: target_build DIR TOOLCHAIN LABEL
+# configures DIR with cmake/TOOLCHAIN.cmake (Release), builds it and runs
+# its suites; corolink-stacks' tests read the target's cores with the host
+# build of the tool, built above.
+target_build() {
+    cmake -S . -B "$1" -DCMAKE_TOOLCHAIN_FILE="$PWD/cmake/$2.cmake" \
+        -DCMAKE_BUILD_TYPE=Release -DCOROLINK_WERROR=ON \
+        -DCOROLINK_TESTS=ON -DCOROLINK_BENCH=OFF -DCOROLINK_EXAMPLES=ON \
+        -DCOROLINK_HOST_STACKS="$host_build/perf/corolink-stacks"
+    cmake --build "$1" -j "$jobs"
+    echo "== testing $1 ($3)"
+    (cd "$1" && ctest --output-on-failure -j "$jobs") || failed="$failed $1"
+}
+
+# AArch64: cross-compiled (cmake/aarch64-linux-gnu.cmake), every suite run
+# under qemu-user (`-cpu max`: pointer authentication and BTI on), in
+# Release.
+aarch64="${build}-aarch64"
+target_build "$aarch64" aarch64-linux-gnu "AArch64 under qemu-user"
 
 # RISC-V 64 (RV64GC, LP64D): cross-compiled (cmake/riscv64-linux-gnu.cmake),
 # every suite run under qemu-riscv64, in Release. Debian 12 has no riscv64
@@ -192,13 +199,7 @@ echo "== testing $aarch64 (AArch64 under qemu-user)"
 # when configured). qemu 7.2 writes no cores of RISC-V guests: the gdb
 # plugin is tested live through qemu's gdb stub.
 riscv64="${build}-riscv64"
-cmake -S . -B "$riscv64" -DCMAKE_TOOLCHAIN_FILE="$PWD/cmake/riscv64-linux-gnu.cmake" \
-    -DCMAKE_BUILD_TYPE=Release -DCOROLINK_WERROR=ON \
-    -DCOROLINK_TESTS=ON -DCOROLINK_BENCH=OFF -DCOROLINK_EXAMPLES=ON \
-    -DCOROLINK_HOST_STACKS="$host_build/perf/corolink-stacks"
-cmake --build "$riscv64" -j "$jobs"
-echo "== testing $riscv64 (RISC-V 64 under qemu-user)"
-(cd "$riscv64" && ctest --output-on-failure -j "$jobs") || failed="$failed $riscv64"
+target_build "$riscv64" riscv64-linux-gnu "RISC-V 64 under qemu-user"
 
 # i686: the host's gcc with -m32 (cmake/i686-linux-gnu.cmake; the :i386
 # multiarch packages for the target's libraries), in Release. Its programs
@@ -207,13 +208,7 @@ echo "== testing $riscv64 (RISC-V 64 under qemu-user)"
 # corolink-stacks' tests read the guest's cores with the host build of the
 # tool, built above.
 i686="${build}-i686"
-cmake -S . -B "$i686" -DCMAKE_TOOLCHAIN_FILE="$PWD/cmake/i686-linux-gnu.cmake" \
-    -DCMAKE_BUILD_TYPE=Release -DCOROLINK_WERROR=ON \
-    -DCOROLINK_TESTS=ON -DCOROLINK_BENCH=OFF -DCOROLINK_EXAMPLES=ON \
-    -DCOROLINK_HOST_STACKS="$host_build/perf/corolink-stacks"
-cmake --build "$i686" -j "$jobs"
-echo "== testing $i686 (i686)"
-(cd "$i686" && ctest --output-on-failure -j "$jobs") || failed="$failed $i686"
+target_build "$i686" i686-linux-gnu "i686"
 
 # ARM32 (ARMv7-A, hard float): cross-compiled (cmake/arm-linux-gnueabihf.cmake),
 # every suite run under qemu-user (`-cpu max`), in Release. The toolchain's
@@ -221,13 +216,7 @@ echo "== testing $i686 (i686)"
 # resume_with and backtrace suites are built once more in ARM state
 # (tests/CMakeLists.txt, ".arm" in their names).
 arm="${build}-arm"
-cmake -S . -B "$arm" -DCMAKE_TOOLCHAIN_FILE="$PWD/cmake/arm-linux-gnueabihf.cmake" \
-    -DCMAKE_BUILD_TYPE=Release -DCOROLINK_WERROR=ON \
-    -DCOROLINK_TESTS=ON -DCOROLINK_BENCH=OFF -DCOROLINK_EXAMPLES=ON \
-    -DCOROLINK_HOST_STACKS="$host_build/perf/corolink-stacks"
-cmake --build "$arm" -j "$jobs"
-echo "== testing $arm (ARM32 under qemu-user)"
-(cd "$arm" && ctest --output-on-failure -j "$jobs") || failed="$failed $arm"
+target_build "$arm" arm-linux-gnueabihf "ARM32 under qemu-user"
 
 # Windows x64: cross-compiled with mingw-w64 (cmake/x86_64-w64-mingw32.cmake,
 # Google Test from Debian's sources), every suite run under wine, headless,
