@@ -193,6 +193,9 @@ def frame_names(text):
             n = re.sub(r"\[coroutine \d+", "[coroutine #", n)
             # gcc clones: foo.constprop.0, foo.isra.0
             n = re.sub(r"\.(constprop|isra|part|cold)\.\d+$", "", n)
+            # glibc's internal aliases, named where its debug information
+            # is installed (libc6-dbg): __GI_kill is kill
+            n = re.sub(r"^__GI_", "", n)
             names.append(n)
     return names
 
@@ -1184,8 +1187,10 @@ _LDSO_SYSCALL = r"^#0 .* in \?\? \(\) from \S*/ld-linux\.so\.2$"
 # ARM32: glibc's cancellable system calls go through a local function of
 # libc (Debian strips its symbol): a thread in one has a nameless frame #0
 # in libc above its libc function, e.g. nanosleep (gdb unwinds past it
-# with libc's EHABI table).
-_LIBC_SYSCALL = r"^#0 .* in \?\? \(\) from \S*/libc\.so\.6$"
+# with libc's EHABI table). With libc's debug information installed
+# (libc6-dbg:armhf) gdb names it: __libc_do_syscall.
+_LIBC_SYSCALL = (r"^#0 .* in \?\? \(\) from \S*/libc\.so\.6$|"
+                 r"^#0\s+(0x[0-9a-f]+ in )?__libc_do_syscall \(")
 
 
 def mode_qemu_core(args, g):
