@@ -504,6 +504,14 @@ static bool unpark(uint64_t sp, uint64_t pc) {
 
 static void model_update(enum insn_kind kind, const struct regs *old,
                          const struct regs *now) {
+    /* A conditional call or return that was not taken (ARM32: `bxeq lr`,
+     * `blxne r3`, or one in a Thumb IT block) steps to the next
+     * instruction with sp unchanged: an ordinary instruction. (A taken one
+     * never lands there with sp unchanged: a return to just past itself
+     * would need a call at its own address, and a call pushes or links.) */
+    if ((kind == INSN_CALL || kind == INSN_RET) && now->sp == old->sp &&
+        (now->pc == old->pc + 2 || now->pc == old->pc + 4))
+        kind = INSN_OTHER;
     if (kind == INSN_CALL) {
         struct rec r;
         if (!T->call_record(old, now, read_word, &r))
