@@ -81,9 +81,6 @@ static bool sink_put(struct bt_sink *s, uintptr_t pc) {
     return s->n < s->max;
 }
 
-/* The frame-pointer walk. Every record must lie in [stack_limit, co) and
- * above the previous one; the walk ends at the record whose return address
- * is in the trampoline (the body's). */
 /* A frame record: {saved fp, return address} at fp (x86-64, AArch64,
  * i686), unless the target's header says where its records are (RISC-V:
  * below s0, at s0 - 16; ARM32: gcc's ARM-state record, the return address

@@ -145,7 +145,7 @@ TEST_F(Trap, SigbusRecovered) {
     corolink_trap t{};
     ASSERT_EQ(corolink_trap_info(co, &t), 0);
     EXPECT_EQ(t.signo, SIGBUS);
-#if (COROLINK_TEST_EMULATED && defined(__i386__)) || defined(__arm__)
+#if COROLINK_TEST_EMULATED && (defined(__i386__) || defined(__arm__))
     // qemu-i386 (the i686 build where the kernel runs no 32-bit programs)
     // and qemu-arm 7.2 report a 32-bit guest's SIGBUS beyond the end of a
     // file one page above the faulting address (si_addr, measured: m +
