@@ -372,7 +372,10 @@ struct coro {
  * knowledge here. Which registers a suspended coroutine keeps, and the
  * DWARF numbers of the pc and the stack pointer, come from the debug table
  * (unwind-info/debug-table.md). */
-#define MAX_DWARF_REGS 40
+#define MAX_DWARF_REGS 65 /* RISC-V's pc is 64 (src/arch/riscv64_linux.h) */
+/* Register masks (bit r: DWARF register r) hold 0-63: a pc numbered past
+ * them (RISC-V) is always set apart (dwfl_thread_state_register_pc). */
+#define REG_BIT(r) ((r) < 64 ? 1ull << (r) : 0)
 #define PRSTATUS_PID_OFF 32  /* pr_pid in a 64-bit struct elf_prstatus */
 #define PRSTATUS_REG_OFF 112 /* pr_reg */
 #ifndef EM_AARCH64
@@ -383,6 +386,9 @@ struct coro {
 #endif
 #ifndef EM_ARM
 #define EM_ARM 40
+#endif
+#ifndef EM_RISCV
+#define EM_RISCV 243
 #endif
 
 struct regset {
@@ -419,6 +425,14 @@ static const struct regset regsets[] = {
     /* ARM32 user_regs: r0-r15 cpsr orig_r0 (4-byte words; the 32-bit
      * elf_prstatus of i386); DWARF: r0-r15 0-15 (sp 13, lr 14, pc 15) */
     {EM_ARM, "ARM32", 18, 16, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}, false, 4, 24, 72, true},
+    /* RISC-V 64 user_regs_struct: pc, x1-x31 (ra sp gp tp t0-t2 s0 s1
+     * a0-a7 s2-s11 t3-t6); DWARF: x0-x31 0-31 (x0, zero, in no word),
+     * f0-f31 32-63 (not in pr_reg), pc 64 (the debug table's number) */
+    {EM_RISCV, "RISC-V 64", 32, 65,
+     {-1, 1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21,
+      22, 23, 24, 25, 26, 27, 28, 29, 30, 31, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+      -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0},
+     false, 8, PRSTATUS_PID_OFF, PRSTATUS_REG_OFF, false},
 };
 
 static const struct regset *regset_of(unsigned machine) {
@@ -1440,13 +1454,13 @@ static bool set_registers(Dwfl_Thread *thread, const struct ctx *c, const uint64
     unsigned n = c->rs->ndwarf;
     uint32_t pc = c->t.dwarf_pc == c->t.dwarf_ra ? ~0u : c->t.dwarf_pc;
     for (unsigned r = 0; r < n;) {
-        if (!(valid >> r & 1) || r == pc) {
+        if (r == pc || !(valid & REG_BIT(r))) {
             r++;
             continue;
         }
         Dwarf_Word w[MAX_DWARF_REGS];
         unsigned e = r;
-        for (; e < n && (valid >> e & 1) && e != pc; e++)
+        for (; e < n && e != pc && (valid & REG_BIT(e)); e++)
             w[e - r] = regs[e];
         if (!dwfl_thread_state_registers(thread, (int)r, e - r, w))
             return false;
@@ -1466,7 +1480,7 @@ static bool cb_set_initial_registers(Dwfl_Thread *thread, void *targ) {
         const struct coro *co = &c->co[p->idx];
         for (uint32_t k = 0; k < c->t.nsaved; k++) {
             regs[c->t.saved[k].dwarf] = co->saved[k];
-            valid |= 1ull << c->t.saved[k].dwarf;
+            valid |= REG_BIT(c->t.saved[k].dwarf);
         }
         pc = co->pc + (uint64_t)c->t.suspended_pc_adjust;
         if (c->rs->thumb_bit)
@@ -1476,7 +1490,7 @@ static bool cb_set_initial_registers(Dwfl_Thread *thread, void *targ) {
         memcpy(regs, th->regs, sizeof regs);
         for (unsigned r = 0; r < c->rs->ndwarf; r++)
             if (c->rs->word[r] >= 0)
-                valid |= 1ull << r;
+                valid |= REG_BIT(r);
         pc = th->regs[c->t.dwarf_pc];
     } else {
         memcpy(regs, c->restart.regs, sizeof regs);
@@ -1599,7 +1613,7 @@ static int frame_cb(Dwfl_Frame *state, void *arg) {
             Dwarf_Word v;
             if (r != c->t.dwarf_pc && dwfl_frame_reg(state, r, &v) == 0) {
                 c->restart.regs[r] = v;
-                c->restart.valid |= 1ull << r;
+                c->restart.valid |= REG_BIT(r);
             }
         }
         c->restart.pc = spc - 1;
