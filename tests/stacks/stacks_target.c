@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "../common/parked.h"
+#include "../common/self_core.h"
 
 static volatile int t2_ready;
 
@@ -111,6 +112,7 @@ NOINLINE void *t2_outer_body(corolink_yielder *y, void *in, void *arg) {
 
 void *thread2(void *arg) {
     (void)arg;
+    self_core_thread(); /* RISC-V: see self_core.h */
     corolink *parked = make(t2_parked_body, "t2-parked", NULL);
     corolink_resume(parked, NULL, NULL);
     corolink *outer = make(t2_outer_body, "t2-outer", NULL);
@@ -119,6 +121,9 @@ void *thread2(void *arg) {
 }
 
 int main(int argc, char **argv) {
+    /* RISC-V under qemu 7.2: the program writes its own core on SIGQUIT
+     * (tests/common/self_core.h), when the driver asks for it */
+    self_core_init();
     /* Yama ptrace_scope 1: let the tool (not our parent) attach */
 #ifdef PR_SET_PTRACER
     prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);
