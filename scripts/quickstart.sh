@@ -197,7 +197,8 @@ target_build "$aarch64" aarch64-linux-gnu "AArch64 under qemu-user"
 # architecture: Google Test is built from its sources, and what needs the
 # target's libunwind, libdw or <sys/sdt.h> is left out (each suite says so
 # when configured). qemu 7.2 writes no cores of RISC-V guests: the gdb
-# plugin is tested live through qemu's gdb stub.
+# plugin's and corolink-stacks' core tests read a core that the test
+# program writes itself, in the kernel's format (tests/common/self_core.h).
 riscv64="${build}-riscv64"
 target_build "$riscv64" riscv64-linux-gnu "RISC-V 64 under qemu-user"
 
