@@ -449,10 +449,11 @@ static inline void self_core_init(void) {
     static char cmd[4096];
     size_t n = sc_read_file("/proc/self/cmdline", cmd, sizeof cmd);
     const char *base = strrchr(cmd, '/') ? strrchr(cmd, '/') + 1 : cmd;
-    strncpy(sc_fname, base, sizeof sc_fname - 1);
+    size_t blen = strlen(base);
+    memcpy(sc_fname, base, blen < sizeof sc_fname - 1 ? blen : sizeof sc_fname - 1);
     for (size_t i = 0; i < n && i < sizeof sc_psargs - 1; i++)
         sc_psargs[i] = cmd[i] ? cmd[i] : ' ';
-    snprintf(sc_path, sizeof sc_path, "self_%s_%d.core", base, (int)getpid());
+    snprintf(sc_path, sizeof sc_path, "self_%.60s_%d.core", base, (int)getpid());
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = sc_on_trigger;
