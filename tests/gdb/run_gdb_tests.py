@@ -24,7 +24,10 @@ MODE qemu_live, qemu_core (cross builds: --emulator is qemu-user, gdb is
                gdb-multiarch): the scenario of gdb_target.c built for
                another machine, live through qemu's gdb stub (qemu -g PORT,
                target remote), and on the core file qemu writes when the
-               target kills itself with SIGQUIT (gdb_target core).
+               target kills itself with SIGQUIT (gdb_target core); with
+               --self-core (RISC-V: qemu 7.2 writes no core of a RISC-V
+               guest) the core the program writes itself in the kernel's
+               format (tests/common/self_core.h).
 """
 import argparse
 import glob

@@ -4,7 +4,8 @@
 Subcommands (one ctest each): live, core, stripped, errors, fuzz, sampling,
 damage, flamegraph (native builds); qemu_core, qemu_errors (cross builds: the target
 runs under qemu-user, which writes a core of it on a fatal signal, and the
-host's corolink-stacks reads that core).
+host's corolink-stacks reads that core; with --self-core, for RISC-V, of which
+qemu 7.2 writes none, the program writes its own: tests/common/self_core.h).
 The target prints "ready PID" once its coroutines are parked (see the table
 at the top of stacks_target.c) and then blocks; we run the tool on its pid
 and on a core written by gcore (or qemu), then kill it."""
