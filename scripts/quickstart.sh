@@ -59,6 +59,7 @@ systemtap-sdt-dev:i386 libstdc++6:i386 \
 gcc-arm-linux-gnueabihf g++-arm-linux-gnueabihf \
 libgtest-dev:armhf libunwind-dev:armhf libdw-dev:armhf libelf-dev:armhf \
 systemtap-sdt-dev:armhf libstdc++6:armhf libasan8:armhf libubsan1:armhf \
+libc6-dbg:armhf \
 mingw-w64 wine wine64"
 fi
 
@@ -215,7 +216,10 @@ target_build "$i686" i686-linux-gnu "i686"
 # every suite run under qemu-user (`-cpu max`), in Release. The toolchain's
 # default is Thumb-2: the suites are Thumb-2 code, and the core, exception,
 # resume_with and backtrace suites are built once more in ARM state
-# (tests/CMakeLists.txt, ".arm" in their names).
+# (tests/CMakeLists.txt, ".arm" in their names). libc6-dbg:armhf (in the
+# package list above): glibc's .debug_frame, without which libdw (it reads
+# no EHABI table) cannot unwind the armhf libc in qemu's cores, and
+# stacks.qemu_core is not registered.
 arm="${build}-arm"
 target_build "$arm" arm-linux-gnueabihf "ARM32 under qemu-user"
 
