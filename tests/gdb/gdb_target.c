@@ -75,6 +75,16 @@ NOINLINE void *main_runner_body(corolink_yielder *y, void *in, void *arg) {
 
 NOINLINE void t2_spin(void) {
     volatile int spin_count = 0;
+    /* One sleep before saying ready: the program is bound lazily, and the
+     * first call of usleep() through its PLT entry runs ld.so's resolver
+     * (_dl_runtime_resolve, _dl_fixup) unless the main thread has already
+     * bound it, which it has not if this thread was ready before the main
+     * thread reached its wait loop. Stopped or dumped in there, this
+     * thread's frame #0 would be in ld.so instead of t2_spin() or the
+     * sleep (gdb.arm_core_O0 once failed so under qemu-arm, whose first
+     * run of the resolver's code is slow). After it, every stop finds the
+     * thread in t2_spin(), usleep's PLT entry or the sleep. */
+    usleep(1000);
     t2_ready = 1;
     while (!release_all) {
         spin_count++;

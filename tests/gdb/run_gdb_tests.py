@@ -263,15 +263,21 @@ def check_info(label, text, live, stripped, timed=True):
     return rows
 
 
-def check_apply(label, text, to_boundary=False):
-    """to_boundary: running coroutines' frames are checked up to their
-    first linked boundary only (gdb stops in the library's out-of-line
-    resume where it cannot strip signed return addresses)."""
+def apply_blocks(text):
+    """`coroutine apply ... bt` output: {name: (header, its backtrace)}."""
     blocks = re.split(r'^\nCoroutine (\d+) "([^"]*)" \(([^)]*)\):\n', "\n" + text,
                       flags=re.M)
     got = {}
     for i in range(1, len(blocks) - 3 + 1, 4):
         got[blocks[i + 1]] = (blocks[i + 2], blocks[i + 3])
+    return got
+
+
+def check_apply(label, text, to_boundary=False):
+    """to_boundary: running coroutines' frames are checked up to their
+    first linked boundary only (gdb stops in the library's out-of-line
+    resume where it cannot strip signed return addresses)."""
+    got = apply_blocks(text)
     for name, (entry, _, frames) in SUSPENDED.items():
         if not check(name in got, "%s: apply: no block for %s" % (label,
                                                                   name)):
@@ -444,8 +450,18 @@ def check_target(label, secs, live, stripped, timed=True,
     # The second thread may be stopped anywhere in its wait loop: in
     # t2_spin itself (which has no name in the stripped variant) or in
     # libc's sleep. Which thread it selected is checked just below.
+    # Or wherever else the stop found the thread on its way through the
+    # wait: libc's sleep and its cancellation points (named with libc's
+    # debug information: __pthread_enable_asynccancel, __libc_do_syscall,
+    # ...). What must hold is that the selection is that thread's innermost
+    # frame: frame #0 of t2-inner's backtrace in `coroutine apply all bt`
+    # at the same stop, which check_apply checks goes on through t2_spin
+    # and t2_inner_body to thread2.
     run_sel = secs.get("run_sel", "")
+    t2_bt = apply_blocks(secs.get("apply", "")).get("t2-inner", ("", ""))[1]
+    t2_top = frame_names(t2_bt)[:1]
     check("t2_spin" in run_sel or "sleep" in run_sel or
+          (t2_top and frame_names(run_sel)[:1] == t2_top) or
           (stripped and re.search(r"^#0 ", run_sel, re.M) is not None) or
           (ldso_syscall and re.search(_LDSO_SYSCALL, run_sel, re.M)
            is not None) or
