@@ -16,8 +16,14 @@
 # (qemu-user) instead, as the AArch64 build does: this file compiles and
 # runs a probe program once to decide, and sets CMAKE_CROSSCOMPILING_EMULATOR
 # only if the probe does not run. Either way CMAKE_CROSSCOMPILING is set
-# (CMAKE_SYSTEM_NAME is), and the tests that need a native process (perf,
-# live gdb, ptrace) follow the emulator: run natively, skipped under qemu.
+# (CMAKE_SYSTEM_NAME is). The tests follow the emulator, not the cross
+# build (tests/CMakeLists.txt, COROLINK_TEST_EMULATED): natively the
+# in-process backtrace suites attach with ptrace (libdw); under qemu they
+# read qemu's cores and gdb uses qemu's stub. The gdb plugin and
+# corolink-stacks suites of a cross build are registered under an emulator
+# only (tests/gdb, tests/stacks), the perf suites not at all (tests/perf):
+# a native i686 run leaves them out (never run here: this project's
+# machines run no 32-bit programs).
 set(CMAKE_SYSTEM_NAME Linux)
 set(CMAKE_SYSTEM_PROCESSOR i686)
 set(COROLINK_CROSS_TRIPLE i386-linux-gnu)
