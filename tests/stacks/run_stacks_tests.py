@@ -151,6 +151,13 @@ def syscall_frame(function):
     return any(re.fullmatch(r, function) for r in SYSCALL_FRAMES)
 
 
+# The alignment of every instruction's address, by ELF machine: frames
+# must show code addresses (ARM32: Thumb's state bit, bit 0 of a Thumb
+# resume point or return address, stripped; AArch64: no pointer-
+# authentication code left). x86 instructions have none.
+PC_ALIGN = {183: 4, 40: 2, 243: 2}  # EM_AARCH64, EM_ARM, EM_RISCV (RVC)
+
+
 def check_all(src, pid, label, lines=True, timed=True, hidden=True):
     """src: ["PID"] or ["--core", core, "--exe", exe]. timed: the target
     records suspend times (COROLINK_TEST_UNTIMED unset). hidden: the
@@ -158,6 +165,7 @@ def check_all(src, pid, label, lines=True, timed=True, hidden=True):
     data = tool_json(src, label)
     if data is None:
         return None
+    align = PC_ALIGN.get(core_machine(src[1]), 1) if src[0] == "--core" else 1
     by = {}
     for o in data:
         for k in ("id", "name", "state", "thread", "create_site", "suspended_ns", "frames"):
@@ -165,6 +173,9 @@ def check_all(src, pid, label, lines=True, timed=True, hidden=True):
         for f in o.get("frames", []):
             for k in ("pc", "function", "file", "line"):
                 check(k in f, "%s --json: frame field %s missing" % (label, k))
+            check(int(f.get("pc", "0"), 16) % align == 0,
+                  "%s: %s frame %s: pc %s is not a code address (%d-byte instructions)"
+                  % (label, o.get("name"), f.get("function"), f.get("pc"), align))
         by[o["name"]] = o
     check(set(by) == NAMES, "%s: coroutines %s" % (label, sorted(by)))
     if set(by) != NAMES:
