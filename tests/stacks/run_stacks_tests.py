@@ -222,6 +222,16 @@ def check_all(src, pid, label, lines=True, timed=True, hidden=True):
           "%s: t2-inner frames %s" % (label, fn("t2-inner")))
     check(fn("t2-outer")[:1] == ["t2_outer_body"] and "thread2" in fn("t2-outer"),
           "%s: t2-outer frames %s" % (label, fn("t2-outer")))
+    if src[0] == "--core":
+        # a running coroutine's frame #0 is its thread's pc, as the core's
+        # NT_PRSTATUS has it (read above without the tool)
+        pcs = core_thread_pcs(src[1])
+        for n in ("main-runner", "t2-inner"):
+            got = int(by[n]["frames"][0]["pc"], 16) if by[n]["frames"] else None
+            check(got == pcs.get(by[n]["thread"]),
+                  "%s: %s frame #0 pc %s, its thread's pc in the core %s"
+                  % (label, n, by[n]["frames"][0]["pc"] if by[n]["frames"] else None,
+                     hex(pcs.get(by[n]["thread"], 0))))
     # linked: the body's frames, then (past the roots) each resumer in
     # turn, down to main / the thread's start function
     linked = lambda n: [f for f in fn(n) if f != "corolink__trampoline"
@@ -424,6 +434,40 @@ def phdrs(data):
         else:
             p_type, _, p_offset, p_vaddr, _, p_filesz = v
         out.append((p_type, p_offset, p_vaddr, p_filesz))
+    return out
+
+
+# Where a thread's pc is in a core's NT_PRSTATUS, by ELF machine: (offset
+# of pr_pid, of pr_reg, the pc's word in pr_reg), read here independently of
+# the tool (the kernel's struct elf_prstatus: pr_reg at 112 on 64-bit
+# machines, 72 on 32-bit ones).
+PRSTATUS_PC = {62: (32, 112, 16),   # x86-64: user_regs_struct's rip
+               183: (32, 112, 32),  # AArch64: x0-x30, sp, pc
+               243: (32, 112, 0),   # RISC-V: pc, x1-x31
+               3: (24, 72, 12),     # i386: eip
+               40: (24, 72, 15)}    # ARM32: r15
+
+
+def core_thread_pcs(core):
+    """{tid: pc} from the NT_PRSTATUS notes of a core file."""
+    with open(core, "rb") as f:
+        data = f.read()
+    machine = struct.unpack_from("<H", data, 0x12)[0]
+    pid_off, reg_off, pc_word = PRSTATUS_PC[machine]
+    fmt = word(data)
+    out = {}
+    for p_type, p_offset, _, p_filesz in phdrs(data):
+        if p_type != 4:  # PT_NOTE
+            continue
+        off, end = p_offset, p_offset + p_filesz
+        while off + 12 <= end:
+            namesz, descsz, n_type = struct.unpack_from("<III", data, off)
+            desc = off + 12 + (namesz + 3) // 4 * 4
+            if n_type == 1 and data[off + 12:off + 12 + namesz].rstrip(b"\0") == b"CORE":
+                tid, = struct.unpack_from("<i", data, desc + pid_off)
+                pc, = struct.unpack_from(fmt, data, desc + reg_off + pc_word * struct.calcsize(fmt))
+                out[tid] = pc
+            off = desc + (descsz + 3) // 4 * 4
     return out
 
 
