@@ -375,36 +375,6 @@ corolink__call_on_ret:
  */
 #define FRAME 104
 
-/* The rows of that frame: CFA = r11 + 4, everything saved. */
-.macro CALLEE_SAVED_ROWS
-        .cfi_def_cfa r11, 4
-        .cfi_offset lr, -4
-        .cfi_offset r11, -8
-        .cfi_offset r10, -12
-        .cfi_offset r9, -16
-        .cfi_offset r8, -20
-        .cfi_offset r7, -24
-        .cfi_offset r6, -28
-        .cfi_offset r5, -32
-        .cfi_offset r4, -36
-        .cfi_offset 80, -100
-        .cfi_offset 81, -96
-        .cfi_offset 82, -92
-        .cfi_offset 83, -88
-        .cfi_offset 84, -84
-        .cfi_offset 85, -80
-        .cfi_offset 86, -76
-        .cfi_offset 87, -72
-        .cfi_offset 88, -68
-        .cfi_offset 89, -64
-        .cfi_offset 90, -60
-        .cfi_offset 91, -56
-        .cfi_offset 92, -52
-        .cfi_offset 93, -48
-        .cfi_offset 94, -44
-        .cfi_offset 95, -40
-.endm
-
 /* Prologue: the core registers (their rows at once), the VFP ones, the
  * spare word, then the frame record (CFA = r11 + 4 from then on, on
  * whatever stack sp points into). EHABI: vsp = r11 - 100; pop the spare
@@ -448,7 +418,10 @@ corolink__call_on_ret:
         .cfi_def_cfa_offset FRAME               /* CFA = sp + 104 */
         add     r11, sp, #FRAME - 4
         EH(.setfp  r11, sp, #FRAME - 4)
-        CALLEE_SAVED_ROWS                       /* CFA = r11 + 4 */
+        /* CFA = r11 + 4 (the same address: the rows of every register
+         * saved above hold at their CFA offsets, on whatever stack sp
+         * points into from now on). */
+        .cfi_def_cfa r11, 4
 .endm
 
 /* Epilogue: registers back and the frame popped; the last instruction
