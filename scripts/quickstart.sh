@@ -253,6 +253,13 @@ WINEDEBUG=-all timeout 120 wine "$windows/bin/generator.exe" >/dev/null 2>&1 || 
 wineserver -k || true
 
 if [ -n "$failed" ]; then
+    # The failed tests by name, last, where a log cut to its tail still
+    # shows them (ctest's own list is printed after each configuration).
+    for b in $failed; do
+        echo "== failed in $b:" >&2
+        sed 's/^/   /' "$b/Testing/Temporary/LastTestsFailed.log" >&2 2>/dev/null ||
+            echo "   (no test list: the build or the tool failed)" >&2
+    done
     echo "== tests failed in:$failed" >&2
     exit 1
 fi

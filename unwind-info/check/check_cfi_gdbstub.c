@@ -673,10 +673,12 @@ static Dwfl *start(const struct target *t, char **argv, const char *begin,
         die("no stub command (--stub)");
     struct exe_info x = read_exe(argv[0]);
 
+    /* (TMPDIR only if "<TMPDIR>/check-cfi.XXXXXX/gdb" fits in sun_path's
+     * 108 bytes: 21 bytes follow it) */
     const char *tmp = getenv("TMPDIR");
     char dir[256], path[300];
     snprintf(dir, sizeof dir, "%s/check-cfi.XXXXXX",
-             tmp != NULL && tmp[0] && strlen(tmp) < 150 ? tmp : "/tmp");
+             tmp != NULL && tmp[0] && strlen(tmp) < 80 ? tmp : "/tmp");
     if (mkdtemp(dir) == NULL)
         die("mkdtemp %s: %s", dir, strerror(errno));
     snprintf(path, sizeof path, "%s/gdb", dir);
