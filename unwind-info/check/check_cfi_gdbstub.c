@@ -673,8 +673,10 @@ static Dwfl *start(const struct target *t, char **argv, const char *begin,
         die("no stub command (--stub)");
     struct exe_info x = read_exe(argv[0]);
 
-    /* (TMPDIR only if "<TMPDIR>/check-cfi.XXXXXX/gdb" fits in sun_path's
-     * 108 bytes: 21 bytes follow it) */
+    /* TMPDIR only if short: "<TMPDIR>/check-cfi.XXXXXX/gdb" must fit in
+     * sun_path (108 bytes) as the stub takes it, and qemu 7.2 cut a
+     * 107-byte path to 105 (it listened on ".../gd" while the checker
+     * waited for ".../gdb"). Below 80 bytes the path is at most 100. */
     const char *tmp = getenv("TMPDIR");
     char dir[256], path[300];
     snprintf(dir, sizeof dir, "%s/check-cfi.XXXXXX",
