@@ -257,7 +257,7 @@ static void sc_note_prstatus(const struct sc_thread *t, int sig) {
 
 /* NT_FILE: count, page size, {start, end, offset in pages} per mapping of
  * a file, then their paths, NUL-terminated (fs/binfmt_elf.c,
- * fill_files_note). Built in place after the notes so far, then noted. */
+ * fill_files_note). Built in a buffer of its own, then noted. */
 static void sc_note_files(size_t nmaps) {
     static unsigned char buf[32 * 1024];
     uint64_t count = 0;
@@ -349,6 +349,7 @@ static void sc_write_core(int sig, const siginfo_t *si, const struct sc_thread *
     Elf64_Phdr note = {.p_type = PT_NOTE, .p_offset = off, .p_filesz = sc_nnotes, .p_align = 4};
     off += sc_nnotes;
     off = (off + (uint64_t)sc_pagesz - 1) & ~((uint64_t)sc_pagesz - 1);
+    const uint64_t data = off; /* the first PT_LOAD's contents */
 
     int fd = open(sc_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
@@ -365,8 +366,6 @@ static void sc_write_core(int sig, const siginfo_t *si, const struct sc_thread *
         off += ph.p_filesz;
     }
     sc_write_all(fd, sc_notes, sc_nnotes);
-    uint64_t at = note.p_offset + sc_nnotes;
-    uint64_t data = (at + (uint64_t)sc_pagesz - 1) & ~((uint64_t)sc_pagesz - 1);
     if (lseek(fd, (off_t)data, SEEK_SET) < 0)
         sc_fail("cannot seek in the core file");
     for (size_t i = 0; i < nmaps; i++)

@@ -136,19 +136,13 @@ TRACED = ("corolink__enter", "corolink__resume_traced", "cl_enter", "cl_tools_en
 # _dl_sysinfo_int80 (int $0x80; ret), a local symbol Debian strips, so a
 # thread in a system call has that nameless frame above its libc function.
 LDSO_SYSCALL = r"ld-linux\.so\.2\+0x[0-9a-f]+"
-# ARM32 (EM_ARM cores only: test_qemu_core adds it): glibc's Thumb-2 build
+# ARM32 (EM_ARM cores only): glibc's Thumb-2 build
 # enters the kernel through __libc_do_syscall (r7 is Thumb's frame pointer,
 # so the system call number is moved into it there), a frame of its own
 # above pause(). libdw unwinds it only with libc's .debug_frame
 # (libc6-dbg:armhf: it reads no EHABI table, the only unwind information
 # of the stripped libc), which also names it.
 ARM_SYSCALL = r"__libc_do_syscall"
-# The frame #0 a thread in a system call may have above its libc function.
-SYSCALL_FRAMES = [LDSO_SYSCALL]
-
-
-def syscall_frame(function):
-    return any(re.fullmatch(r, function) for r in SYSCALL_FRAMES)
 
 
 # The alignment of every instruction's address, by ELF machine: frames
@@ -165,7 +159,11 @@ def check_all(src, pid, label, lines=True, timed=True, hidden=True):
     data = tool_json(src, label)
     if data is None:
         return None
-    align = PC_ALIGN.get(core_machine(src[1]), 1) if src[0] == "--core" else 1
+    machine = core_machine(src[1]) if src[0] == "--core" else None
+    align = PC_ALIGN.get(machine, 1)
+    # the frame #0 a thread in a system call may have above its libc
+    # function
+    syscall = LDSO_SYSCALL + ("|" + ARM_SYSCALL if machine == EM_ARM else "")
     by = {}
     for o in data:
         for k in ("id", "name", "state", "thread", "create_site", "suspended_ns", "frames"):
@@ -193,7 +191,7 @@ def check_all(src, pid, label, lines=True, timed=True, hidden=True):
     fn = lambda n: [f["function"] for k, f in enumerate(by[n]["frames"])
                     if (hidden or f["function"] not in TRACED) and
                     not f["function"].startswith("libcorolink.so") and
-                    not (k == 0 and syscall_frame(f["function"]))]
+                    not (k == 0 and re.fullmatch(syscall, f["function"]))]
     for n, want in SUSPENDED.items():
         check(by[n]["state"] == "suspended", "%s: %s state %s" % (label, n, by[n]["state"]))
         check(fn(n) == want, "%s: %s frames %s, want %s" % (label, n, fn(n), want))
@@ -277,7 +275,7 @@ def check_all(src, pid, label, lines=True, timed=True, hidden=True):
     check(FOLDED <= set(flines), "%s --folded: missing %s" % (label, FOLDED - set(flines)))
     check(sum(int(l.rsplit(" ", 1)[1]) for l in flines) == 11, "%s --folded: total" % label)
     check(any(l.startswith("running;") and
-              re.search(r";t2_inner_body;t2_block;block_forever;pause(;(?:%s))? 1$" % "|".join(SYSCALL_FRAMES), l)
+              re.search(r";t2_inner_body;t2_block;block_forever;pause(;(?:%s))? 1$" % syscall, l)
               for l in flines), "%s --folded: t2-inner line" % label)
     return data
 
@@ -1137,8 +1135,6 @@ def core_machine(core):
 
 def test_qemu_core():
     core, pid = qemu_core()
-    if core_machine(core) == EM_ARM:
-        SYSCALL_FRAMES.append(ARM_SYSCALL)
     src = ["--core", core, "--exe", ARGS.program]
     check_all(src, pid, "qemu core")
     rc, out, err = run_tool(src)
